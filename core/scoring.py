@@ -1,0 +1,220 @@
+"""Explainable trust scoring: per-flag penalties from counts and durations, combined as exp(-sum).
+
+The score starts at 1.0. Each counted flag type contributes
+``penalty = weight * min(cap, per_event * count + per_share * share_of_exam_time)`` and the trust
+score is ``exp(-sum(penalties))``, so it stays in (0, 1], never rises when a violation is added
+or lengthened, and every part of it can be read off the breakdown. ``sdk_gap`` is inferred from
+the spacing of the liveness events (session_start, heartbeats, session_end) rather than taken
+from the client's own ``sdk_gap`` events, so a client that hides a gap still shows it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from .events import FLAG_TYPES, Event
+from .policy import Policy
+
+DEFAULT_HEARTBEAT_MS = 15_000
+#: A gap between liveness events longer than this many heartbeat intervals is an sdk_gap.
+GAP_TOLERANCE = 2
+
+
+@dataclass(frozen=True, slots=True)
+class PenaltyRule:
+    """How one flag type turns into a penalty (before the policy's weight)."""
+
+    per_event: float
+    per_share: float
+    cap: float
+
+
+#: Default rules. Devtools detection is unreliable in current browsers (window-size heuristics
+#: misfire on docked panels and zoom, shortcuts can be remapped), so it is weighted low.
+PENALTY_RULES: Mapping[str, PenaltyRule] = {
+    "tab_switch": PenaltyRule(per_event=0.05, per_share=2.0, cap=1.5),
+    "focus_loss": PenaltyRule(per_event=0.03, per_share=1.5, cap=1.0),
+    "fullscreen_exit": PenaltyRule(per_event=0.03, per_share=1.0, cap=1.0),
+    "devtools_open": PenaltyRule(per_event=0.02, per_share=0.2, cap=0.2),
+    "copy_paste": PenaltyRule(per_event=0.04, per_share=0.0, cap=0.6),
+    "multiple_displays": PenaltyRule(per_event=0.1, per_share=1.0, cap=1.0),
+    "network_offline": PenaltyRule(per_event=0.01, per_share=0.5, cap=0.5),
+    "print_attempt": PenaltyRule(per_event=0.1, per_share=0.0, cap=0.5),
+    "context_menu": PenaltyRule(per_event=0.01, per_share=0.0, cap=0.1),
+    "idle": PenaltyRule(per_event=0.0, per_share=0.3, cap=0.3),
+    "sdk_gap": PenaltyRule(per_event=0.05, per_share=2.0, cap=1.5),
+}
+
+
+class Tally:
+    """Running totals per flag type; feed it events one at a time (live) or a whole log."""
+
+    __slots__ = ("counts", "durations", "exam_ms", "heartbeat_ms", "_last_live_t")
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = dict.fromkeys(FLAG_TYPES, 0)
+        self.durations: dict[str, int] = dict.fromkeys(FLAG_TYPES, 0)
+        self.exam_ms = 0
+        self.heartbeat_ms = DEFAULT_HEARTBEAT_MS
+        self._last_live_t: int | None = None
+
+    def add(self, event: Event) -> None:
+        """Account for one event (events must come in log order)."""
+        kind, data = event.type, event.data
+        self.exam_ms = max(self.exam_ms, event.t)
+        if kind in ("session_start", "heartbeat", "session_end"):
+            if kind == "session_start":
+                self.heartbeat_ms = data["heartbeat_ms"]
+            self.mark_alive(event.t)
+        elif kind != "sdk_gap":
+            # One event is one incident: a debounced burst counts once (its data.count is detail).
+            self.counts[kind] += 1
+            self.durations[kind] += data.get("duration_ms", 0)
+
+    def mark_alive(self, t: int) -> None:
+        """Record a liveness event at ``t``; a long silence before it counts as an sdk_gap."""
+        self.exam_ms = max(self.exam_ms, t)
+        last, self._last_live_t = self._last_live_t, t
+        if last is not None and t - last > GAP_TOLERANCE * self.heartbeat_ms:
+            self.counts["sdk_gap"] += 1
+            self.durations["sdk_gap"] += t - last - self.heartbeat_ms
+
+    def copy(self) -> Tally:
+        """An independent copy (to score "as if" without changing the running totals)."""
+        other = Tally()
+        other.counts, other.durations = dict(self.counts), dict(self.durations)
+        other.exam_ms, other.heartbeat_ms = self.exam_ms, self.heartbeat_ms
+        other._last_live_t = self._last_live_t
+        return other
+
+    @classmethod
+    def of(cls, events: Iterable[Event]) -> Tally:
+        """The tally of a whole log."""
+        tally = cls()
+        for event in events:
+            tally.add(event)
+        return tally
+
+
+@dataclass(frozen=True, slots=True)
+class FlagScore:
+    """One line of the breakdown: what was seen of a flag type and what it cost."""
+
+    flag: str
+    count: int
+    duration_ms: int
+    penalty: float
+    counted: bool
+    why_not_counted: str = ""
+
+    def explain(self) -> str:
+        """The line in words, e.g. "tab switched 4 times for 2 min 10 s in total: penalty 0.21"."""
+        what = _PHRASES[self.flag]
+        times = "once" if self.count == 1 else f"{self.count} times"
+        text = f"{what} {times}"
+        if self.duration_ms:
+            text += f" for {format_duration(self.duration_ms)} in total"
+        if not self.counted:
+            return f"{text}: not counted ({self.why_not_counted})"
+        return f"{text}: penalty {self.penalty:.2f}"
+
+
+@dataclass(frozen=True, slots=True)
+class TrustScore:
+    """The trust score of a log under a policy, with its breakdown."""
+
+    score: float
+    flagged: bool
+    threshold: float
+    exam_ms: int
+    breakdown: tuple[FlagScore, ...]
+
+    @property
+    def score_milli(self) -> int:
+        """The score in thousandths, the form a client reports and the server compares."""
+        return round(self.score * 1000)
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form for APIs and reports."""
+        return {
+            "score": self.score,
+            "score_milli": self.score_milli,
+            "flagged": self.flagged,
+            "threshold": self.threshold,
+            "exam_ms": self.exam_ms,
+            "breakdown": [
+                {
+                    "flag": f.flag,
+                    "count": f.count,
+                    "duration_ms": f.duration_ms,
+                    "penalty": f.penalty,
+                    "counted": f.counted,
+                    "why_not_counted": f.why_not_counted,
+                    "explanation": f.explain(),
+                }
+                for f in self.breakdown
+            ],
+        }
+
+
+_PHRASES = {
+    "tab_switch": "tab switched",
+    "focus_loss": "window lost focus",
+    "fullscreen_exit": "left full screen",
+    "devtools_open": "developer tools possibly opened",
+    "copy_paste": "copied, cut or pasted",
+    "multiple_displays": "extra display connected",
+    "network_offline": "went offline",
+    "print_attempt": "tried to print",
+    "context_menu": "opened the context menu",
+    "idle": "was idle",
+    "sdk_gap": "proctoring stopped reporting",
+}
+
+
+def format_duration(ms: int) -> str:
+    """Human form of a duration: "850 ms", "12 s", "2 min 10 s", "1 h 5 min"."""
+    if ms < 1000:
+        return f"{ms} ms"
+    seconds = round(ms / 1000)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+def score_tally(tally: Tally, policy: Policy, candidate: str | None = None) -> TrustScore:
+    """Score running totals under ``policy``; ``candidate`` selects their accommodations."""
+    counted = policy.counted_flags(candidate)
+    exempt = policy.flags_enabled - counted
+    exam_ms = max(tally.exam_ms, 1)
+    lines: list[FlagScore] = []
+    total = 0.0
+    for flag in FLAG_TYPES:
+        count, duration = tally.counts[flag], tally.durations[flag]
+        if not count and not duration:
+            continue
+        if flag not in counted:
+            why = "accommodation" if flag in exempt else "not enabled in the policy"
+            lines.append(FlagScore(flag, count, duration, 0.0, False, why))
+            continue
+        rule = PENALTY_RULES[flag]
+        share = min(duration / exam_ms, 1.0)
+        raw = rule.per_event * count + rule.per_share * share
+        penalty = policy.weight(flag) * min(rule.cap, raw)
+        total += penalty
+        lines.append(FlagScore(flag, count, duration, penalty, True))
+    score = math.exp(-total)
+    return TrustScore(
+        score, score < policy.trust_threshold, policy.trust_threshold, exam_ms, tuple(lines)
+    )
+
+
+def score_log(events: Iterable[Event], policy: Policy, candidate: str | None = None) -> TrustScore:
+    """Score a (verified) log under ``policy``."""
+    return score_tally(Tally.of(events), policy, candidate)

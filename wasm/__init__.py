@@ -1,0 +1,1 @@
+"""openproctor.wasm: see docs/ (this package is built out in its own issue)."""
