@@ -26,7 +26,53 @@ _encoder = json.JSONEncoder(
 
 def canonical_encode(value: Any) -> bytes:
     """Return the canonical bytes of ``value``; raise :class:`EncodingError` naming the bad path."""
+    if _already_canonical(value, 0):
+        try:
+            return _encoder.encode(value).encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: the walk below names where it is
     return _encoder.encode(normalise_value(value)).encode("utf-8")
+
+
+def encode_checked(value: Any) -> bytes:
+    """Canonical bytes of a value the caller has already validated field by field.
+
+    Only for values built from :func:`~openproctor.core.events.check_data` output (integers in
+    range, printable strings, booleans, null): it skips the walk that :func:`canonical_encode`
+    does, which is a third of the cost of verifying an event.
+    """
+    return _encoder.encode(value).encode("utf-8")
+
+
+_LEAVES = (str, int, bool, type(None))
+
+
+def _already_canonical(value: Any, depth: int) -> bool:
+    """Fast check (no copies, no path strings) that ``value`` needs no conversion.
+
+    False means "take the careful path": it converts integral floats and reports errors.
+    """
+    kind = type(value)
+    if kind is int:
+        return bool(-MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER)
+    if kind in _LEAVES:
+        return True
+    if depth >= MAX_DEPTH:
+        return False
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                return False
+            item_kind = type(item)
+            if item_kind is int:
+                if not -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+                    return False
+            elif item_kind not in _LEAVES and not _already_canonical(item, depth + 1):
+                return False
+        return True
+    if kind is list:
+        return all(_already_canonical(item, depth + 1) for item in value)
+    return False
 
 
 def normalise_value(value: Any, path: str = "$", depth: int = 0) -> Any:

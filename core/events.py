@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .encoding import MAX_SAFE_INTEGER, canonical_encode
+from .encoding import MAX_SAFE_INTEGER, canonical_encode, encode_checked
 from .errors import EventValidationError
 
 #: Event types that are integrity flags: these are what a policy enables and scoring penalises.
@@ -32,6 +32,7 @@ EVENT_TYPES: tuple[str, ...] = LIFECYCLE_TYPES + FLAG_TYPES
 
 #: The fields of a wire event, in the order they are documented.
 EVENT_FIELDS: tuple[str, ...] = ("seq", "t", "type", "data", "prev", "mac")
+_EVENT_FIELD_SET = frozenset(EVENT_FIELDS)
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _MAX_TEXT = 64
@@ -160,6 +161,13 @@ def signing_bytes(seq: int, t: int, event_type: str, data: Mapping[str, Any], pr
     return canonical_encode({"seq": seq, "t": t, "type": event_type, "data": data, "prev": prev})
 
 
+def checked_signing_bytes(
+    seq: int, t: int, event_type: str, data: Mapping[str, Any], prev: str
+) -> bytes:
+    """:func:`signing_bytes` for fields that :func:`validate_event` or :func:`check_data` passed."""
+    return encode_checked({"seq": seq, "t": t, "type": event_type, "data": data, "prev": prev})
+
+
 def check_data(event_type: str, data: Any, index: int = 0) -> dict[str, Any]:
     """Validate the ``data`` object of an event of ``event_type``; return it as a plain dict.
 
@@ -170,7 +178,7 @@ def check_data(event_type: str, data: Any, index: int = 0) -> dict[str, Any]:
         raise EventValidationError(
             index, "type", f"must be one of the known event types, got {event_type!r}"
         )
-    if not isinstance(data, Mapping):
+    if type(data) is not dict and not isinstance(data, Mapping):
         raise EventValidationError(index, "data", "must be an object")
     for key in data:
         if key not in spec:
@@ -191,14 +199,7 @@ def check_data(event_type: str, data: Any, index: int = 0) -> dict[str, Any]:
     return dict(data)
 
 
-def validate_event(raw: Any, index: int = 0) -> Event:
-    """Check one wire event against the contract and return it as an :class:`Event`.
-
-    Unknown types, unexpected fields, missing fields and malformed values are refused with an
-    :class:`EventValidationError` that names ``index`` and the field.
-    """
-    if not isinstance(raw, Mapping):
-        raise EventValidationError(index, "(event)", "must be an object")
+def _check_event_keys(raw: Mapping[str, Any], index: int) -> None:
     for key in raw:
         if key not in EVENT_FIELDS:
             raise EventValidationError(
@@ -207,6 +208,18 @@ def validate_event(raw: Any, index: int = 0) -> Event:
     for key in EVENT_FIELDS:
         if key not in raw:
             raise EventValidationError(index, key, "is required")
+
+
+def validate_event(raw: Any, index: int = 0) -> Event:
+    """Check one wire event against the contract and return it as an :class:`Event`.
+
+    Unknown types, unexpected fields, missing fields and malformed values are refused with an
+    :class:`EventValidationError` that names ``index`` and the field.
+    """
+    if type(raw) is not dict and not isinstance(raw, Mapping):
+        raise EventValidationError(index, "(event)", "must be an object")
+    if raw.keys() != _EVENT_FIELD_SET:
+        _check_event_keys(raw, index)
     seq, t = raw["seq"], raw["t"]
     if not _is_int(seq) or not 0 <= seq <= MAX_SAFE_INTEGER:
         raise EventValidationError(index, "seq", "must be a non-negative integer")
