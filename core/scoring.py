@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from .events import FLAG_TYPES, Event
 from .policy import Policy
@@ -88,6 +89,29 @@ class Tally:
         other.exam_ms, other.heartbeat_ms = self.exam_ms, self.heartbeat_ms
         other._last_live_t = self._last_live_t
         return other
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready state, so a server can keep running totals between batches."""
+        return {
+            "counts": self.counts,
+            "durations": self.durations,
+            "exam_ms": self.exam_ms,
+            "heartbeat_ms": self.heartbeat_ms,
+            "last_live_t": self._last_live_t,
+        }
+
+    @classmethod
+    def from_dict(cls, state: Mapping[str, Any]) -> Tally:
+        """Rebuild a tally saved with :meth:`to_dict`."""
+        tally = cls()
+        tally.counts.update({k: int(v) for k, v in state["counts"].items() if k in tally.counts})
+        tally.durations.update(
+            {k: int(v) for k, v in state["durations"].items() if k in tally.durations}
+        )
+        tally.exam_ms, tally.heartbeat_ms = int(state["exam_ms"]), int(state["heartbeat_ms"])
+        last = state["last_live_t"]
+        tally._last_live_t = None if last is None else int(last)
+        return tally
 
     @classmethod
     def of(cls, events: Iterable[Event]) -> Tally:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from openproctor.core import FLAG_TYPES, Tally, parse_policy, score_log
+from openproctor.core import FLAG_TYPES, Tally, parse_policy, score_log, score_tally
 from openproctor.core.scoring import format_duration
 
 from .conftest import heartbeats
@@ -199,3 +201,10 @@ def test_tally_built_live_equals_tally_of_the_log(make_log, items):
         live.add(event)
     assert score_log(log, POLICY) == score_log(log, POLICY)
     assert live.counts == Tally.of(log).counts and live.durations == Tally.of(log).durations
+    # A server keeps the tally between batches as JSON: splitting the log changes nothing.
+    half = len(log) // 2
+    first = Tally.of(log[:half])
+    resumed = Tally.from_dict(json.loads(json.dumps(first.to_dict())))
+    for event in log[half:]:
+        resumed.add(event)
+    assert score_tally(resumed, POLICY) == score_log(log, POLICY)

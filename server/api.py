@@ -1,0 +1,181 @@
+"""The JSON API (/api/v1): session start, ingest, finish, status. Endpoints stay thin: they
+read and check the request, then hand the work to the services, off the event loop."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jwt
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from .errors import ApiError
+from .http import bearer, check_origin, read_json
+from .openapi import openapi_endpoint
+from .sessions import public_status
+from .state import AppState
+from .store import Integration
+
+MAX_CREDENTIAL_SECONDS = 300
+
+
+def _state(request: Request) -> AppState:
+    state: AppState = request.app.state.openproctor
+    return state
+
+
+def _object(body: Any, *fields: str) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_body", "the body must be a JSON object")
+    for name in fields:
+        if name not in body:
+            raise ApiError(400, "missing_field", f"field {name!r} is required", field=name)
+    return body
+
+
+async def start_session(request: Request) -> JSONResponse:
+    state = _state(request)
+    body = _object(
+        await read_json(request, state.settings.limits.max_start_body_bytes),
+        "integrationName",
+        "jwt",
+    )
+    name = body["integrationName"]
+    if not isinstance(name, str) or not name:
+        raise ApiError(
+            400,
+            "missing_field",
+            "'integrationName' must be a non-empty string",
+            field="integrationName",
+        )
+    integration = await run_in_threadpool(state.store.get_integration, name)
+    if integration is None:
+        raise ApiError(404, "unknown_integration", f"no integration named {name!r}")
+    check_origin(request, integration.allowed_origins, state.settings.public_origin)
+    grant = await run_in_threadpool(state.sessions.start, integration, body["jwt"])
+    return JSONResponse(grant, status_code=200 if grant["resumed"] else 201)
+
+
+async def _session_for_token(request: Request, state: AppState) -> dict[str, Any]:
+    session_id = request.path_params["session_id"]
+    state.keyring.check_session_token(bearer(request), session_id)
+    row = await run_in_threadpool(state.store.get_session, session_id)
+    if row is None:
+        raise ApiError(404, "unknown_session", f"no session {session_id!r}")
+    integration = await run_in_threadpool(state.store.get_integration_by_id, row["integration_id"])
+    check_origin(
+        request, integration.allowed_origins if integration else (), state.settings.public_origin
+    )
+    return row
+
+
+async def post_events(request: Request) -> JSONResponse:
+    state = _state(request)
+    limits = state.settings.limits
+    row = await _session_for_token(request, state)
+    state.limiter.hit(row["id"])
+    body = _object(await read_json(request, limits.max_body_bytes), "events")
+    events = body["events"]
+    if not isinstance(events, list) or not events:
+        raise ApiError(400, "invalid_body", "'events' must be a non-empty list of events")
+    if len(events) > limits.max_events_per_batch:
+        raise ApiError(
+            413,
+            "batch_too_large",
+            f"at most {limits.max_events_per_batch} events per batch",
+            limit=limits.max_events_per_batch,
+        )
+    result = await run_in_threadpool(state.ingest.ingest, row["id"], events)
+    return JSONResponse(result)
+
+
+def check_integration_credential(state: AppState, token: str) -> Integration:
+    """An integrator's credential: a short-lived HS256 JWT signed with the integration secret,
+    naming the integration in ``iss`` (same secret the LMS backend signs session JWTs with)."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+        header = jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError as exc:
+        raise ApiError(401, "invalid_credential", f"the credential is not a JWT: {exc}") from None
+    name = claims.get("iss")
+    integration = state.store.get_integration(name) if isinstance(name, str) else None
+    if integration is None or header.get("alg") != "HS256":
+        raise ApiError(
+            401,
+            "invalid_credential",
+            "the credential must be an HS256 JWT whose 'iss' names your integration",
+        )
+    try:
+        verified = jwt.decode(
+            token,
+            state.keyring.decrypt(integration.secret_enc),
+            algorithms=["HS256"],
+            options={"require": ["exp", "iss"]},
+        )
+    except jwt.InvalidTokenError as exc:
+        raise ApiError(401, "invalid_credential", f"the credential is invalid: {exc}") from None
+    if verified["exp"] - time.time() > MAX_CREDENTIAL_SECONDS:
+        raise ApiError(
+            401,
+            "invalid_credential",
+            f"the credential may be valid for at most {MAX_CREDENTIAL_SECONDS} s",
+        )
+    return integration
+
+
+async def _session_for_integration(request: Request, state: AppState) -> dict[str, Any]:
+    integration = await run_in_threadpool(check_integration_credential, state, bearer(request))
+    check_origin(request, integration.allowed_origins, state.settings.public_origin)
+    wanted = request.path_params["session_id"]
+    row = await run_in_threadpool(state.store.get_session, wanted)
+    if row is None:  # the integrator may also use its own sessionId
+        row = await run_in_threadpool(state.store.find_session, integration.id, wanted)
+    if row is None or row["integration_id"] != integration.id:
+        raise ApiError(404, "unknown_session", f"no session {wanted!r} for this integration")
+    return row
+
+
+async def get_session(request: Request) -> JSONResponse:
+    state = _state(request)
+    row = await _session_for_integration(request, state)
+    return JSONResponse(public_status(row))
+
+
+async def finish_session(request: Request) -> JSONResponse:
+    state = _state(request)
+    token = bearer(request)
+    if token.count(".") == 2 and _is_session_token(token):
+        row = await _session_for_token(request, state)
+    else:
+        row = await _session_for_integration(request, state)
+    result = await run_in_threadpool(state.ingest.finish, row["id"])
+    return JSONResponse(result)
+
+
+def _is_session_token(token: str) -> bool:
+    try:
+        return jwt.decode(token, options={"verify_signature": False}).get("scope") == "session"
+    except jwt.InvalidTokenError:
+        return False
+
+
+async def healthz(request: Request) -> JSONResponse:
+    state = _state(request)
+    try:
+        await run_in_threadpool(state.store.ping)
+    except Exception:
+        raise ApiError(503, "database_unavailable", "the database does not answer") from None
+    return JSONResponse({"status": "ok"})
+
+
+routes = [
+    Route("/api/v1/sessions", start_session, methods=["POST"]),
+    Route("/api/v1/sessions/{session_id}", get_session, methods=["GET"]),
+    Route("/api/v1/sessions/{session_id}/events", post_events, methods=["POST"]),
+    Route("/api/v1/sessions/{session_id}/finish", finish_session, methods=["POST"]),
+    Route("/api/v1/openapi.json", openapi_endpoint, methods=["GET"]),
+    Route("/healthz", healthz, methods=["GET"]),
+]

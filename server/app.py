@@ -1,0 +1,72 @@
+"""The Starlette application: a table of routes, a list of middleware, one error mapping."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+
+from . import api
+from .cors import RegisteredOriginsCORS
+from .errors import EXCEPTION_HANDLERS
+from .settings import Settings
+from .state import AppState
+from .store import Store
+
+log = logging.getLogger("openproctor.server")
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: Store | None = None,
+    migrate: bool = False,
+    purge_every: float | None = 3600.0,
+) -> Starlette:
+    """Build the app. ``migrate`` upgrades the schema first (the CLI does it once before
+    starting workers); ``purge_every`` runs the retention job periodically (None: never)."""
+    settings = settings or Settings.from_env()
+    state = AppState.build(settings, store)
+    if migrate:
+        state.store.migrate()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        task = asyncio.create_task(_purge_loop(state, purge_every)) if purge_every else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+
+    app = Starlette(
+        routes=api.routes,
+        middleware=[Middleware(RegisteredOriginsCORS, origins=state.store.registered_origins)],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )
+    app.state.openproctor = state
+    return app
+
+
+async def _purge_loop(state: AppState, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        try:
+            result = await run_in_threadpool(state.store.purge)
+            if result["sessions"]:
+                log.info(
+                    "retention: purged %(sessions)d session log(s), %(events)d event(s)", result
+                )
+        except Exception:
+            log.exception("retention job failed; will retry")
+
+
+def app_from_env() -> Starlette:
+    """Factory for uvicorn workers: settings from OPENPROCTOR_* variables (set by the CLI)."""
+    return create_app(Settings.from_env())

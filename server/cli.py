@@ -1,0 +1,305 @@
+"""The ``openproctor`` command: serve, migrate, integration add|list|remove, token, purge."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import secrets
+import sys
+import time
+from collections.abc import Sequence
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import jwt
+
+from .errors import ApiError
+from .keys import Keyring, load_master_keys
+from .settings import DEFAULT_DATABASE, Settings
+from .store import Store
+
+ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-]+(:\d{1,5})?")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(database_url=args.database, secret_file=args.secret_file)
+
+
+def _store(args: argparse.Namespace) -> Store:
+    store = Store(_settings(args).database_url)
+    store.migrate()
+    return store
+
+
+def _keyring(args: argparse.Namespace) -> Keyring:
+    settings = _settings(args)
+    return Keyring(tuple(load_master_keys(settings.secret_keys, settings.secret_file)))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = _settings(args)
+    with closing(Store(settings.database_url)) as store:
+        store.migrate()
+        where = repr(store)
+    load_master_keys(settings.secret_keys, settings.secret_file)  # create the key file once
+    os.environ["OPENPROCTOR_DATABASE_URL"] = settings.database_url
+    os.environ["OPENPROCTOR_SECRET_FILE"] = str(settings.secret_file)
+    print(
+        f"openproctor serving on http://{args.host}:{args.port} "
+        f"(database {where}, {args.workers} worker(s))",
+        flush=True,
+    )
+    uvicorn.run(
+        "openproctor.server.app:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        proxy_headers=args.proxy_headers,
+    )
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    with closing(_store(args)) as store:
+        print(f"schema up to date ({store!r})")
+    return 0
+
+
+def cmd_integration_add(args: argparse.Namespace) -> int:
+    for origin in args.origin:
+        if not ORIGIN.fullmatch(origin):
+            raise SystemExit(
+                f"error: --origin {origin!r} must look like https://lms.example.edu "
+                "(scheme and host, optional port, no path)"
+            )
+    if args.secret is not None and len(args.secret) < 32:
+        raise SystemExit("error: --secret must be at least 32 characters (HS256 key)")
+    secret = args.secret or secrets.token_urlsafe(32)
+    keyring = _keyring(args)
+    with closing(_store(args)) as store:
+        store.add_integration(
+            args.name,
+            args.institution,
+            keyring.encrypt(secret),
+            args.origin,
+            institution_name=args.institution_name,
+        )
+    print(f"integration {args.name!r} added for institution {args.institution!r}")
+    print(f"allowed origins: {', '.join(args.origin) or '(none: same-origin only)'}")
+    if args.secret is None:
+        print("JWT secret (HS256; give it to the LMS backend; it is not shown again):")
+        print(secret)
+    return 0
+
+
+def cmd_integration_list(args: argparse.Namespace) -> int:
+    with closing(_store(args)) as store:
+        rows = store.list_integrations()
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": i.name,
+                        "institution": i.institution_id,
+                        "allowed_origins": list(i.allowed_origins),
+                    }
+                    for i in rows
+                ],
+                indent=2,
+            )
+        )
+        return 0
+    if not rows:
+        print("no integrations (add one with: openproctor integration add NAME --institution ID)")
+    for i in rows:
+        created = datetime.fromtimestamp(i.created_at, UTC).strftime("%Y-%m-%d")
+        print(
+            f"{i.name}\tinstitution={i.institution_id}\t"
+            f"origins={','.join(i.allowed_origins) or '-'}\tcreated={created}"
+        )
+    return 0
+
+
+def cmd_integration_remove(args: argparse.Namespace) -> int:
+    with closing(_store(args)) as store:
+        store.remove_integration(args.name)
+    print(f"integration {args.name!r} removed")
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    keyring = _keyring(args)
+    with closing(_store(args)) as store:
+        integration = store.get_integration(args.integration)
+    if integration is None:
+        raise SystemExit(f"error: no integration named {args.integration!r}")
+    print(
+        mint_test_jwt(
+            keyring.decrypt(integration.secret_enc),
+            user_id=args.user_id,
+            exam_id=args.exam_id,
+            session_id=args.session_id,
+            exam_name=args.exam_name,
+            duration=args.duration,
+            valid_minutes=args.valid_minutes,
+        )
+    )
+    return 0
+
+
+def mint_test_jwt(
+    secret: str,
+    *,
+    user_id: str,
+    exam_id: str,
+    session_id: str,
+    exam_name: str = "Demo exam",
+    duration: int = 60,
+    valid_minutes: int = 15,
+    first_name: str = "Test",
+    last_name: str = "Student",
+    now: float | None = None,
+) -> str:
+    """An integration JWT with the DESIGN.md payload, as an LMS backend would sign it."""
+    start = datetime.fromtimestamp(time.time() if now is None else now, UTC)
+    payload = {
+        "userId": user_id,
+        "lastName": last_name,
+        "firstName": first_name,
+        "thirdName": "",
+        "language": "en",
+        "accountId": "demo",
+        "accountName": "Demo University",
+        "duration": duration,
+        "startDate": start.isoformat(),
+        "endDate": (start + timedelta(minutes=duration + 30)).isoformat(),
+        "examId": exam_id,
+        "examName": exam_name,
+        "proctoring": "offline",
+        "schedule": False,
+        "allowMultipleDisplays": False,
+        "identification": "skip",
+        "sessionId": session_id,
+        "sessionUrl": "https://lms.example.edu/exam",
+        "iat": int(start.timestamp()),
+        "exp": int((start + timedelta(minutes=valid_minutes)).timestamp()),
+    }
+    return jwt.encode(payload, secret, algorithm="HS256")
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    with closing(_store(args)) as store:
+        result = store.purge()
+    print(
+        f"purged the event logs of {result['sessions']} session(s) past their retention "
+        f"({result['events']} event(s) deleted; session summaries kept)"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="openproctor", description="openproctor server and administration."
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--database",
+        default=None,
+        metavar="URL",
+        help=f"database URL (sqlite:///FILE or postgresql://...); default: "
+        f"$OPENPROCTOR_DATABASE_URL or {DEFAULT_DATABASE}",
+    )
+    common.add_argument(
+        "--secret-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="file holding the master key(s), created on first use; default: "
+        "$OPENPROCTOR_SECRET_FILE or ./openproctor-secret.key "
+        "($OPENPROCTOR_SECRET_KEYS overrides it)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", parents=[common], help="run the server (uvicorn)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--workers", type=int, default=1, help="server processes (use PostgreSQL for more than one)"
+    )
+    serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--proxy-headers", action="store_true", help="trust X-Forwarded-* from a reverse proxy"
+    )
+    serve.set_defaults(func=cmd_serve)
+
+    sub.add_parser(
+        "migrate", parents=[common], help="create or upgrade the database schema"
+    ).set_defaults(func=cmd_migrate)
+
+    integration = sub.add_parser("integration", help="manage LMS integrations")
+    isub = integration.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = isub.add_parser("add", parents=[common], help="register an integration")
+    add.add_argument("name")
+    add.add_argument("--institution", required=True, help="institution id (created if new)")
+    add.add_argument("--institution-name", default=None)
+    add.add_argument(
+        "--origin",
+        action="append",
+        default=[],
+        help="an LMS origin allowed to call the API from a browser (repeatable)",
+    )
+    add.add_argument(
+        "--secret",
+        default=None,
+        help="the HS256 secret (at least 32 characters); generated if omitted",
+    )
+    add.set_defaults(func=cmd_integration_add)
+    lst = isub.add_parser("list", parents=[common], help="list integrations (no secrets)")
+    lst.add_argument("--json", action="store_true")
+    lst.set_defaults(func=cmd_integration_list)
+    rm = isub.add_parser("remove", parents=[common], help="remove an integration without sessions")
+    rm.add_argument("name")
+    rm.set_defaults(func=cmd_integration_remove)
+
+    token = sub.add_parser(
+        "token",
+        parents=[common],
+        help="mint a test integration JWT (what an LMS backend would sign)",
+    )
+    token.add_argument("integration")
+    token.add_argument("--user-id", required=True)
+    token.add_argument("--exam-id", required=True)
+    token.add_argument("--session-id", required=True)
+    token.add_argument("--exam-name", default="Demo exam")
+    token.add_argument("--duration", type=int, default=60, help="exam minutes")
+    token.add_argument("--valid-minutes", type=int, default=15, help="JWT lifetime")
+    token.set_defaults(func=cmd_token)
+
+    sub.add_parser(
+        "purge", parents=[common], help="delete event logs past their exam's log_retention_days"
+    ).set_defaults(func=cmd_purge)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ApiError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

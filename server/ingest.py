@@ -1,0 +1,170 @@
+"""Verified ingest: check a batch against the stored chain, store it atomically, rescore.
+
+The score of record is always computed here from the verified log with openproctor.core; the
+client's own score (``session_end.score_milli``) is only compared with it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from openproctor.core import (
+    ChainError,
+    ChainState,
+    Event,
+    EventValidationError,
+    IncompleteLog,
+    SequenceGap,
+    Tally,
+    TrustScore,
+    check_complete,
+    parse_policy,
+    score_log,
+    score_tally,
+    verify_batch,
+    verify_log,
+)
+
+from .errors import ApiError
+from .keys import Keyring
+from .store import SessionTx, Store
+
+
+@dataclass
+class IngestService:
+    store: Store
+    keyring: Keyring
+
+    def ingest(self, session_id: str, events: list[Any]) -> dict[str, Any]:
+        """Verify and store one batch; answer with the highest acknowledged seq."""
+        keys = self.keyring.session_keys(session_id)
+        try:
+            with self.store.locked_session(session_id) as tx:
+                if tx.row["purged_at"] is not None:
+                    raise ApiError(410, "session_purged", "this session's log has been purged")
+                state = ChainState(
+                    session_id, int(tx.row["next_seq"]), tx.row["last_mac"], int(tx.row["last_t"])
+                )
+                result = verify_batch(state, events, keys, _known_macs(tx, events))
+                if result.new_events and tx.row["complete"]:
+                    raise ApiError(
+                        409,
+                        "session_finished",
+                        "the session's log is complete; no events can follow session_end",
+                    )
+                now = time.time()
+                tx.insert_events(result.new_events, now)
+                fields = self._rescore(tx, result.new_events, result.state)
+                tx.update(**fields)
+                return {
+                    "acknowledged_seq": result.state.next_seq - 1,
+                    "next_seq": result.state.next_seq,
+                    "stored": len(result.new_events),
+                    "resent": result.resent,
+                    "status": tx.row["status"],
+                    "complete": bool(tx.row["complete"]),
+                }
+        except SequenceGap as gap:
+            raise ApiError(
+                409, "sequence_gap", gap.message, seq=gap.seq, expected_seq=gap.expected
+            ) from None
+        except EventValidationError as exc:
+            raise ApiError(
+                400, "invalid_event", exc.message, index=exc.index, field=exc.field
+            ) from None
+        except ChainError as exc:
+            # Nothing of the batch was stored (the transaction rolled back); record why.
+            self.store.update_session(
+                session_id,
+                status="integrity_failed",
+                integrity_reason=f"{exc.code}: {exc.message}",
+                integrity_seq=exc.seq,
+            )
+            raise ApiError(
+                422, exc.code, exc.message, seq=exc.seq, session_status="integrity_failed"
+            ) from None
+
+    def _rescore(self, tx: SessionTx, new: tuple[Event, ...], state: ChainState) -> dict[str, Any]:
+        row = tx.row
+        policy = parse_policy(json.loads(row["policy_json"]))
+        tally = Tally.from_dict(json.loads(row["tally_json"]))
+        for event in new:
+            tally.add(event)
+        fields: dict[str, Any] = {
+            "next_seq": state.next_seq,
+            "last_mac": state.last_mac,
+            "last_t": state.last_t,
+            "tally_json": json.dumps(tally.to_dict()),
+        }
+        ended = bool(new) and new[-1].type == "session_end"
+        score = score_tally(tally, policy, row["id"])
+        if ended:
+            # The log is complete: rescore it whole from what is stored, the score of record.
+            log = verify_log(row["id"], tx.events(), self.keyring.session_keys(row["id"]))
+            score = score_log(log, policy, row["id"])
+            client = log[-1].data.get("score_milli")
+            fields.update(
+                complete=True,
+                finished_at=time.time(),
+                client_score_milli=client,
+                score_mismatch=client is not None and client != score.score_milli,
+            )
+            if row["status"] == "active":
+                fields["status"] = "finished"
+        fields.update(_score_fields(score))
+        return fields
+
+    def finish(self, session_id: str) -> dict[str, Any]:
+        """Close a session (idempotent): rescore from the stored log, record completeness."""
+        with self.store.locked_session(session_id) as tx:
+            row = tx.row
+            policy = parse_policy(json.loads(row["policy_json"]))
+            stored = tx.events()
+            log = verify_log(
+                row["id"], stored, self.keyring.session_keys(row["id"]), complete=False
+            )
+            score = score_log(log, policy, row["id"])
+            try:
+                check_complete(log)
+                complete = True
+            except IncompleteLog:
+                complete = False
+            fields: dict[str, Any] = {"complete": complete, **_score_fields(score)}
+            if row["finished_at"] is None:
+                fields["finished_at"] = time.time()
+            if row["status"] == "active":
+                fields["status"] = "finished"
+            tx.update(**fields)
+            return {
+                "status": tx.row["status"],
+                "complete": complete,
+                "events": len(log),
+                "score": score.score,
+                "flagged": score.flagged,
+            }
+
+
+def _score_fields(score: TrustScore) -> dict[str, Any]:
+    return {
+        "score": score.score,
+        "score_milli": score.score_milli,
+        "flagged": score.flagged,
+        "breakdown_json": json.dumps(score.to_dict()["breakdown"]),
+    }
+
+
+def _known_macs(tx: SessionTx, events: list[Any]) -> Callable[[int], str | None]:
+    """MACs already stored for the seqs a resent batch covers (one query, only when needed)."""
+    cache: dict[int, str] | None = None
+
+    def lookup(seq: int) -> str | None:
+        nonlocal cache
+        if cache is None:
+            cache = tx.known_macs(seq, seq + len(events))
+        return cache.get(seq)
+
+    return lookup

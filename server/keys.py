@@ -1,0 +1,137 @@
+"""Master keys and what is derived from them: session signing keys, session tokens, and the
+encryption of integration secrets at rest. The newest key signs and encrypts; all verify."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from openproctor.core import Secret, derive_session_key
+
+from .errors import ApiError
+
+TOKEN_AUDIENCE = "openproctor:session"  # noqa: S105 (an audience name, not a secret)
+TOKEN_ALGORITHM = "HS256"  # noqa: S105
+MIN_KEY_CHARS = 32
+
+
+def _subkey(master: bytes, purpose: str) -> bytes:
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=b"openproctor/server/v1", info=purpose.encode()
+    ).derive(master)
+
+
+def load_master_keys(configured: Sequence[str], secret_file: Path) -> list[Secret]:
+    """The master keys, newest first: from configuration, else from ``secret_file``.
+
+    A missing file is created with one random key (mode 0600), so a first run needs no setup.
+    Several server processes must share the same keys (environment or the same file).
+    """
+    texts = list(configured)
+    if not texts:
+        if not secret_file.exists():
+            secret_file.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode() + "\n")
+        texts = [line.strip() for line in secret_file.read_text().splitlines() if line.strip()]
+    if not texts:
+        raise ValueError(f"no master key in {secret_file}")
+    for text in texts:
+        if len(text) < MIN_KEY_CHARS:
+            raise ValueError(f"a master key must be at least {MIN_KEY_CHARS} characters long")
+    return [Secret(text) for text in texts]
+
+
+@dataclass(frozen=True)
+class Keyring:
+    """Everything derived from the master keys. Never logged: its repr hides the material."""
+
+    masters: tuple[Secret, ...]
+
+    def __repr__(self) -> str:
+        return f"Keyring({len(self.masters)} master key(s))"
+
+    def session_keys(self, session_id: str) -> list[Secret]:
+        """The session's signing keys, newest first (the browser gets the first)."""
+        return [
+            derive_session_key(_subkey(m.reveal(), "session-keys"), session_id)
+            for m in self.masters
+        ]
+
+    def _fernet(self) -> MultiFernet:
+        return MultiFernet(
+            [
+                Fernet(base64.urlsafe_b64encode(_subkey(m.reveal(), "integration-secrets")))
+                for m in self.masters
+            ]
+        )
+
+    def encrypt(self, plaintext: str) -> bytes:
+        """Encrypt an integration secret for storage (a database dump alone does not reveal it)."""
+        return self._fernet().encrypt(plaintext.encode())
+
+    def decrypt(self, token: bytes) -> str:
+        try:
+            return self._fernet().decrypt(token).decode()
+        except InvalidToken:
+            raise ApiError(
+                500,
+                "secret_unreadable",
+                "a stored integration secret cannot be decrypted with the configured "
+                "master keys (were they rotated without keeping the old one?)",
+            ) from None
+
+    # -- session tokens ---------------------------------------------------------------------
+
+    def mint_session_token(self, session_id: str, expires_at: float) -> str:
+        now = int(time.time())
+        claims = {
+            "sub": session_id,
+            "aud": TOKEN_AUDIENCE,
+            "scope": "session",
+            "iat": now,
+            "exp": int(expires_at),
+        }
+        return jwt.encode(
+            claims, _subkey(self.masters[0].reveal(), "session-tokens"), algorithm=TOKEN_ALGORITHM
+        )
+
+    def check_session_token(self, token: str, session_id: str) -> dict[str, Any]:
+        """Verify a bearer token for ``session_id``; raise ApiError 401/403 otherwise."""
+        last_error: Exception | None = None
+        for master in self.masters:
+            try:
+                claims: dict[str, Any] = jwt.decode(
+                    token,
+                    _subkey(master.reveal(), "session-tokens"),
+                    algorithms=[TOKEN_ALGORITHM],
+                    audience=TOKEN_AUDIENCE,
+                    options={"require": ["sub", "exp", "iat", "aud"]},
+                )
+            except jwt.ExpiredSignatureError:
+                raise ApiError(401, "token_expired", "the session token has expired") from None
+            except jwt.InvalidSignatureError as exc:
+                last_error = exc
+                continue
+            except jwt.InvalidTokenError as exc:
+                raise ApiError(
+                    401, "invalid_token", f"the session token is invalid: {exc}"
+                ) from None
+            if claims.get("scope") != "session" or claims["sub"] != session_id:
+                raise ApiError(403, "wrong_session", "the token is not valid for this session")
+            return claims
+        raise ApiError(
+            401, "invalid_token", f"the session token is invalid: {last_error}"
+        ) from None

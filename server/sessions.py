@@ -1,0 +1,162 @@
+"""Starting and resuming sessions from an integration JWT, and what the integrator may read."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from openproctor.core import ChainState, Policy, Tally, parse_policy
+
+from .claims import StartClaims, decode_start_token
+from .errors import ApiError
+from .keys import Keyring
+from .store import Integration, Store
+
+
+def new_session_id() -> str:
+    """A pseudonymous session id: the only identifier the event log carries."""
+    return "ops_" + secrets.token_urlsafe(18)
+
+
+def effective_policy(policy: Policy, claims: StartClaims, session_id: str) -> Policy:
+    """The policy a session runs under: the exam's, with ``allowMultipleDisplays`` applied and the
+    accommodations reduced to this candidate's (keyed by the pseudonymous session id, so the
+    browser never sees other candidates or the LMS user id)."""
+    body = policy.to_dict()
+    if claims.allow_multiple_displays:
+        body["flags_enabled"] = [f for f in body["flags_enabled"] if f != "multiple_displays"]
+    mine = body["accommodations"].get(claims.user_id)
+    body["accommodations"] = {session_id: mine} if mine else {}
+    return parse_policy(body)
+
+
+def exam_policy(store: Store, institution_id: str, exam_id: str) -> tuple[int, int, Policy]:
+    """The exam's production policy; an exam seen for the first time gets the default policy
+    stored as version 1, so every session records the version it ran under."""
+    found = store.current_policy(institution_id, exam_id)
+    if found is not None:
+        return found
+    policy = parse_policy({"exam_id": exam_id})
+    policy_id, version = store.save_policy(institution_id, policy, created_by="default")
+    return policy_id, version, policy
+
+
+@dataclass
+class SessionService:
+    store: Store
+    keyring: Keyring
+    token_grace_seconds: int
+
+    def start(
+        self, integration: Integration, token: str, now: float | None = None
+    ) -> dict[str, Any]:
+        """Start a session from the integration's JWT, or resume it for the same user."""
+        now = time.time() if now is None else now
+        claims = decode_start_token(token, self.keyring.decrypt(integration.secret_enc), now)
+        existing = self.store.find_session(integration.id, claims.session_id)
+        if existing is None:
+            existing = self._create(integration, claims, now)
+            resumed = existing.pop("_resumed", False)
+        else:
+            resumed = True
+        if existing["user_id"] != claims.user_id:
+            raise ApiError(
+                409,
+                "session_taken",
+                "this sessionId is already bound to another user",
+                claim="sessionId",
+            )
+        if existing["status"] == "finished" or existing["purged_at"] is not None:
+            raise ApiError(409, "session_finished", "this session has already finished")
+        return self._grant(existing, resumed)
+
+    def _create(self, integration: Integration, claims: StartClaims, now: float) -> dict[str, Any]:
+        policy_id, version, policy = exam_policy(
+            self.store, integration.institution_id, claims.exam_id
+        )
+        session_id = new_session_id()
+        effective = effective_policy(policy, claims, session_id)
+        state = ChainState.start(session_id)
+        row = {
+            "id": session_id,
+            "integration_id": integration.id,
+            "institution_id": integration.institution_id,
+            "external_id": claims.session_id,
+            "user_id": claims.user_id,
+            "user_json": json.dumps(claims.user),
+            "exam_id": claims.exam_id,
+            "exam_name": claims.exam_name,
+            "policy_id": policy_id,
+            "policy_version": version,
+            "policy_json": json.dumps(effective.to_dict()),
+            "status": "active",
+            "started_at": now,
+            "deadline": min(claims.end, now + claims.duration_minutes * 60),
+            "next_seq": 0,
+            "last_mac": state.last_mac,
+            "last_t": 0,
+            "tally_json": json.dumps(Tally().to_dict()),
+            "flagged": False,
+            "score_mismatch": False,
+            "complete": False,
+            "updated_at": now,
+            "purged_at": None,
+        }
+        if self.store.insert_session(row):
+            return row
+        # Another request created it first (double click, two tabs): resume that one.
+        found = self.store.find_session(integration.id, claims.session_id)
+        if found is None:
+            raise ApiError(503, "busy", "the session could not be created; try again")
+        found["_resumed"] = True
+        return found
+
+    def _grant(self, row: dict[str, Any], resumed: bool) -> dict[str, Any]:
+        expires = min(row["deadline"] + self.token_grace_seconds, time.time() + 86400)
+        policy = json.loads(row["policy_json"])
+        return {
+            "session_id": row["id"],
+            "resumed": resumed,
+            "token": self.keyring.mint_session_token(row["id"], expires),
+            "token_expires_at": int(expires),
+            "signing_key": self.keyring.session_keys(row["id"])[0].reveal().hex(),
+            "policy": policy,
+            "policy_version": row["policy_version"],
+            "heartbeat_ms": policy["heartbeat_seconds"] * 1000,
+            "deadline": int(row["deadline"]),
+            "chain": {
+                "next_seq": row["next_seq"],
+                "last_mac": row["last_mac"],
+                "last_t": row["last_t"],
+            },
+            "exam": {"id": row["exam_id"], "name": row["exam_name"]},
+        }
+
+
+def public_status(row: dict[str, Any]) -> dict[str, Any]:
+    """What the integrator reads about a session (no personal data beyond their own ids)."""
+    breakdown = json.loads(row["breakdown_json"]) if row["breakdown_json"] else []
+    return {
+        "session_id": row["id"],
+        "external_session_id": row["external_id"],
+        "exam_id": row["exam_id"],
+        "status": row["status"],
+        "integrity": {
+            "status": "failed" if row["integrity_reason"] else "verified",
+            "reason": row["integrity_reason"],
+            "seq": row["integrity_seq"],
+            "complete": bool(row["complete"]),
+            "client_score_mismatch": bool(row["score_mismatch"]),
+        },
+        "score": row["score"],
+        "flagged": bool(row["flagged"]),
+        "breakdown": breakdown,
+        "policy_version": row["policy_version"],
+        "events": row["next_seq"],
+        "started_at": int(row["started_at"]),
+        "finished_at": int(row["finished_at"]) if row["finished_at"] else None,
+        "logs_purged": row["purged_at"] is not None,
+    }

@@ -1,0 +1,55 @@
+"""Server settings: where the database is, where the master keys come from, and the limits."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DATABASE = "sqlite:///openproctor.sqlite3"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what one client may send (each violation is a clear 4xx/429, nothing stored)."""
+
+    max_body_bytes: int = 256 * 1024
+    max_start_body_bytes: int = 16 * 1024
+    max_events_per_batch: int = 500
+    batches_per_minute: int = 120
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app needs to start. ``from_env`` reads ``OPENPROCTOR_*`` variables."""
+
+    database_url: str = DEFAULT_DATABASE
+    #: Master keys, newest first (base64 or any string of at least 32 characters). When empty,
+    #: ``secret_file`` is read, and created with a fresh random key if it does not exist.
+    secret_keys: tuple[str, ...] = ()
+    secret_file: Path = Path("openproctor-secret.key")
+    #: Extra time a session token stays valid after the exam's deadline (offline students
+    #: must still be able to upload what they recorded).
+    token_grace_seconds: int = 30 * 60
+    limits: Limits = field(default_factory=Limits)
+    #: The public origin of this server (used for same-origin checks behind a proxy).
+    public_origin: str | None = None
+    #: Serve the /demo pages and the demo integration.
+    demo: bool = False
+    bundle_dir: Path | None = None
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        env = os.environ
+        values: dict[str, object] = {}
+        if "OPENPROCTOR_DATABASE_URL" in env:
+            values["database_url"] = env["OPENPROCTOR_DATABASE_URL"]
+        if env.get("OPENPROCTOR_SECRET_KEYS"):
+            keys = tuple(k.strip() for k in env["OPENPROCTOR_SECRET_KEYS"].split(",") if k.strip())
+            values["secret_keys"] = keys
+        if "OPENPROCTOR_SECRET_FILE" in env:
+            values["secret_file"] = Path(env["OPENPROCTOR_SECRET_FILE"])
+        if "OPENPROCTOR_PUBLIC_ORIGIN" in env:
+            values["public_origin"] = env["OPENPROCTOR_PUBLIC_ORIGIN"]
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]

@@ -1,0 +1,35 @@
+"""What the app holds for its lifetime: settings, storage, keys and the services built on them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .ingest import IngestService
+from .keys import Keyring, load_master_keys
+from .ratelimit import RateLimiter
+from .sessions import SessionService
+from .settings import Settings
+from .store import Store
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    store: Store
+    keyring: Keyring
+    sessions: SessionService
+    ingest: IngestService
+    limiter: RateLimiter
+
+    @classmethod
+    def build(cls, settings: Settings, store: Store | None = None) -> AppState:
+        store = store or Store(settings.database_url)
+        keyring = Keyring(tuple(load_master_keys(settings.secret_keys, settings.secret_file)))
+        return cls(
+            settings=settings,
+            store=store,
+            keyring=keyring,
+            sessions=SessionService(store, keyring, settings.token_grace_seconds),
+            ingest=IngestService(store, keyring),
+            limiter=RateLimiter(settings.limits.batches_per_minute),
+        )

@@ -1,0 +1,439 @@
+"""Storage behind one small interface, on SQLAlchemy Core: SQLite (default) or PostgreSQL.
+
+Writes to a session's chain happen inside :meth:`Store.locked_session`, which serialises them:
+``BEGIN IMMEDIATE`` on SQLite (one writer at a time, WAL keeps readers going) and
+``SELECT ... FOR UPDATE`` on PostgreSQL (several server processes, one database). Either the whole
+batch is stored with the new chain state, or nothing is.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from openproctor.core import Event, Policy, parse_policy
+
+from . import schema
+from .errors import ApiError
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def normalise_url(url: str) -> str:
+    """Accept ``postgresql://`` and ``postgres://`` URLs and use the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see _sqlite_begin)
+    cursor = dbapi_connection.cursor()
+    for pragma in (
+        "journal_mode=WAL",
+        "synchronous=NORMAL",
+        "foreign_keys=ON",
+        "busy_timeout=15000",
+    ):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    immediate = conn.get_execution_options().get("sqlite_immediate", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@dataclass(frozen=True)
+class Integration:
+    id: int
+    name: str
+    institution_id: str
+    secret_enc: bytes
+    allowed_origins: tuple[str, ...]
+    created_at: float
+
+    def __repr__(self) -> str:  # the encrypted secret stays out of logs too
+        return f"Integration(name={self.name!r}, institution={self.institution_id!r})"
+
+
+class SessionTx:
+    """One session's row inside a locked transaction: read state, append events, update."""
+
+    def __init__(self, conn: Connection, row: Mapping[str, Any]) -> None:
+        self.conn = conn
+        self.row = dict(row)
+
+    def known_macs(self, low: int, high: int) -> dict[int, str]:
+        e = schema.events
+        rows = self.conn.execute(
+            sa.select(e.c.seq, e.c.mac).where(
+                e.c.session_id == self.row["id"], e.c.seq >= low, e.c.seq <= high
+            )
+        )
+        return {int(seq): mac for seq, mac in rows}
+
+    def insert_events(self, events: Sequence[Event], received_at: float) -> None:
+        if not events:
+            return
+        self.conn.execute(
+            schema.events.insert(),
+            [
+                {
+                    "session_id": self.row["id"],
+                    "seq": e.seq,
+                    "t": e.t,
+                    "type": e.type,
+                    "data": json.dumps(dict(e.data), separators=(",", ":")),
+                    "prev": e.prev,
+                    "mac": e.mac,
+                    "received_at": received_at,
+                }
+                for e in events
+            ],
+        )
+
+    def events(self) -> list[dict[str, Any]]:
+        """The session's stored log, including what this transaction inserted."""
+        return _load_events(self.conn, self.row["id"])
+
+    def update(self, **fields: Any) -> None:
+        fields["updated_at"] = time.time()
+        self.conn.execute(
+            schema.sessions.update().where(schema.sessions.c.id == self.row["id"]).values(**fields)
+        )
+        self.row.update(fields)
+
+
+class Store:
+    """The storage interface the server uses. Thread-safe; one per process."""
+
+    def __init__(self, url: str) -> None:
+        self.url = normalise_url(url)
+        self.dialect = sa.engine.make_url(self.url).get_backend_name()
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise ValueError(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
+        options: dict[str, Any] = {"future": True}
+        if self.dialect == "postgresql":
+            options.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+        self.engine: Engine = sa.create_engine(self.url, **options)
+        if self.dialect == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            sa.event.listen(self.engine, "begin", _sqlite_begin)
+
+    def __repr__(self) -> str:
+        return f"Store({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    def migrate(self) -> None:
+        """Bring the schema up to the newest migration (idempotent)."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    # -- institutions and integrations -----------------------------------------------------
+
+    def add_integration(
+        self,
+        name: str,
+        institution_id: str,
+        secret_enc: bytes,
+        origins: Sequence[str],
+        institution_name: str | None = None,
+    ) -> Integration:
+        now = time.time()
+        with self.engine.begin() as conn:
+            exists = conn.execute(
+                sa.select(schema.institutions.c.id).where(
+                    schema.institutions.c.id == institution_id
+                )
+            ).first()
+            if exists is None:
+                conn.execute(
+                    schema.institutions.insert().values(
+                        id=institution_id, name=institution_name or institution_id, created_at=now
+                    )
+                )
+            try:
+                conn.execute(
+                    schema.integrations.insert().values(
+                        name=name,
+                        institution_id=institution_id,
+                        secret_enc=secret_enc,
+                        allowed_origins=json.dumps(list(origins)),
+                        created_at=now,
+                    )
+                )
+            except IntegrityError:
+                raise ApiError(
+                    409, "integration_exists", f"an integration named {name!r} already exists"
+                ) from None
+        found = self.get_integration(name)
+        assert found is not None
+        return found
+
+    def get_integration(self, name: str) -> Integration | None:
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(
+                    sa.select(schema.integrations).where(schema.integrations.c.name == name)
+                )
+                .mappings()
+                .first()
+            )
+        return _integration(row) if row else None
+
+    def get_integration_by_id(self, integration_id: int) -> Integration | None:
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(
+                    sa.select(schema.integrations).where(schema.integrations.c.id == integration_id)
+                )
+                .mappings()
+                .first()
+            )
+        return _integration(row) if row else None
+
+    def list_integrations(self) -> list[Integration]:
+        with self.engine.connect() as conn:
+            rows = (
+                conn.execute(sa.select(schema.integrations).order_by(schema.integrations.c.name))
+                .mappings()
+                .all()
+            )
+        return [_integration(r) for r in rows]
+
+    def remove_integration(self, name: str) -> None:
+        """Remove an integration that has no sessions (stored logs are never dropped with it)."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(schema.integrations.c.id).where(schema.integrations.c.name == name)
+            ).first()
+            if row is None:
+                raise ApiError(404, "unknown_integration", f"no integration named {name!r}")
+            used = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(schema.sessions)
+                .where(schema.sessions.c.integration_id == row.id)
+            ).scalar_one()
+            if used:
+                raise ApiError(
+                    409,
+                    "integration_in_use",
+                    f"integration {name!r} has {used} session(s); purge them first",
+                )
+            conn.execute(schema.integrations.delete().where(schema.integrations.c.id == row.id))
+
+    def registered_origins(self) -> set[str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(schema.integrations.c.allowed_origins)).scalars()
+            return {origin for text in rows for origin in json.loads(text)}
+
+    # -- policies --------------------------------------------------------------------------
+
+    def save_policy(self, institution_id: str, policy: Policy, created_by: str) -> tuple[int, int]:
+        """Store a new version of the exam's policy; return (policy id, version)."""
+        p = schema.policies
+        for _ in range(5):  # two writers may race for the same version number
+            with self.engine.begin() as conn:
+                current = conn.execute(
+                    sa.select(sa.func.max(p.c.version)).where(
+                        p.c.institution_id == institution_id, p.c.exam_id == policy.exam_id
+                    )
+                ).scalar_one()
+                version = (current or 0) + 1
+                try:
+                    result = conn.execute(
+                        p.insert().values(
+                            institution_id=institution_id,
+                            exam_id=policy.exam_id,
+                            version=version,
+                            environment=policy.environment,
+                            body=json.dumps(policy.to_dict()),
+                            created_at=time.time(),
+                            created_by=created_by,
+                        )
+                    )
+                except IntegrityError:
+                    continue
+                return int(result.inserted_primary_key[0]), version
+        raise ApiError(503, "busy", "could not store the policy; try again")
+
+    def current_policy(
+        self, institution_id: str, exam_id: str, environment: str = "production"
+    ) -> tuple[int, int, Policy] | None:
+        """The newest version of the exam's policy in ``environment``."""
+        p = schema.policies
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(p.c.id, p.c.version, p.c.body)
+                .where(
+                    p.c.institution_id == institution_id,
+                    p.c.exam_id == exam_id,
+                    p.c.environment == environment,
+                )
+                .order_by(p.c.version.desc())
+                .limit(1)
+            ).first()
+        if row is None:
+            return None
+        return int(row.id), int(row.version), parse_policy(json.loads(row.body))
+
+    # -- sessions --------------------------------------------------------------------------
+
+    def insert_session(self, values: Mapping[str, Any]) -> bool:
+        """Insert a new session; False when (integration, external id) already exists."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(schema.sessions.insert().values(**values))
+        except IntegrityError:
+            return False
+        return True
+
+    def get_session(self, session_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(sa.select(schema.sessions).where(schema.sessions.c.id == session_id))
+                .mappings()
+                .first()
+            )
+        return dict(row) if row else None
+
+    def find_session(self, integration_id: int, external_id: str) -> dict[str, Any] | None:
+        s = schema.sessions
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(
+                    sa.select(s).where(
+                        s.c.integration_id == integration_id, s.c.external_id == external_id
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        return dict(row) if row else None
+
+    @contextmanager
+    def locked_session(self, session_id: str) -> Iterator[SessionTx]:
+        """A transaction holding the session's write lock; commits if the block succeeds."""
+        try:
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(sqlite_immediate=True)
+                with conn.begin():
+                    query = sa.select(schema.sessions).where(schema.sessions.c.id == session_id)
+                    if self.dialect == "postgresql":
+                        query = query.with_for_update()
+                    row = conn.execute(query).mappings().first()
+                    if row is None:
+                        raise ApiError(404, "unknown_session", f"no session {session_id!r}")
+                    yield SessionTx(conn, row)
+        except OperationalError as exc:
+            raise ApiError(
+                503, "database_unavailable", "the database is unavailable; retry later"
+            ) from exc
+
+    def update_session(self, session_id: str, **fields: Any) -> None:
+        fields["updated_at"] = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(
+                schema.sessions.update().where(schema.sessions.c.id == session_id).values(**fields)
+            )
+
+    def events(self, session_id: str) -> list[dict[str, Any]]:
+        """The stored log of a session, as wire dicts in seq order."""
+        with self.engine.connect() as conn:
+            return _load_events(conn, session_id)
+
+    def count_events(self, session_id: str) -> int:
+        e = schema.events
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count()).select_from(e).where(e.c.session_id == session_id)
+                ).scalar_one()
+            )
+
+    # -- retention -------------------------------------------------------------------------
+
+    def purge(self, now: float | None = None) -> dict[str, int]:
+        """Delete the event logs of sessions older than their policy's ``log_retention_days``.
+
+        The session row (status, score, breakdown) is kept as the summary; its events go.
+        Returns how many sessions were purged and how many events were deleted.
+        """
+        now = time.time() if now is None else now
+        s, e = schema.sessions, schema.events
+        purged_sessions = deleted_events = 0
+        with self.engine.connect() as conn:
+            candidates = conn.execute(
+                sa.select(s.c.id, s.c.started_at, s.c.policy_json).where(s.c.purged_at.is_(None))
+            ).all()
+        for row in candidates:
+            days = json.loads(row.policy_json)["log_retention_days"]
+            if row.started_at + days * 86400 > now:
+                continue
+            with self.engine.begin() as conn:
+                deleted = conn.execute(e.delete().where(e.c.session_id == row.id)).rowcount
+                conn.execute(
+                    s.update()
+                    .where(s.c.id == row.id)
+                    .values(
+                        purged_at=now,
+                        updated_at=now,
+                        status=sa.case((s.c.status == "active", "finished"), else_=s.c.status),
+                    )
+                )
+            purged_sessions += 1
+            deleted_events += max(deleted, 0)
+        return {"sessions": purged_sessions, "events": deleted_events}
+
+
+def _load_events(conn: Connection, session_id: str) -> list[dict[str, Any]]:
+    e = schema.events
+    rows = conn.execute(
+        sa.select(e.c.seq, e.c.t, e.c.type, e.c.data, e.c.prev, e.c.mac)
+        .where(e.c.session_id == session_id)
+        .order_by(e.c.seq)
+    ).mappings()
+    return [
+        {
+            "seq": int(r["seq"]),
+            "t": int(r["t"]),
+            "type": r["type"],
+            "data": json.loads(r["data"]),
+            "prev": r["prev"],
+            "mac": r["mac"],
+        }
+        for r in rows
+    ]
+
+
+def _integration(row: Mapping[str, Any]) -> Integration:
+    return Integration(
+        id=int(row["id"]),
+        name=row["name"],
+        institution_id=row["institution_id"],
+        secret_enc=bytes(row["secret_enc"]),
+        allowed_origins=tuple(json.loads(row["allowed_origins"])),
+        created_at=float(row["created_at"]),
+    )

@@ -1,0 +1,193 @@
+"""Server test fixtures: the app on SQLite and on PostgreSQL, an integration, and a client that
+signs real chains with openproctor.core (what the browser does)."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from starlette.testclient import TestClient
+
+from openproctor.core import Event, Signer
+from openproctor.server import Settings, create_app
+from openproctor.server.cli import mint_test_jwt
+from openproctor.server.settings import Limits
+from openproctor.server.store import Store
+
+PG_HOST, PG_PORT = "127.0.0.1", 5432
+PG_URL = f"postgresql+psycopg://root@{PG_HOST}:{PG_PORT}/test"
+LMS_ORIGIN = "https://lms.example.edu"
+SECRET = "integration-secret-for-tests-" + "0123456789abcdef" * 3
+ENVIRONMENT = {
+    "browser": "Chromium",
+    "browser_version": "156.0",
+    "engine": "Blink",
+    "platform": "Linux x86_64",
+    "mobile": False,
+    "screens": 1,
+}
+
+
+def postgres_available() -> bool:
+    try:
+        with socket.create_connection((PG_HOST, PG_PORT), timeout=1):
+            pass
+        engine = sa.create_engine(PG_URL)
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def pg_available() -> bool:
+    return postgres_available()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, pg_available: bool
+) -> Iterator[str]:
+    """A fresh, empty database of each kind (PostgreSQL: a schema of its own per test)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.sqlite3'}"
+        return
+    if not pg_available:
+        pytest.skip(f"PostgreSQL is not listening on {PG_HOST}:{PG_PORT} (database 'test')")
+    schema = "t_" + secrets.token_hex(6)
+    admin = sa.create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        secret_file=tmp_path / "secret.key",
+        limits=Limits(batches_per_minute=1000),
+    )
+
+
+@pytest.fixture
+def app_and_store(settings: Settings) -> Iterator[tuple[Any, Store]]:
+    store = Store(settings.database_url)
+    app = create_app(settings, store=store, migrate=True, purge_every=None)
+    yield app, store
+    store.close()
+
+
+@pytest.fixture
+def app(app_and_store):
+    return app_and_store[0]
+
+
+@pytest.fixture
+def store(app_and_store) -> Store:
+    return app_and_store[1]
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:
+    with TestClient(app, base_url="http://testserver") as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def integration(app, store):
+    keyring = app.state.openproctor.keyring
+    return store.add_integration("lms1", "uni-a", keyring.encrypt(SECRET), [LMS_ORIGIN])
+
+
+def start_jwt(session_id: str = "lms-session-1", user_id: str = "student-1", **extra: Any) -> str:
+    return mint_test_jwt(
+        SECRET,
+        user_id=user_id,
+        exam_id=extra.pop("exam_id", "CS101-final"),
+        session_id=session_id,
+        **extra,
+    )
+
+
+@dataclass
+class StudentClient:
+    """A protocol-level student: starts a session, signs events, posts batches."""
+
+    client: TestClient
+    grant: dict[str, Any]
+    signer: Signer = field(init=False)
+    t: int = 0
+
+    def __post_init__(self) -> None:
+        self.signer = Signer(bytes.fromhex(self.grant["signing_key"]), self.grant["session_id"])
+
+    @property
+    def session_id(self) -> str:
+        return self.grant["session_id"]
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.grant['token']}"}
+
+    def sign(self, event_type: str, data: dict[str, Any], dt: int = 1000) -> Event:
+        self.t += dt
+        return self.signer.sign(self.t, event_type, data)
+
+    def opening(self) -> Event:
+        return self.signer.sign(
+            0, "session_start", {"sdk_version": "0.1.0", **ENVIRONMENT, "heartbeat_ms": 15000}
+        )
+
+    def heartbeats(self, n: int) -> list[Event]:
+        return [self.sign("heartbeat", {}, dt=15000) for _ in range(n)]
+
+    def post(self, events: list[Event] | list[dict[str, Any]], **headers: str):
+        body = [e.to_dict() if isinstance(e, Event) else e for e in events]
+        return self.client.post(
+            f"/api/v1/sessions/{self.session_id}/events",
+            json={"events": body},
+            headers={**self.auth, **headers},
+        )
+
+    def end(self, score_milli: int | None = None) -> Event:
+        data: dict[str, Any] = {"count": self.signer.state.next_seq, "reason": "finished"}
+        if score_milli is not None:
+            data["score_milli"] = score_milli
+        return self.signer.sign(self.t, "session_end", data)
+
+
+@pytest.fixture
+def student(client, integration):
+    def make(session_id: str = "lms-session-1", user_id: str = "student-1") -> StudentClient:
+        response = client.post(
+            "/api/v1/sessions",
+            json={"integrationName": "lms1", "jwt": start_jwt(session_id, user_id)},
+        )
+        assert response.status_code == 201, response.text
+        return StudentClient(client, response.json())
+
+    return make
+
+
+def credential(integration_name: str = "lms1", secret: str = SECRET, valid: int = 60) -> str:
+    import jwt
+
+    now = int(time.time())
+    return jwt.encode(
+        {"iss": integration_name, "iat": now, "exp": now + valid}, secret, algorithm="HS256"
+    )

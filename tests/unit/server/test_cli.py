@@ -1,0 +1,100 @@
+"""The openproctor command: what --help promises is what the commands do."""
+
+from __future__ import annotations
+
+import jwt
+import pytest
+
+from openproctor.server.cli import build_parser, main
+from openproctor.server.keys import Keyring, load_master_keys
+from openproctor.server.store import Store
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENPROCTOR_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite3'}")
+    monkeypatch.setenv("OPENPROCTOR_SECRET_FILE", str(tmp_path / "secret.key"))
+    monkeypatch.delenv("OPENPROCTOR_SECRET_KEYS", raising=False)
+    return tmp_path
+
+
+def test_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--help"])
+    out = capsys.readouterr().out
+    for command in ("serve", "migrate", "integration", "token", "purge"):
+        assert command in out
+
+
+def test_integration_lifecycle(env, capsys):
+    assert (
+        main(
+            [
+                "integration",
+                "add",
+                "moodle",
+                "--institution",
+                "uni-a",
+                "--origin",
+                "https://moodle.uni-a.edu",
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    secret = out.strip().splitlines()[-1]
+    assert len(secret) >= 32
+    assert main(["integration", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "moodle" in listing and "https://moodle.uni-a.edu" in listing
+    assert secret not in listing
+    store = Store(f"sqlite:///{env / 'cli.sqlite3'}")
+    keyring = Keyring(tuple(load_master_keys((), env / "secret.key")))
+    assert keyring.decrypt(store.get_integration("moodle").secret_enc) == secret
+
+    assert (
+        main(["token", "moodle", "--user-id", "u1", "--exam-id", "E1", "--session-id", "s1"]) == 0
+    )
+    token = capsys.readouterr().out.strip()
+    claims = jwt.decode(token, secret, algorithms=["HS256"])
+    assert claims["userId"] == "u1" and claims["examId"] == "E1" and claims["sessionId"] == "s1"
+
+    assert main(["integration", "remove", "moodle"]) == 0
+    assert main(["integration", "remove", "moodle"]) == 1
+    assert "no integration named 'moodle'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--origin", "https://lms.edu/path"], "scheme and host"),
+        (["--secret", "short"], "at least 32 characters"),
+    ],
+)
+def test_add_validates_input(env, args, message):
+    with pytest.raises(SystemExit) as info:
+        main(["integration", "add", "x", "--institution", "i", *args])
+    assert message in str(info.value)
+
+
+def test_duplicate_integration_is_a_clear_error(env, capsys):
+    main(["integration", "add", "x", "--institution", "i"])
+    assert main(["integration", "add", "x", "--institution", "i"]) == 1
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_token_for_unknown_integration(env):
+    with pytest.raises(SystemExit, match="no integration named 'ghost'"):
+        main(["token", "ghost", "--user-id", "u", "--exam-id", "e", "--session-id", "s"])
+
+
+def test_purge_and_migrate(env, capsys):
+    assert main(["migrate"]) == 0
+    assert main(["purge"]) == 0
+    assert "purged the event logs of 0 session(s)" in capsys.readouterr().out
+
+
+def test_weak_master_key_is_refused(env, monkeypatch, capsys):
+    monkeypatch.setenv("OPENPROCTOR_SECRET_KEYS", "too-short")
+    assert main(["integration", "add", "x", "--institution", "i"]) == 1
+    assert "at least 32 characters" in capsys.readouterr().err

@@ -1,0 +1,256 @@
+"""Real server processes: kill -9 mid-stream loses nothing acknowledged; two processes on one
+PostgreSQL database ingest the same sessions correctly. Traffic stays on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+
+from openproctor.core import ChainState, Signer, verify_log
+from openproctor.server.cli import main as cli_main
+from openproctor.server.cli import mint_test_jwt
+from openproctor.server.store import Store
+
+from .conftest import ENVIRONMENT, SECRET
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def server(database_url: str, secret_file: Path, port: int) -> Iterator[subprocess.Popen]:
+    env = {
+        **os.environ,
+        "OPENPROCTOR_DATABASE_URL": database_url,
+        "OPENPROCTOR_SECRET_FILE": str(secret_file),
+    }
+    env.pop("OPENPROCTOR_SECRET_KEYS", None)
+    log_path = secret_file.parent / f"server-{port}.log"
+    log = log_path.open("ab")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "openproctor.server.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start: {log_path.read_text()}")
+            time.sleep(0.1)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        log.close()
+
+
+def register(database_url: str, secret_file: Path) -> None:
+    old = {k: os.environ.get(k) for k in ("OPENPROCTOR_DATABASE_URL", "OPENPROCTOR_SECRET_FILE")}
+    os.environ["OPENPROCTOR_DATABASE_URL"] = database_url
+    os.environ["OPENPROCTOR_SECRET_FILE"] = str(secret_file)
+    try:
+        assert (
+            cli_main(["integration", "add", "lms1", "--institution", "uni-a", "--secret", SECRET])
+            == 0
+        )
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def start_session(base: str, external_id: str) -> dict:
+    token = mint_test_jwt(SECRET, user_id="u-" + external_id, exam_id="E1", session_id=external_id)
+    response = httpx.post(
+        f"{base}/api/v1/sessions", json={"integrationName": "lms1", "jwt": token}, timeout=10
+    )
+    assert response.status_code in (200, 201), response.text
+    return response.json()
+
+
+def opening(signer: Signer):
+    return signer.sign(
+        0, "session_start", {"sdk_version": "0.1.0", **ENVIRONMENT, "heartbeat_ms": 15000}
+    )
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'durable.sqlite3'}"
+
+
+def test_kill_9_mid_stream_loses_nothing_acknowledged(sqlite_url, tmp_path):
+    secret_file = tmp_path / "secret.key"
+    register(sqlite_url, secret_file)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    acknowledged = -1
+    stop = threading.Event()
+    with server(sqlite_url, secret_file, port) as process:
+        grant = start_session(base, "durable-1")
+        sid, key = grant["session_id"], bytes.fromhex(grant["signing_key"])
+        signer = Signer(key, sid)
+        headers = {"authorization": f"Bearer {grant['token']}"}
+        first = [opening(signer)]
+
+        def pump() -> None:
+            nonlocal acknowledged
+            batch = first
+            t = 0
+            with httpx.Client(base_url=base, headers=headers, timeout=5) as http:
+                for _ in range(2000):  # bounded
+                    if stop.is_set():
+                        return
+                    try:
+                        response = http.post(
+                            f"/api/v1/sessions/{sid}/events",
+                            json={"events": [e.to_dict() for e in batch]},
+                        )
+                    except httpx.TransportError:
+                        return  # the server died under us
+                    if response.status_code != 200:
+                        return
+                    acknowledged = response.json()["acknowledged_seq"]
+                    batch = []
+                    for _ in range(50):
+                        t += 100
+                        batch.append(signer.sign(t, "heartbeat", {}))
+
+        thread = threading.Thread(target=pump)
+        thread.start()
+        deadline = time.monotonic() + 20
+        while acknowledged < 500 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(process.pid, signal.SIGKILL)  # mid-stream, no shutdown
+        process.wait(10)
+        stop.set()
+        thread.join(10)
+    assert acknowledged >= 500
+
+    store = Store(sqlite_url)
+    stored = store.events(sid)
+    store.close()
+    assert len(stored) - 1 >= acknowledged  # every acknowledged event is there
+    assert (len(stored) - 1) % 50 == 0  # whole batches only: the opening event plus 50s
+    log = verify_log(sid, stored, [key], complete=False)
+
+    # The client continues the chain against the restarted server from what was stored.
+    with server(sqlite_url, secret_file, port):
+        resumed = start_session(base, "durable-1")
+        assert resumed["resumed"] and resumed["chain"]["next_seq"] == len(stored)
+        state = ChainState(
+            sid,
+            resumed["chain"]["next_seq"],
+            resumed["chain"]["last_mac"],
+            resumed["chain"]["last_t"],
+        )
+        signer = Signer(key, sid, state=state)
+        tail = [
+            signer.sign(log[-1].t + 1000, "heartbeat", {}),
+            signer.sign(
+                log[-1].t + 2000, "session_end", {"count": len(stored) + 1, "reason": "finished"}
+            ),
+        ]
+        response = httpx.post(
+            f"{base}/api/v1/sessions/{sid}/events",
+            json={"events": [e.to_dict() for e in tail]},
+            headers={"authorization": f"Bearer {resumed['token']}"},
+            timeout=10,
+        )
+        assert response.status_code == 200 and response.json()["complete"]
+
+
+def test_two_server_processes_share_one_postgresql(database_url, tmp_path):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the multi-process deployment is PostgreSQL's (SQLite is one machine)")
+    secret_file = tmp_path / "secret.key"
+    register(database_url, secret_file)
+    ports = [free_port(), free_port()]
+    with server(database_url, secret_file, ports[0]), server(database_url, secret_file, ports[1]):
+        bases = [f"http://127.0.0.1:{p}" for p in ports]
+        sessions = [start_session(bases[i % 2], f"multi-{i}") for i in range(6)]
+        errors: list[str] = []
+
+        def student(grant: dict, index: int) -> None:
+            sid, key = grant["session_id"], bytes.fromhex(grant["signing_key"])
+            signer = Signer(key, sid)
+            headers = {"authorization": f"Bearer {grant['token']}"}
+            batches = [[opening(signer)]]
+            for b in range(10):
+                batches.append(
+                    [signer.sign(1000 * (b * 20 + i + 1), "heartbeat", {}) for i in range(20)]
+                )
+            batches.append(
+                [
+                    signer.sign(
+                        300_000,
+                        "session_end",
+                        {"count": signer.state.next_seq, "reason": "finished"},
+                    )
+                ]
+            )
+            for number, batch in enumerate(batches):
+                base = bases[(index + number) % 2]  # alternate between the two processes
+                body = {"events": [e.to_dict() for e in batch]}
+                for _ in range(2):  # send every batch twice, through both processes
+                    response = httpx.post(
+                        f"{base}/api/v1/sessions/{sid}/events",
+                        json=body,
+                        headers=headers,
+                        timeout=10,
+                    )
+                    if response.status_code != 200:
+                        errors.append(response.text)
+                    base = bases[(index + number + 1) % 2]
+
+        threads = [threading.Thread(target=student, args=(g, i)) for i, g in enumerate(sessions)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    assert errors == []
+    store = Store(database_url)
+    for grant in sessions:
+        log = store.events(grant["session_id"])
+        assert len(log) == 1 + 200 + 1
+        verify_log(grant["session_id"], log, [bytes.fromhex(grant["signing_key"])])
+        row = store.get_session(grant["session_id"])
+        assert row["status"] == "finished" and row["complete"]
+    store.close()
