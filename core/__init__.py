@@ -4,6 +4,7 @@ Standard library only: the same code runs in CPython on the server and in Pyodid
 student's browser. Everything public is listed in ``__all__``; other names are private.
 """
 
+from .bridge import BrowserSession
 from .chain import (
     BatchResult,
     ChainState,
@@ -48,6 +49,7 @@ __all__ = [
     "BadMac",
     "BatchResult",
     "BrokenLink",
+    "BrowserSession",
     "ChainError",
     "ChainState",
     "Draft",

@@ -59,6 +59,18 @@ async def start_session(request: Request) -> JSONResponse:
     return JSONResponse(grant, status_code=200 if grant["resumed"] else 201)
 
 
+async def resume_session(request: Request) -> JSONResponse:
+    state = _state(request)
+    row = await _session_for_token(request, state)
+    body = _object(await read_json(request, state.settings.limits.max_start_body_bytes))
+    key = body.get("institutionKey")
+    if key is not None and not isinstance(key, str):
+        raise ApiError(400, "invalid_body", "'institutionKey' must be a string or null",
+                       field="institutionKey")
+    grant = await run_in_threadpool(state.sessions.resume, row["id"], key)
+    return JSONResponse(grant)
+
+
 async def _session_for_token(request: Request, state: AppState) -> dict[str, Any]:
     session_id = request.path_params["session_id"]
     state.keyring.check_session_token(bearer(request), session_id)
@@ -176,6 +188,7 @@ routes = [
     Route("/api/v1/sessions/{session_id}", get_session, methods=["GET"]),
     Route("/api/v1/sessions/{session_id}/events", post_events, methods=["POST"]),
     Route("/api/v1/sessions/{session_id}/finish", finish_session, methods=["POST"]),
+    Route("/api/v1/sessions/{session_id}/resume", resume_session, methods=["POST"]),
     Route("/api/v1/openapi.json", openapi_endpoint, methods=["GET"]),
     Route("/healthz", healthz, methods=["GET"]),
 ]

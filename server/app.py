@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 
-from . import api
+from . import api, demo, sdk
 from .cors import RegisteredOriginsCORS
 from .errors import EXCEPTION_HANDLERS
 from .settings import Settings
@@ -44,13 +44,18 @@ def create_app(
             if task is not None:
                 task.cancel()
 
+    routes = [*api.routes, *sdk.routes]
+    if settings.demo:
+        demo.ensure_demo_integration(state)
+        routes += demo.routes
     app = Starlette(
-        routes=api.routes,
+        routes=routes,
         middleware=[Middleware(RegisteredOriginsCORS, origins=state.store.registered_origins)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
     app.state.openproctor = state
+    app.state.sdk_bundle = sdk.Bundle(settings.bundle_dir)
     return app
 
 

@@ -49,6 +49,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     load_master_keys(settings.secret_keys, settings.secret_file)  # create the key file once
     os.environ["OPENPROCTOR_DATABASE_URL"] = settings.database_url
     os.environ["OPENPROCTOR_SECRET_FILE"] = str(settings.secret_file)
+    if args.bundle_dir is not None:
+        os.environ["OPENPROCTOR_BUNDLE_DIR"] = str(args.bundle_dir)
+    if args.demo:
+        os.environ["OPENPROCTOR_DEMO"] = "1"
     print(
         f"openproctor serving on http://{args.host}:{args.port} "
         f"(database {where}, {args.workers} worker(s))",
@@ -238,6 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--proxy-headers", action="store_true", help="trust X-Forwarded-* from a reverse proxy"
     )
+    serve.add_argument("--demo", action="store_true",
+                       help="also serve the demo exam at /demo (registers a 'demo' integration)")
+    serve.add_argument("--bundle-dir", type=Path, default=None,
+                       help="the built SDK bundle (default: $OPENPROCTOR_BUNDLE_DIR or build/sdk)")
     serve.set_defaults(func=cmd_serve)
 
     sub.add_parser(

@@ -73,6 +73,19 @@ class SessionService:
             raise ApiError(409, "session_finished", "this session has already finished")
         return self._grant(existing, resumed)
 
+    def resume(self, session_id: str, institution_key: str | None) -> dict[str, Any]:
+        """A fresh grant for a session whose token the page already holds (script-tag flow,
+        page reloads); ``institution_key``, when the page sends one, must match."""
+        row = self.store.get_session(session_id)
+        if row is None:
+            raise ApiError(404, "unknown_session", f"no session {session_id!r}")
+        if institution_key is not None and institution_key != row["institution_id"]:
+            raise ApiError(403, "wrong_institution",
+                           "data-institution-key does not match this session's institution")
+        if row["status"] == "finished" or row["purged_at"] is not None:
+            raise ApiError(409, "session_finished", "this session has already finished")
+        return self._grant(row, resumed=True)
+
     def _create(self, integration: Integration, claims: StartClaims, now: float) -> dict[str, Any]:
         policy_id, version, policy = exam_policy(
             self.store, integration.institution_id, claims.exam_id

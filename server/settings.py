@@ -36,7 +36,8 @@ class Settings:
     public_origin: str | None = None
     #: Serve the /demo pages and the demo integration.
     demo: bool = False
-    bundle_dir: Path | None = None
+    #: Where ``python build.py`` put the SDK bundle.
+    bundle_dir: Path = Path("build/sdk")
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -49,6 +50,10 @@ class Settings:
             values["secret_keys"] = keys
         if "OPENPROCTOR_SECRET_FILE" in env:
             values["secret_file"] = Path(env["OPENPROCTOR_SECRET_FILE"])
+        if "OPENPROCTOR_BUNDLE_DIR" in env:
+            values["bundle_dir"] = Path(env["OPENPROCTOR_BUNDLE_DIR"])
+        if env.get("OPENPROCTOR_DEMO") in ("1", "true", "yes"):
+            values["demo"] = True
         if "OPENPROCTOR_PUBLIC_ORIGIN" in env:
             values["public_origin"] = env["OPENPROCTOR_PUBLIC_ORIGIN"]
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -1,1 +1,5 @@
-"""openproctor.wasm: see docs/ (this package is built out in its own issue)."""
+"""openproctor.wasm: builds the browser bundle (pinned Pyodide, the core, precompressed assets)."""
+
+from .builder import BuildError, build
+
+__all__ = ["BuildError", "build"]

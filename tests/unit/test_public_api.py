@@ -18,6 +18,7 @@ PUBLIC = {
     "Accommodation",
     "BadMac",
     "BatchResult",
+    "BrowserSession",
     "BrokenLink",
     "ChainError",
     "ChainState",
@@ -64,6 +65,7 @@ def test_all_is_exactly_the_public_surface():
     assert len(core.__all__) == len(PUBLIC)
     exported = {name for name in vars(core) if not name.startswith("_")}
     modules = {
+        "bridge",
         "chain",
         "encoding",
         "errors",

@@ -1,0 +1,87 @@
+// openproctor worker: boots Pyodide from the openproctor bundle (never a CDN), runs
+// openproctor.core, and returns signed events and live state to the page. A module worker, so
+// the exam page never stalls while Python starts or signs.
+//
+// Messages in:  {type: "boot", assets, mode, origin, session}, {type: "signals", signals},
+//               {type: "finish", t, reason}
+// Messages out: {type: "ready", bootMs}, {type: "events", events, chain},
+//               {type: "state", live}, {type: "finished"}, {type: "error", code, message}
+
+let session = null;
+let origin = 0;
+let ticker = null;
+let lastLive = "";
+const waiting = [];
+
+const now = () => performance.timeOrigin + performance.now() - origin;
+
+function fail(code, error) {
+  const message = error && error.message ? error.message : String(error);
+  self.postMessage({ type: "error", code, message });
+}
+
+async function boot(msg) {
+  origin = msg.origin;
+  const started = performance.now();
+  const assets = msg.assets;
+  const { loadPyodide } = await import(assets.runtime + "pyodide.mjs");
+  const options = { indexURL: assets.runtime, lockFileURL: assets.lock, packages: [] };
+  if (msg.mode !== "wheel") options.stdLibURL = assets.stdlib; // core precompiled inside
+  const py = await loadPyodide(options);
+  if (msg.mode === "wheel") {
+    let loadError = null;
+    await py.loadPackage("openproctor-core", {
+      messageCallback: () => {},
+      errorCallback: (text) => { loadError = text; },
+    });
+    if (loadError) throw new Error("loading the core wheel failed: " + loadError);
+  }
+  const core = py.pyimport("openproctor.core");
+  session = core.BrowserSession(JSON.stringify(msg.session));
+  const opening = JSON.parse(session.start());
+  self.postMessage({ type: "ready", bootMs: Math.round(performance.now() - started) });
+  publish(opening);
+  handle(waiting.splice(0));
+  ticker = setInterval(() => handle([{ t: now(), kind: "tick" }]), 1000);
+}
+
+function publish(events) {
+  if (events.length) {
+    self.postMessage({ type: "events", events, chain: JSON.parse(session.chain()) });
+  }
+  if (events.some((e) => e.type !== "heartbeat") || !lastLive) {
+    const live = session.live();
+    if (live !== lastLive) {
+      lastLive = live;
+      self.postMessage({ type: "state", live: JSON.parse(live) });
+    }
+  }
+}
+
+function handle(signals) {
+  if (!signals.length) return;
+  if (!session) {
+    waiting.push(...signals);
+    return;
+  }
+  const out = JSON.parse(session.feed(JSON.stringify(signals)));
+  publish(out.events);
+}
+
+self.onmessage = (event) => {
+  const msg = event.data;
+  try {
+    if (msg.type === "boot") {
+      boot(msg).catch((error) => fail("boot_failed", error));
+    } else if (msg.type === "signals") {
+      handle(msg.signals);
+    } else if (msg.type === "finish" && session) {
+      clearInterval(ticker);
+      publish(JSON.parse(session.finish(msg.t, msg.reason || "finished")));
+      session = null;
+      self.postMessage({ type: "finished" });
+    }
+  } catch (error) {
+    fail("worker_error", error);
+  }
+};
