@@ -12,10 +12,18 @@ from openproctor.wasm import BuildError, build
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, default=Path("build/sdk"),
-                        help="where the bundle goes (default: build/sdk)")
-    parser.add_argument("--cache", type=Path, default=None,
-                        help="download and compression cache (default: build/cache)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("build/sdk"),
+        help="where the bundle goes (default: build/sdk)",
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="download and compression cache (default: build/cache)",
+    )
     args = parser.parse_args()
     started = time.monotonic()
     try:
@@ -24,8 +32,10 @@ def main() -> int:
         print(f"build failed: {exc}", file=sys.stderr)
         return 1
     total = sum(f["size"] for f in manifest["files"].values())
-    print(f"bundle ready in {args.out} ({len(manifest['files'])} files, {total:,} bytes, "
-          f"{time.monotonic() - started:.1f} s)")
+    print(
+        f"bundle ready in {args.out} ({len(manifest['files'])} files, {total:,} bytes, "
+        f"{time.monotonic() - started:.1f} s)"
+    )
     return 0
 
 

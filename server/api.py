@@ -65,8 +65,9 @@ async def resume_session(request: Request) -> JSONResponse:
     body = _object(await read_json(request, state.settings.limits.max_start_body_bytes))
     key = body.get("institutionKey")
     if key is not None and not isinstance(key, str):
-        raise ApiError(400, "invalid_body", "'institutionKey' must be a string or null",
-                       field="institutionKey")
+        raise ApiError(
+            400, "invalid_body", "'institutionKey' must be a string or null", field="institutionKey"
+        )
     grant = await run_in_threadpool(state.sessions.resume, row["id"], key)
     return JSONResponse(grant)
 

@@ -242,10 +242,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--proxy-headers", action="store_true", help="trust X-Forwarded-* from a reverse proxy"
     )
-    serve.add_argument("--demo", action="store_true",
-                       help="also serve the demo exam at /demo (registers a 'demo' integration)")
-    serve.add_argument("--bundle-dir", type=Path, default=None,
-                       help="the built SDK bundle (default: $OPENPROCTOR_BUNDLE_DIR or build/sdk)")
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="also serve the demo exam at /demo (registers a 'demo' integration)",
+    )
+    serve.add_argument(
+        "--bundle-dir",
+        type=Path,
+        default=None,
+        help="the built SDK bundle (default: $OPENPROCTOR_BUNDLE_DIR or build/sdk)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     sub.add_parser(

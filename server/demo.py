@@ -4,6 +4,7 @@ docs/sdk.md tells integrators to use, so the demo proves the SDK runs under it."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 from pathlib import Path
@@ -23,30 +24,41 @@ HERE = Path(__file__).resolve().parent
 INTEGRATION = "demo"
 INSTITUTION = "demo-university"
 EXAM_ID = "demo-exam"
-CSP = ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; "
-       "connect-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
-       "base-uri 'none'; frame-ancestors 'self'")
+CSP = (
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; "
+    "connect-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'self'"
+)
 
-templates = Environment(loader=FileSystemLoader(HERE / "templates"),
-                        autoescape=select_autoescape(["html"]))
+templates = Environment(
+    loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"])
+)
 
 
 def ensure_demo_integration(state: AppState) -> None:
     """Register the demo integration once (same-origin only, random secret)."""
     if state.store.get_integration(INTEGRATION) is None:
         secret = secrets.token_urlsafe(32)
-        try:
-            state.store.add_integration(INTEGRATION, INSTITUTION, state.keyring.encrypt(secret),
-                                        [], institution_name="Demo University")
-        except ApiError:
-            pass  # another worker registered it first
+        with contextlib.suppress(ApiError):  # another worker may have registered it first
+            state.store.add_integration(
+                INTEGRATION,
+                INSTITUTION,
+                state.keyring.encrypt(secret),
+                [],
+                institution_name="Demo University",
+            )
 
 
 def _page(name: str, **context: object) -> HTMLResponse:
     html = templates.get_template(name).render(**context)
-    return HTMLResponse(html, headers={"content-security-policy": CSP,
-                                       "x-content-type-options": "nosniff",
-                                       "referrer-policy": "no-referrer"})
+    return HTMLResponse(
+        html,
+        headers={
+            "content-security-policy": CSP,
+            "x-content-type-options": "nosniff",
+            "referrer-policy": "no-referrer",
+        },
+    )
 
 
 async def exam_page(request: Request) -> Response:
@@ -59,23 +71,37 @@ async def fake_lms_start(request: Request) -> JSONResponse:
     integration = await run_in_threadpool(state.store.get_integration, INTEGRATION)
     assert integration is not None
     student = "demo-student-" + secrets.token_hex(3)
-    token = mint_test_jwt(state.keyring.decrypt(integration.secret_enc), user_id=student,
-                          exam_id=EXAM_ID, session_id="demo-" + secrets.token_hex(6),
-                          exam_name="Demo exam: the openproctor quiz", duration=30,
-                          first_name="Demo", last_name="Student")
+    token = mint_test_jwt(
+        state.keyring.decrypt(integration.secret_enc),
+        user_id=student,
+        exam_id=EXAM_ID,
+        session_id="demo-" + secrets.token_hex(6),
+        exam_name="Demo exam: the openproctor quiz",
+        duration=30,
+        first_name="Demo",
+        last_name="Student",
+    )
     return JSONResponse({"integrationName": INTEGRATION, "jwt": token})
 
 
 async def results_page(request: Request) -> Response:
     state: AppState = request.app.state.openproctor
     row = await run_in_threadpool(state.store.get_session, request.path_params["session_id"])
-    if row is None or row["integration_id"] != (
-            await run_in_threadpool(state.store.get_integration, INTEGRATION)).id:
+    if (
+        row is None
+        or row["integration_id"]
+        != (await run_in_threadpool(state.store.get_integration, INTEGRATION)).id
+    ):
         raise ApiError(404, "unknown_session", "no such demo session")
     events = await run_in_threadpool(state.store.events, row["id"])
     breakdown = json.loads(row["breakdown_json"]) if row["breakdown_json"] else []
-    return _page("demo_results.html", session=row, events=events, breakdown=breakdown,
-                 flagged_threshold=json.loads(row["policy_json"])["trust_threshold"])
+    return _page(
+        "demo_results.html",
+        session=row,
+        events=events,
+        breakdown=breakdown,
+        flagged_threshold=json.loads(row["policy_json"])["trust_threshold"],
+    )
 
 
 routes = [

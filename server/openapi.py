@@ -281,17 +281,30 @@ DOCUMENT: dict[str, Any] = {
                 },
             }
         },
-        "/api/v1/sessions/{session_id}/resume": {"post": {
-            "summary": "A fresh grant for a session the page holds a token for (script tag, "
-                       "reloads)",
-            "parameters": [SESSION_ID], "security": BEARER_SESSION,
-            "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                "type": "object",
-                "properties": {"institutionKey": {"type": ["string", "null"]}}}}}},
-            "responses": {
-                "200": _json(_ref("SessionGrant"), "The session's grant with a fresh token"),
-                "409": _error("The session has finished"), **COMMON_ERRORS},
-        }},
+        "/api/v1/sessions/{session_id}/resume": {
+            "post": {
+                "summary": "A fresh grant for a session the page holds a token for (script tag, "
+                "reloads)",
+                "parameters": [SESSION_ID],
+                "security": BEARER_SESSION,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"institutionKey": {"type": ["string", "null"]}},
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json(_ref("SessionGrant"), "The session's grant with a fresh token"),
+                    "409": _error("The session has finished"),
+                    **COMMON_ERRORS,
+                },
+            }
+        },
     },
     "components": {
         "schemas": SCHEMAS,

@@ -17,9 +17,14 @@ from starlette.routing import Route
 
 from .errors import ApiError
 
-MEDIA_TYPES = {".js": "text/javascript; charset=utf-8", ".mjs": "text/javascript; charset=utf-8",
-               ".wasm": "application/wasm", ".zip": "application/zip",
-               ".json": "application/json", ".whl": "application/zip"}
+MEDIA_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".wasm": "application/wasm",
+    ".zip": "application/zip",
+    ".json": "application/json",
+    ".whl": "application/zip",
+}
 REVALIDATED = {"loader.js", "manifest.json"}
 IMMUTABLE = "public, max-age=31536000, immutable"
 
@@ -37,13 +42,18 @@ class Bundle:
         try:
             stamp = manifest.stat().st_mtime
         except FileNotFoundError:
-            raise ApiError(404, "bundle_not_built",
-                           f"the SDK bundle is not built in {self.directory}: run python build.py"
-                           ) from None
+            raise ApiError(
+                404,
+                "bundle_not_built",
+                f"the SDK bundle is not built in {self.directory}: run python build.py",
+            ) from None
         if stamp != self._stamp:
             self._files = json.loads(manifest.read_text())["files"]
-            self._files["manifest.json"] = {"size": manifest.stat().st_size,
-                                            "sha256": f"m{int(stamp * 1000)}", "encodings": {}}
+            self._files["manifest.json"] = {
+                "size": manifest.stat().st_size,
+                "sha256": f"m{int(stamp * 1000)}",
+                "encodings": {},
+            }
             self._stamp = stamp
         return self._files
 

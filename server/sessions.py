@@ -80,8 +80,11 @@ class SessionService:
         if row is None:
             raise ApiError(404, "unknown_session", f"no session {session_id!r}")
         if institution_key is not None and institution_key != row["institution_id"]:
-            raise ApiError(403, "wrong_institution",
-                           "data-institution-key does not match this session's institution")
+            raise ApiError(
+                403,
+                "wrong_institution",
+                "data-institution-key does not match this session's institution",
+            )
         if row["status"] == "finished" or row["purged_at"] is not None:
             raise ApiError(409, "session_finished", "this session has already finished")
         return self._grant(row, resumed=True)

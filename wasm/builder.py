@@ -49,12 +49,22 @@ def _compile_stdlib(pyodide: Path, out: Path, log: Log) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         source = copy_core(Path(tmp) / "src")
         done = subprocess.run(
-            ["node", str(HERE / "compile_stdlib.mjs"), str(pyodide), str(source),
-             str(HERE / "trace_session.py"), str(out)],
-            capture_output=True, text=True, check=False)
+            [
+                "node",
+                str(HERE / "compile_stdlib.mjs"),
+                str(pyodide),
+                str(source),
+                str(HERE / "trace_session.py"),
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     if done.returncode != 0:
-        raise BuildError(f"precompiling the standard library in Pyodide failed:\n"
-                         f"{done.stderr.strip()[-2000:]}")
+        raise BuildError(
+            f"precompiling the standard library in Pyodide failed:\n{done.stderr.strip()[-2000:]}"
+        )
     log(f"  {done.stdout.strip()}")
 
 
@@ -93,8 +103,11 @@ def _assemble(stage: Path, cache: Path, log: Log) -> dict[str, Any]:
         started = time.monotonic()
         encodings = precompress(path, cache / "compressed")
         relative = path.relative_to(stage).as_posix()
-        files[relative] = {"size": path.stat().st_size, "sha256": sha256_file(path),
-                           "encodings": encodings}
+        files[relative] = {
+            "size": path.stat().st_size,
+            "sha256": sha256_file(path),
+            "encodings": encodings,
+        }
         if encodings and time.monotonic() - started > 1:
             log(f"  {relative}: {path.stat().st_size:,} -> br {encodings.get('br', 0):,}")
     return {

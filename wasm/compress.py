@@ -28,8 +28,11 @@ def precompress(path: Path, cache: Path) -> dict[str, int]:
         cached = cache / f"{digest}{suffix}"
         if not cached.exists():
             raw = raw if raw is not None else path.read_bytes()
-            data = (brotli.compress(raw, quality=11) if encoding == "br"
-                    else gzip.compress(raw, compresslevel=9, mtime=0))
+            data = (
+                brotli.compress(raw, quality=11)
+                if encoding == "br"
+                else gzip.compress(raw, compresslevel=9, mtime=0)
+            )
             tmp = cached.with_suffix(".tmp")
             tmp.write_bytes(data)
             tmp.replace(cached)

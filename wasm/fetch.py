@@ -46,8 +46,12 @@ def fetch_pyodide(cache: Path, log: Any = print) -> Path:
         if shutil.which("npm") is None:
             raise BuildError("npm is needed to fetch Pyodide (install Node.js 20 and npm)")
         with tempfile.TemporaryDirectory(dir=cache) as tmp:
-            done = subprocess.run(["npm", "pack", pin["npm_spec"], "--pack-destination", tmp],
-                                  capture_output=True, text=True, check=False)
+            done = subprocess.run(
+                ["npm", "pack", pin["npm_spec"], "--pack-destination", tmp],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
             if done.returncode != 0:
                 raise BuildError(f"npm pack {pin['npm_spec']} failed:\n{done.stderr.strip()}")
             fetched = Path(tmp) / pin["tarball"]
@@ -55,7 +59,8 @@ def fetch_pyodide(cache: Path, log: Any = print) -> Path:
             if actual != pin["sha256"]:
                 raise BuildError(
                     f"{pin['tarball']} has sha256 {actual}, but wasm/pins.json expects "
-                    f"{pin['sha256']}: refusing a runtime that is not the pinned one")
+                    f"{pin['sha256']}: refusing a runtime that is not the pinned one"
+                )
             fetched.replace(tarball)
         log(f"  downloaded and verified {tarball.name} ({tarball.stat().st_size:,} bytes)")
     with tempfile.TemporaryDirectory(dir=cache) as tmp:

@@ -46,9 +46,22 @@ def build_wheel(out_dir: Path) -> Path:
         (project / "pyproject.toml").write_text(PYPROJECT)
         copy_core(project / "src")
         done = subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check",
-             "-q", "-w", str(out_dir), str(project)],
-            capture_output=True, text=True, check=False)
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--no-deps",
+                "--disable-pip-version-check",
+                "-q",
+                "-w",
+                str(out_dir),
+                str(project),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if done.returncode != 0:
             raise BuildError(f"building the core wheel failed:\n{done.stderr.strip()}")
     wheels = sorted(out_dir.glob("openproctor_core-*.whl"))

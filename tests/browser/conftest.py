@@ -1,0 +1,211 @@
+"""Browser tests: a real server process on 127.0.0.1, the real bundle, Debian's Chromium.
+
+Playwright drives most scenarios. Playwright keeps every page "visible and focused" by design,
+so blur/focus tests turn its focus emulation off over CDP, and the tab-switch scenario is driven
+by Selenium with Debian's chromedriver, where a new tab really hides the exam page.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+
+from openproctor.server.cli import mint_test_jwt
+from openproctor.server.keys import Keyring, load_master_keys
+from openproctor.server.store import Store
+
+ROOT = Path(__file__).resolve().parents[2]
+BUNDLE = ROOT / "build" / "sdk"
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LMS = "http://localhost:9"  # an origin other than the server's 127.0.0.1
+SECRET = "browser-test-integration-secret-" + "0123456789abcdef" * 2
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: ./dev test installs Debian's chromium package")
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+
+
+@dataclass
+class LiveServer:
+    base: str
+    database_url: str
+    keyring: Keyring
+
+    def store(self) -> Store:
+        return Store(self.database_url)
+
+    def jwt(self, session_id: str, user_id: str = "student-1", **extra: Any) -> str:
+        return mint_test_jwt(
+            SECRET, user_id=user_id, exam_id="CS101-final", session_id=session_id, **extra
+        )
+
+    def start_session(self, session_id: str, user_id: str = "student-1") -> dict[str, Any]:
+        response = httpx.post(
+            f"{self.base}/api/v1/sessions",
+            timeout=10,
+            json={"integrationName": "lms", "jwt": self.jwt(session_id, user_id)},
+        )
+        assert response.status_code in (200, 201), response.text
+        return response.json()
+
+    def events(self, session_id: str) -> list[dict[str, Any]]:
+        store = self.store()
+        try:
+            return store.events(session_id)
+        finally:
+            store.close()
+
+    def session(self, session_id: str) -> dict[str, Any]:
+        store = self.store()
+        try:
+            row = store.get_session(session_id)
+            assert row is not None
+            return row
+        finally:
+            store.close()
+
+    def keys(self, session_id: str) -> list[Any]:
+        return self.keyring.session_keys(session_id)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    if not (BUNDLE / "manifest.json").exists():
+        pytest.fail("the SDK bundle is not built: run python build.py (./dev test does)")
+    home = tmp_path_factory.mktemp("server")
+    database_url = f"sqlite:///{home / 'browser.sqlite3'}"
+    env = {
+        **os.environ,
+        "OPENPROCTOR_DATABASE_URL": database_url,
+        "OPENPROCTOR_SECRET_FILE": str(home / "secret.key"),
+        "OPENPROCTOR_BUNDLE_DIR": str(BUNDLE),
+    }
+    env.pop("OPENPROCTOR_SECRET_KEYS", None)
+    cli = [sys.executable, "-m", "openproctor.server.cli"]
+    subprocess.run(
+        [
+            *cli,
+            "integration",
+            "add",
+            "lms",
+            "--institution",
+            "uni-a",
+            "--origin",
+            LMS,
+            "--secret",
+            SECRET,
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    port = _free_port()
+    log = (home / "server.log").open("wb")
+    process = subprocess.Popen(
+        [*cli, "serve", "--demo", "--port", str(port), "--log-level", "warning"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((home / "server.log").read_text())
+            time.sleep(0.1)
+        keyring = Keyring(tuple(load_master_keys((), home / "secret.key")))
+        yield LiveServer(base, database_url, keyring)
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+@pytest.fixture(autouse=True)
+def _bounded_waits(page):
+    """Promises awaited through page.evaluate have no timeout of their own: bound them."""
+    page.set_default_timeout(30_000)
+
+
+@pytest.fixture(scope="session")
+def manifest() -> dict[str, Any]:
+    return json.loads((BUNDLE / "manifest.json").read_text())
+
+
+def lms_page(base: str, body: str = "", head: str = "", loader_attrs: str = "") -> str:
+    """An exam page as an LMS would serve it on its own origin, with the script tag."""
+    return f"""<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,">
+{head}
+<script src="{base}/sdk/v1/loader.js" {loader_attrs}></script>
+</head><body><h1>Exam</h1><button id="fs" type="button">Full screen</button>
+<textarea id="answer"></textarea><p id="question">Copy me if you dare.</p>{body}
+<script>
+document.getElementById("fs").addEventListener("click", function () {{
+  document.documentElement.requestFullscreen();
+}});
+</script></body></html>"""
+
+
+@pytest.fixture
+def lms(context, live_server):
+    """Serve HTML as the LMS origin (http://lms.test) through Playwright, no network."""
+    pages: dict[str, tuple[str, dict[str, str]]] = {}
+
+    def handler(route):
+        path = route.request.url[len(LMS) :].split("#")[0].split("?")[0]
+        if path in pages:
+            html, headers = pages[path]
+            route.fulfill(body=html, content_type="text/html", headers=headers)
+        else:
+            route.fulfill(status=404, body="not found")
+
+    context.route(f"{LMS}/**", handler)
+    # Chromium asks the user before a page reaches a loopback or private address (Local
+    # Network Access); a student on a real LMS talking to a local server would grant it.
+    context.grant_permissions(["local-network-access"])
+
+    def serve(path: str, html: str, headers: dict[str, str] | None = None) -> str:
+        pages[path] = (html, headers or {})
+        return LMS + path
+
+    return serve

@@ -1,0 +1,326 @@
+"""The SDK in Chromium: boot in a worker, real signals to typed events, session end, the chain
+verified by the CPython core, golden vectors, privacy, a strict CSP, and failures reported."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from openproctor.core import verify_log
+
+from .conftest import LMS, lms_page
+
+VECTORS = json.loads((Path(__file__).parents[1] / "vectors" / "chain_v1.json").read_text())
+
+
+def start_programmatic(page, live_server, session_id: str) -> str:
+    """openproctor.init() as an integrator calls it; returns the session id once ready."""
+    jwt = live_server.jwt(session_id)
+    return page.evaluate(
+        """([server, jwt]) => openproctor.init({serverOrigin: server, integrationName: "lms", jwt})
+             .then(s => { window.s = s; window.states = []; s.on("state", x => states.push(
+               JSON.parse(JSON.stringify(x)))); return s.id; })""",
+        [live_server.base, jwt],
+    )
+
+
+def finish(page) -> dict:
+    return page.evaluate("() => s.finish().then(() => s.logUploaded)")
+
+
+def logged_types(live_server, session_id: str) -> list[str]:
+    return [e["type"] for e in live_server.events(session_id)]
+
+
+def verified(live_server, session_id: str):
+    log = verify_log(session_id, live_server.events(session_id), live_server.keys(session_id))
+    row = live_server.session(session_id)
+    assert row["complete"] and row["status"] == "finished" and not row["score_mismatch"]
+    return log
+
+
+def test_script_tag_boots_in_a_worker_and_reaches_ready(page, lms, live_server):
+    grant = live_server.start_session("tag-1")
+    url = lms(
+        "/exam",
+        lms_page(
+            live_server.base,
+            loader_attrs=('data-institution-key="uni-a" data-session-mode="lms" async'),
+        ),
+    )
+    page.goto(f"{url}#openproctor_token={grant['token']}&section=2")
+    session_id = page.evaluate("() => openproctor.session.then(s => { window.s = s; return s.id })")
+    assert session_id == grant["session_id"]
+    state = page.evaluate("() => s.state")
+    assert state["ready"] and state["bootMs"] > 0 and state["error"] is None
+    assert len(page.workers) == 1  # Pyodide runs in a worker, not on the page
+    # The token was read once and removed from the address bar; other fragments stay.
+    assert page.url == f"{url}#section=2"
+    result = finish(page)
+    assert result["complete"] is True
+    log = verified(live_server, session_id)
+    assert log[0].type == "session_start" and log[0].data["browser"] == "Chromium"
+    assert log[0].data["engine"] == "Blink" and log[-1].type == "session_end"
+
+
+def test_wrong_institution_key_is_refused(page, lms, live_server):
+    grant = live_server.start_session("tag-2")
+    url = lms(
+        "/exam",
+        lms_page(
+            live_server.base,
+            loader_attrs=('data-institution-key="another-uni" data-session-mode="lms" async'),
+        ),
+    )
+    page.goto(f"{url}#openproctor_token={grant['token']}")
+    message = page.evaluate("() => openproctor.session.then(() => 'ok', e => e.message)")
+    assert "does not match this session's institution" in message
+
+
+def test_real_signals_become_typed_events(page, context, lms, live_server):
+    page.goto(lms("/exam", lms_page(live_server.base)))
+    session_id = start_programmatic(page, live_server, "signals-1")
+    # Full screen, then leave it (Escape), as a student would.
+    page.click("#fs")
+    page.wait_for_function("() => !!document.fullscreenElement")
+    time.sleep(0.3)
+    page.keyboard.press("Escape")
+    page.evaluate("() => document.fullscreenElement && document.exitFullscreen()")
+    time.sleep(1.2)
+    # Copy the question, paste into the answer.
+    page.click("#question", click_count=3)
+    page.keyboard.press("Control+C")
+    time.sleep(1.2)
+    page.click("#answer")
+    page.keyboard.press("Control+V")
+    time.sleep(1.2)
+    page.click("#question", button="right")
+    time.sleep(1.2)
+    context.set_offline(True)
+    time.sleep(1.5)
+    context.set_offline(False)
+    time.sleep(1.2)
+    # A real window blur: Playwright emulates focus by default, so turn that off first.
+    cdp = context.new_cdp_session(page)
+    cdp.send("Emulation.setFocusEmulationEnabled", {"enabled": False})
+    other = context.new_page()
+    other.bring_to_front()
+    time.sleep(1.5)
+    page.bring_to_front()
+    time.sleep(1.2)
+    other.close()
+    finish(page)
+    log = verified(live_server, session_id)
+    by_type = {}
+    for event in log:
+        by_type.setdefault(event.type, []).append(event.data)
+    assert by_type["fullscreen_exit"][0]["duration_ms"] >= 0
+    assert {d["action"] for d in by_type["copy_paste"]} == {"copy", "paste"}
+    assert by_type["context_menu"] == [{"count": 1}]
+    assert by_type["network_offline"][0]["duration_ms"] >= 1000
+    assert by_type["focus_loss"][0]["duration_ms"] >= 1000
+    states = page.evaluate("() => states")
+    assert any(s["flags"] for s in states)  # the live listener saw the flags
+
+
+def test_signals_before_the_session_and_the_worker_still_arrive(page, lms, live_server):
+    page.goto(lms("/exam", lms_page(live_server.base)))
+    page.click("#fs")  # before init(): no session, no worker yet
+    page.wait_for_function("() => !!document.fullscreenElement")
+    page.keyboard.press("Escape")
+    page.evaluate("() => document.fullscreenElement && document.exitFullscreen()")
+    page.wait_for_function("() => !document.fullscreenElement")
+    session_id = start_programmatic(page, live_server, "early-1")
+    finish(page)
+    assert "fullscreen_exit" in logged_types(live_server, session_id)
+
+
+def test_calls_made_before_the_loader_arrived_are_replayed(page, lms, live_server):
+    snippet = (
+        "<script>window.openproctor=window.openproctor||{q:[],init:function(c){var d={};"
+        "d.p=new Promise(function(r,j){d.resolve=r;d.reject=j});this.q.push(['init',c,d]);"
+        "return d.p}};window.early=openproctor.init({serverOrigin:%s,integrationName:'lms',"
+        "jwt:%s});</script>"
+    )
+    head = snippet % (json.dumps(live_server.base), json.dumps(live_server.jwt("queued-1")))
+    page.goto(lms("/exam", lms_page(live_server.base, head=head, loader_attrs="async")))
+    session_id = page.evaluate("() => early.then(s => { window.s = s; return s.id })")
+    assert finish(page)["complete"] is True
+    verified(live_server, session_id)
+
+
+def test_golden_vectors_in_pyodide_equal_cpython(page, lms, live_server, manifest):
+    assets = manifest["assets"]
+    sdk = f"{live_server.base}/sdk/v1/"
+    harness = f"""<!doctype html><html><head><link rel="icon" href="data:,"></head><body>
+<script type="module">
+const {{ loadPyodide }} = await import("{sdk}{assets["runtime"]}pyodide.mjs");
+const py = await loadPyodide({{indexURL: "{sdk}{assets["runtime"]}",
+  stdLibURL: "{sdk}{assets["stdlib"]}", lockFileURL: "{sdk}{assets["lock"]}"}});
+py.globals.set("vectors_json", {json.dumps(json.dumps(VECTORS))});
+window.result = py.runPython(`
+import json
+from openproctor.core import Signer, canonical_encode, derive_session_key, genesis
+v = json.loads(vectors_json)
+key = derive_session_key(v["server_secret_utf8"], v["session_id"])
+signer = Signer(key, v["session_id"])
+events = [signer.sign(e["t"], e["type"], e["data"]) for e in v["events"]]
+json.dumps({{"key": key.reveal().hex(), "genesis": genesis(v["session_id"]),
+  "encoding": [canonical_encode(c["value"]).decode() for c in v["encoding"]],
+  "signing": [e.signing_bytes().decode() for e in events], "macs": [e.mac for e in events]}})
+`);
+</script></body></html>"""
+    page.goto(lms("/vectors", harness))
+    page.wait_for_function("() => window.result", timeout=30000)
+    result = json.loads(page.evaluate("() => window.result"))
+    assert result["key"] == VECTORS["session_key_hex"]
+    assert result["genesis"] == VECTORS["genesis"]
+    assert result["encoding"] == [c["canonical_utf8"] for c in VECTORS["encoding"]]
+    assert result["signing"] == [e["signing_utf8"] for e in VECTORS["events"]]
+    assert result["macs"] == [e["mac"] for e in VECTORS["events"]]
+
+
+MARKER = "MARKER-7f3a-typed-answer"
+
+
+def test_privacy_only_the_server_is_contacted_and_no_content_leaves(page, context, live_server):
+    """The demo exam, under its strict CSP: every request (page and worker) goes to the local
+    server, and no request body carries what the student typed or copied."""
+    requests = []
+    context.on("request", lambda r: requests.append(r))
+    blocked = []
+
+    def guard(route):
+        if route.request.url.startswith(live_server.base):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", guard)
+    page.goto(f"{live_server.base}/demo")
+    page.click("#start")
+    page.wait_for_selector('#status:has-text("Proctoring active")', timeout=30000)
+    page.fill("#q1", MARKER)
+    page.click("#q1", click_count=3)
+    page.keyboard.press("Control+C")
+    page.click("#q2")
+    page.keyboard.press("Control+V")
+    page.keyboard.type(" and more " + MARKER)
+    time.sleep(1.5)
+    page.click("#finish")
+    page.wait_for_selector("#done:not([hidden])", timeout=30000)
+    assert blocked == []
+    assert requests and all(r.url.startswith(live_server.base) for r in requests)
+    assert any("/sdk/v1/" in r.url and r.url.endswith(".wasm") for r in requests)
+    bodies = [r.post_data or "" for r in requests]
+    assert any('"copy_paste"' in b for b in bodies)  # the paste was recorded ...
+    assert not any(MARKER in b for b in bodies)  # ... but never its contents
+    session_id = page.get_attribute("#results-link", "href").rsplit("/", 1)[-1]
+    stored = json.dumps(live_server.events(session_id))
+    assert MARKER not in stored and "copy_paste" in stored
+
+
+def test_results_page_shows_what_was_recorded(page, live_server):
+    page.goto(f"{live_server.base}/demo")
+    page.click("#start")
+    page.wait_for_selector('#status:has-text("Proctoring active")', timeout=30000)
+    page.click("#q1", button="right")
+    time.sleep(1.2)
+    page.click("#finish")
+    page.wait_for_selector("#done:not([hidden])", timeout=30000)
+    page.click("#results-link")
+    assert page.inner_text("#integrity") == "verified and complete"
+    assert "opened the context menu once" in page.inner_text("#breakdown")
+    rows = page.query_selector_all("#events tbody tr")
+    assert rows[0].inner_text().split("\t")[2] == "session_start"
+
+
+def test_cross_origin_page_under_the_documented_csp(page, lms, live_server):
+    csp = (
+        f"default-src 'self'; script-src 'self' 'unsafe-inline' {live_server.base} "
+        f"'wasm-unsafe-eval'; worker-src blob: {live_server.base}; "
+        f"connect-src {live_server.base}; img-src data:; "
+        "style-src 'self'"
+    )
+    url = lms("/csp", lms_page(live_server.base), headers={"content-security-policy": csp})
+    violations = []
+    page.on("console", lambda m: "Content Security Policy" in m.text and violations.append(m.text))
+    page.goto(url)
+    session_id = start_programmatic(page, live_server, "csp-1")
+    assert finish(page)["complete"] is True
+    verified(live_server, session_id)
+    assert violations == []
+
+
+def test_boot_failure_is_reported_through_the_promise_and_the_listener(
+    page, context, lms, live_server
+):
+    context.route(f"{live_server.base}/sdk/v1/worker-*", lambda r: r.fulfill(status=404))
+    page.goto(lms("/exam", lms_page(live_server.base)))
+    page.evaluate(
+        "() => { window.seen = []; window.addEventListener('openproctor:state', "
+        "e => seen.push(e.detail.error)); }"
+    )
+    message = page.evaluate(
+        """([server, jwt]) => openproctor.init({serverOrigin: server, integrationName: "lms",
+             jwt}).then(() => "booted", e => e.message)""",
+        [live_server.base, live_server.jwt("broken-1")],
+    )
+    assert "worker failed to load" in message
+    assert any(e and "worker failed to load" in e for e in page.evaluate("() => seen"))
+
+
+def test_missing_bundle_is_reported(page, context, lms, live_server):
+    context.route(
+        f"{live_server.base}/sdk/v1/manifest.json",
+        lambda r: r.fulfill(
+            status=404,
+            content_type="application/json",
+            body=json.dumps(
+                {"error": {"code": "bundle_not_built", "message": "the SDK bundle is not built"}}
+            ),
+        ),
+    )
+    page.goto(lms("/exam", lms_page(live_server.base)))
+    message = page.evaluate(
+        """([server, jwt]) => openproctor.init({serverOrigin: server, integrationName: "lms",
+             jwt}).then(() => "booted", e => e.code + ": " + e.message)""",
+        [live_server.base, live_server.jwt("nobundle-1")],
+    )
+    assert message == "bundle_not_built: the SDK bundle is not built"
+
+
+@pytest.fixture
+def mobile_context(browser):
+    context = browser.new_context(
+        user_agent=(
+            "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like "
+            "Gecko) Chrome/156.0.0.0 Mobile Safari/537.36"
+        ),
+        is_mobile=True,
+        has_touch=True,
+        viewport={"width": 412, "height": 915},
+    )
+    context.grant_permissions(["local-network-access"])
+    yield context
+    context.close()
+
+
+def test_mobile_is_refused_with_a_clear_message(mobile_context, live_server):
+    page = mobile_context.new_page()
+    page.route(
+        f"{LMS}/exam",
+        lambda r: r.fulfill(body=lms_page(live_server.base), content_type="text/html"),
+    )
+    page.goto(f"{LMS}/exam")
+    code = page.evaluate(
+        """([server, jwt]) => openproctor.init({serverOrigin: server, integrationName: "lms",
+             jwt}).then(() => "started", e => e.code)""",
+        [live_server.base, live_server.jwt("mobile-1")],
+    )
+    assert code == "mobile_not_allowed"
+    assert "cannot be taken on a phone or tablet" in page.inner_text("[role=alert]")
