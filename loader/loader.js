@@ -196,7 +196,7 @@
       worker.onmessage = function (event) {
         var m = event.data;
         if (m.type === "ready") {
-          emit({ ready: true, bootMs: m.bootMs }); ready.resolve(self);
+          emit({ ready: true, bootMs: m.bootMs, heapBytes: m.heapBytes }); ready.resolve(self);
           worker.postMessage({ type: "signals", signals: pending.splice(0) });
           started.resolve(self);
         } else if (m.type === "events") {

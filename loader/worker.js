@@ -4,7 +4,7 @@
 //
 // Messages in:  {type: "boot", assets, mode, origin, session}, {type: "signals", signals},
 //               {type: "finish", t, reason}
-// Messages out: {type: "ready", bootMs}, {type: "events", events, chain},
+// Messages out: {type: "ready", bootMs, heapBytes}, {type: "events", events, chain},
 //               {type: "state", live}, {type: "finished"}, {type: "error", code, message}
 
 let session = null;
@@ -39,7 +39,9 @@ async function boot(msg) {
   const core = py.pyimport("openproctor.core");
   session = core.BrowserSession(JSON.stringify(msg.session));
   const opening = JSON.parse(session.start());
-  self.postMessage({ type: "ready", bootMs: Math.round(performance.now() - started) });
+  // Pyodide's WebAssembly heap (private API in 314; reported only when present).
+  const heap = py._module && py._module.HEAP8 ? py._module.HEAP8.buffer.byteLength : null;
+  self.postMessage({ type: "ready", bootMs: Math.round(performance.now() - started), heapBytes: heap });
   publish(opening);
   handle(waiting.splice(0));
   ticker = setInterval(() => handle([{ t: now(), kind: "tick" }]), 1000);

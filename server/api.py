@@ -88,8 +88,9 @@ async def _session_for_token(request: Request, state: AppState) -> dict[str, Any
 async def post_events(request: Request) -> JSONResponse:
     state = _state(request)
     limits = state.settings.limits
-    row = await _session_for_token(request, state)
-    state.limiter.hit(row["id"])
+    session_id = request.path_params["session_id"]
+    state.keyring.check_session_token(bearer(request), session_id)
+    state.limiter.hit(session_id)
     body = _object(await read_json(request, limits.max_body_bytes), "events")
     events = body["events"]
     if not isinstance(events, list) or not events:
@@ -101,7 +102,16 @@ async def post_events(request: Request) -> JSONResponse:
             f"at most {limits.max_events_per_batch} events per batch",
             limit=limits.max_events_per_batch,
         )
-    result = await run_in_threadpool(state.ingest.ingest, row["id"], events)
+
+    def origin_allowed(row: dict[str, Any]) -> None:  # inside the ingest transaction
+        integration = state.store.get_integration_by_id(row["integration_id"])
+        check_origin(
+            request,
+            integration.allowed_origins if integration else (),
+            state.settings.public_origin,
+        )
+
+    result = await run_in_threadpool(state.ingest.ingest, session_id, events, origin_allowed)
     return JSONResponse(result)
 
 

@@ -39,11 +39,19 @@ class IngestService:
     store: Store
     keyring: Keyring
 
-    def ingest(self, session_id: str, events: list[Any]) -> dict[str, Any]:
-        """Verify and store one batch; answer with the highest acknowledged seq."""
+    def ingest(
+        self,
+        session_id: str,
+        events: list[Any],
+        check: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Verify and store one batch; answer with the highest acknowledged seq. ``check`` sees
+        the session row first (the endpoint's origin check) and may refuse the batch."""
         keys = self.keyring.session_keys(session_id)
         try:
             with self.store.locked_session(session_id) as tx:
+                if check is not None:
+                    check(tx.row)
                 if tx.row["purged_at"] is not None:
                     raise ApiError(410, "session_purged", "this session's log has been purged")
                 state = ChainState(

@@ -9,6 +9,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ TOKEN_ALGORITHM = "HS256"  # noqa: S105
 MIN_KEY_CHARS = 32
 
 
+@lru_cache(maxsize=64)
 def _subkey(master: bytes, purpose: str) -> bytes:
     return HKDF(
         algorithm=hashes.SHA256(), length=32, salt=b"openproctor/server/v1", info=purpose.encode()

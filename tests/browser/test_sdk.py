@@ -274,6 +274,21 @@ def test_boot_failure_is_reported_through_the_promise_and_the_listener(
     assert any(e and "worker failed to load" in e for e in page.evaluate("() => seen"))
 
 
+def test_worker_served_with_a_wrong_mime_type_is_reported(page, context, lms, live_server):
+    def wrong_type(route):
+        response = route.fetch()
+        route.fulfill(response=response, headers={**response.headers, "content-type": "text/plain"})
+
+    context.route(f"{live_server.base}/sdk/v1/worker-*", wrong_type)
+    page.goto(lms("/exam", lms_page(live_server.base)))
+    message = page.evaluate(
+        """([server, jwt]) => openproctor.init({serverOrigin: server, integrationName: "lms",
+             jwt}).then(() => "booted", e => e.code + ": " + e.message)""",
+        [live_server.base, live_server.jwt("mime-1")],
+    )
+    assert message.startswith("boot_failed: the proctoring worker failed to load")
+
+
 def test_missing_bundle_is_reported(page, context, lms, live_server):
     context.route(
         f"{live_server.base}/sdk/v1/manifest.json",

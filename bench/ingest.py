@@ -1,0 +1,254 @@
+"""Ingest throughput: many concurrent sessions posting signed 50-event batches to a real server
+process on 127.0.0.1, for SQLite and PostgreSQL, and a bare Starlette echo endpoint as the
+ceiling, all in one run. Bounded: a fixed number of batches, a time limit, then it stops.
+
+Run: .venv/bin/python bench/ingest.py [--sessions 100] [--batches 20] [--concurrency 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx2 as httpx
+import sqlalchemy as sa
+
+from openproctor.core import Signer
+from openproctor.server.cli import mint_test_jwt
+
+SECRET = "bench-ingest-secret-" + "0123456789abcdef" * 3
+PG_URL = "postgresql+psycopg://root@127.0.0.1:5432/test"
+ENV = {
+    "sdk_version": "0.1.0",
+    "browser": "Chromium",
+    "browser_version": "156",
+    "engine": "Blink",
+    "platform": "Linux",
+    "mobile": False,
+    "screens": 1,
+    "heartbeat_ms": 15000,
+}
+TIME_LIMIT = 300.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_up(url: str, process: subprocess.Popen) -> None:
+    for _ in range(300):
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.TransportError:
+            if process.poll() is not None:
+                raise RuntimeError("server exited") from None
+            time.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+def start_openproctor(database_url: str, home: Path, workers: int) -> tuple[subprocess.Popen, str]:
+    env = {
+        **os.environ,
+        "OPENPROCTOR_DATABASE_URL": database_url,
+        "OPENPROCTOR_SECRET_FILE": str(home / "secret.key"),
+    }
+    cli = [sys.executable, "-m", "openproctor.server.cli"]
+    subprocess.run(
+        [*cli, "integration", "add", "bench", "--institution", "bench", "--secret", SECRET],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    process = subprocess.Popen(
+        [*cli, "serve", "--port", str(port), "--workers", str(workers), "--log-level", "warning"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    wait_up(base + "/healthz", process)
+    return process, base
+
+
+def start_echo() -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "echo_app:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--app-dir",
+            str(Path(__file__).parent),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    wait_up(base + "/", process)
+    return process, base
+
+
+def prepare(base: str, sessions: int, batches: int) -> list[tuple[str, str, list[bytes]]]:
+    """Start the sessions and sign every batch up front (the client's cost is not timed)."""
+    work = []
+    with httpx.Client(base_url=base, timeout=30) as http:
+        for n in range(sessions):
+            jwt = mint_test_jwt(
+                SECRET, user_id=f"u{n}", exam_id="bench", session_id=f"s{n}-{secrets.token_hex(4)}"
+            )
+            grant = http.post(
+                "/api/v1/sessions", json={"integrationName": "bench", "jwt": jwt}
+            ).json()
+            signer = Signer(bytes.fromhex(grant["signing_key"]), grant["session_id"])
+            events = [signer.sign(0, "session_start", ENV)]
+            t = 0
+            bodies = []
+            for _ in range(batches):
+                while len(events) < 50:
+                    t += 300
+                    kind = "heartbeat" if len(events) % 10 else "focus_loss"
+                    data = {} if kind == "heartbeat" else {"duration_ms": 250, "count": 1}
+                    events.append(signer.sign(t, kind, data))
+                bodies.append(json.dumps({"events": [e.to_dict() for e in events]}).encode())
+                events = []
+            work.append((grant["session_id"], grant["token"], bodies))
+    return work
+
+
+async def drive(base: str, work: list, concurrency: int, path: str | None = None) -> dict:
+    latencies: list[float] = []
+    errors = 0
+    queue: asyncio.Queue = asyncio.Queue()
+    for item in work:
+        queue.put_nowait(item)
+    deadline = time.monotonic() + TIME_LIMIT
+
+    async def worker(http: httpx.AsyncClient) -> None:
+        nonlocal errors
+        while not queue.empty() and time.monotonic() < deadline:
+            session_id, token, bodies = queue.get_nowait()
+            url = path or f"/api/v1/sessions/{session_id}/events"
+            for body in bodies:  # one session's batches in order, like a real client
+                started = time.perf_counter()
+                response = await http.post(
+                    url,
+                    content=body,
+                    headers={
+                        "content-type": "application/json",
+                        "authorization": f"Bearer {token}",
+                    },
+                )
+                latencies.append(time.perf_counter() - started)
+                if response.status_code != 200:
+                    errors += 1
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as http:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(http) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    requests = len(latencies)
+    latencies.sort()
+    return {
+        "requests": requests,
+        "events": requests * 50,
+        "seconds": round(elapsed, 2),
+        "requests_per_s": round(requests / elapsed),
+        "events_per_s": round(requests * 50 / elapsed),
+        "p50_ms": round(statistics.median(latencies) * 1000, 1),
+        "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 1),
+        "errors": errors,
+    }
+
+
+def stored_events(database_url: str) -> int:
+    engine = sa.create_engine(database_url)
+    with engine.connect() as conn:
+        count = conn.execute(sa.text("SELECT count(*) FROM events")).scalar_one()
+    engine.dispose()
+    return int(count)
+
+
+def run_backend(name: str, database_url: str, workers: int, args: argparse.Namespace) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        process, base = start_openproctor(database_url, Path(tmp), workers)
+        try:
+            work = prepare(base, args.sessions, args.batches)
+            result = asyncio.run(drive(base, work, args.concurrency))
+        finally:
+            process.terminate()
+            process.wait(20)
+        result["stored_events"] = stored_events(database_url)
+        result["server_processes"] = workers
+        return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=100)
+    parser.add_argument("--batches", type=int, default=20, help="50-event batches per session")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--skip-postgres", action="store_true")
+    args = parser.parse_args()
+    results: dict = {
+        "sessions": args.sessions,
+        "batches_per_session": args.batches,
+        "concurrency": args.concurrency,
+    }
+
+    echo, base = start_echo()
+    try:
+        body = json.dumps({"events": [{"seq": i, "pad": "x" * 180} for i in range(50)]}).encode()
+        work = [("echo", "none", [body] * args.batches) for _ in range(args.sessions)]
+        results["echo"] = asyncio.run(drive(base, work, args.concurrency, path="/echo"))
+    finally:
+        echo.terminate()
+        echo.wait(10)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        results["sqlite"] = run_backend("sqlite", f"sqlite:///{tmp}/ingest.sqlite3", 1, args)
+
+    if not args.skip_postgres:
+        schema = "bench_" + secrets.token_hex(4)
+        admin = sa.create_engine(PG_URL)
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+        try:
+            url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+            results["postgresql_1_process"] = run_backend("pg", url, 1, args)
+            with admin.begin() as conn:
+                conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+                conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+            results["postgresql_2_processes"] = run_backend("pg2", url, 2, args)
+        finally:
+            with admin.begin() as conn:
+                conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            admin.dispose()
+    sqlite_rate = results["sqlite"]["requests_per_s"]
+    results["sqlite_vs_echo_request_rate"] = round(
+        sqlite_rate / results["echo"]["requests_per_s"], 2
+    )
+    print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
