@@ -72,7 +72,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(home: Path) -> tuple[subprocess.Popen, str]:
+def start_server(home: Path, origins: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str]:
     env = {
         **os.environ,
         "OPENPROCTOR_DATABASE_URL": f"sqlite:///{home / 'bench.sqlite3'}",
@@ -80,8 +80,19 @@ def start_server(home: Path) -> tuple[subprocess.Popen, str]:
         "OPENPROCTOR_BUNDLE_DIR": str(ROOT / "build" / "sdk"),
     }
     cli = [sys.executable, "-m", "openproctor.server.cli"]
+    allowed = [arg for origin in origins for arg in ("--origin", origin)]
     subprocess.run(
-        [*cli, "integration", "add", "bench", "--institution", "bench", "--secret", SECRET],
+        [
+            *cli,
+            "integration",
+            "add",
+            "bench",
+            "--institution",
+            "bench",
+            "--secret",
+            SECRET,
+            *allowed,
+        ],
         env=env,
         check=True,
         capture_output=True,

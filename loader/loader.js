@@ -68,7 +68,8 @@
       var brands = (navigator.userAgentData && navigator.userAgentData.brands || []).map(function (b) { return b.brand; });
       env.browser = brands.indexOf("Google Chrome") >= 0 ? "Chrome" : "Chromium"; env.browser_version = m[1]; env.engine = "Blink";
     } else if ((m = ua.match(/Firefox\/([\d.]+)/))) { env.browser = "Firefox"; env.browser_version = m[1]; env.engine = "Gecko"; }
-    else if ((m = ua.match(/Version\/([\d.]+).*Safari/))) { env.browser = "Safari"; env.browser_version = m[1]; env.engine = "WebKit"; }
+    else if ((m = ua.match(/Version\/([\d.]+).*Safari/)) && /Macintosh|iPhone|iPad/.test(ua)) { env.browser = "Safari"; env.browser_version = m[1]; env.engine = "WebKit"; }
+    else if (/AppleWebKit/.test(ua) && /Linux|X11/.test(ua)) { env.browser = "WebKitGTK"; env.browser_version = "unknown"; env.engine = "WebKit"; } // its UA's Safari version is a fixed compatibility token
     else if (/AppleWebKit/.test(ua)) { env.browser = "WebKit"; env.engine = "WebKit"; m = ua.match(/AppleWebKit\/([\d.]+)/); env.browser_version = m ? m[1] : "0"; }
     var uad = navigator.userAgentData;
     env.platform = ((uad && uad.platform) || navigator.platform || "Unknown").slice(0, 64) || "Unknown";
@@ -228,6 +229,16 @@
     (document.body || document.documentElement).appendChild(box);
   }
 
+  function moduleWorkers() { // an engine that supports them reads the `type` option
+    var reads = false, probe = { get type() { reads = true; return "module"; } };
+    try {
+      var url = URL.createObjectURL(new Blob([""], { type: "text/javascript" }));
+      new Worker(url, probe).terminate();
+      URL.revokeObjectURL(url);
+    } catch (e) { /* a CSP without blob: workers still read the option first */ }
+    return reads;
+  }
+
   function json(url, init) {
     return fetch(url, init).then(function (r) {
       return r.json().catch(function () { return {}; }).then(function (body) {
@@ -241,8 +252,8 @@
   function init(config) {
     config = config || {};
     var server = (config.serverOrigin || (script && new URL(script.src).origin) || location.origin).replace(/\/$/, "");
-    if (typeof Worker === "undefined" || typeof WebAssembly === "undefined") {
-      var old = fail("browser_unsupported", "This browser is too old for this proctored exam (it lacks Web Workers or WebAssembly). Please use a current version of Chrome, Edge, Firefox or Safari.");
+    if (typeof Worker === "undefined" || typeof WebAssembly === "undefined" || !moduleWorkers()) {
+      var old = fail("browser_unsupported", "This browser is too old for this proctored exam (it lacks module Web Workers or WebAssembly). Please use a current version of Chrome, Edge, Firefox or Safari.");
       notice(old.message, config.theme);
       return Promise.reject(old);
     }

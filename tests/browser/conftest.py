@@ -7,12 +7,15 @@ by Selenium with Debian's chromedriver, where a new tab really hides the exam pa
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,8 +101,71 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+EXAM_PAGE = """<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,">
+<script>
+// Records every request body the page sends (the SDK uploads from the page).
+window.sent = [];
+var realFetch = window.fetch;
+window.fetch = function (url, init) {
+  sent.push({url: String(url), body: init && init.body ? String(init.body) : ""});
+  return realFetch.apply(this, arguments);
+};
+window.flags = {};
+</script>
+<script src="SERVER/sdk/v1/loader.js"></script>
+</head><body><h1>Exam</h1><a id="away" href="/blank" target="_blank">reference</a>
+<p id="question">Which of these is a prime number?</p><textarea id="answer"></textarea>
+<button id="start" type="button">Start</button><button id="finish" type="button">Finish</button>
+<p id="status"></p>
+<script>
+document.getElementById("start").onclick = function () {
+  openproctor.init({serverOrigin: "SERVER", integrationName: "lms", jwt: JWT}).then(function (s) {
+    window.s = s;
+    s.examStarted.then(function () { flags.started = true; });
+    s.examFinished.then(function () { flags.finished = true; });
+    s.logUploaded.then(function () { flags.uploaded = true; });
+    s.videoUploaded.then(function () { flags.video = true; });
+  }, function (e) { window.failure = e.code + ": " + e.message; });
+};
+document.getElementById("finish").onclick = function () { s.finish(); };
+</script></body></html>"""
+
+
+class _ExamPages(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        url = urllib.parse.urlsplit(self.path)
+        query = urllib.parse.parse_qs(url.query)
+        if url.path == "/exam":
+            body = (
+                EXAM_PAGE.replace("SERVER", query["server"][0])
+                .replace("JWT", json.dumps(query["jwt"][0]))
+                .encode()
+            )
+        else:
+            body = b"<!doctype html><title>elsewhere</title><p>another tab</p>"
+        self.send_response(200)
+        self.send_header("content-type", "text/html; charset=utf-8")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def exam_host() -> Iterator[str]:
+    """A second loopback origin that serves an LMS-like exam page (cross-origin to the server)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ExamPages)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory, exam_host: str) -> Iterator[LiveServer]:
     if not (BUNDLE / "manifest.json").exists():
         pytest.fail("the SDK bundle is not built: run python build.py (./dev test does)")
     home = tmp_path_factory.mktemp("server")
@@ -122,6 +188,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
             "uni-a",
             "--origin",
             LMS,
+            "--origin",
+            exam_host,
             "--secret",
             SECRET,
         ],
@@ -159,12 +227,6 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
             process.kill()
             process.wait()
         log.close()
-
-
-@pytest.fixture(autouse=True)
-def _bounded_waits(page):
-    """Promises awaited through page.evaluate have no timeout of their own: bound them."""
-    page.set_default_timeout(30_000)
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,13 @@ from openproctor.core import verify_log
 
 from .conftest import LMS, lms_page
 
+
+@pytest.fixture(autouse=True)
+def _bounded_waits(page):
+    """Promises awaited through page.evaluate have no timeout of their own: bound them."""
+    page.set_default_timeout(30_000)
+
+
 VECTORS = json.loads((Path(__file__).parents[1] / "vectors" / "chain_v1.json").read_text())
 
 
@@ -339,3 +346,25 @@ def test_mobile_is_refused_with_a_clear_message(mobile_context, live_server):
     )
     assert code == "mobile_not_allowed"
     assert "cannot be taken on a phone or tablet" in page.inner_text("[role=alert]")
+
+
+@pytest.mark.parametrize(
+    ("missing", "simulate"),
+    [
+        ("WebAssembly", "window.WebAssembly = undefined;"),
+        (
+            "module workers",
+            "var W = window.Worker; window.Worker = function (url) { return new W(url); };",
+        ),  # an engine that ignores {type: 'module'}
+    ],
+)
+def test_an_engine_too_old_gets_a_clear_message(page, lms, live_server, missing, simulate):
+    head = f"<script>{simulate}</script>"
+    page.goto(lms("/old", lms_page(live_server.base, head=head)))
+    error = page.evaluate(
+        """([server, jwt]) => openproctor.init({serverOrigin: server, integrationName: "lms",
+             jwt}).then(() => "started", e => e.code + ": " + e.message)""",
+        [live_server.base, live_server.jwt("old-" + missing.replace(" ", "-"))],
+    )
+    assert error.startswith("browser_unsupported: This browser is too old for this proctored exam")
+    assert "Please use a current version" in page.inner_text("[role=alert]")

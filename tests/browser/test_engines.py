@@ -1,0 +1,208 @@
+"""The same scenarios on Chromium, Firefox and WebKitGTK, one adapter per engine (engines.py).
+
+Each test opens an LMS-like exam page on a second loopback origin, starts the SDK with
+openproctor.init(), produces real browser signals the way the engine allows under automation,
+finishes, and checks what the server stored: the typed events, a verified complete chain, and
+(privacy) that nothing the student typed or copied left the page.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+import urllib.parse
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from openproctor.core import verify_log
+
+from . import engines
+from .engines import Unsupported
+
+ENGINES = ["chromium", "firefox", "webkit"]
+NEEDS = {
+    "chromium": [engines.CHROMIUM, engines.CHROMEDRIVER],
+    "firefox": [engines.FIREFOX],
+    "webkit": [engines.MINIBROWSER, engines.WEBKITDRIVER, "/usr/bin/Xvfb"],
+}
+
+
+@pytest.fixture(scope="session")
+def xvfb() -> Iterator[str]:
+    """A virtual screen for WebKitGTK (it has no headless mode), started and stopped here."""
+    for number in range(90, 110):
+        if not os.path.exists(f"/tmp/.X11-unix/X{number}") and not os.path.exists(
+            f"/tmp/.X{number}-lock"
+        ):
+            break
+    display = f":{number}"
+    process = subprocess.Popen(
+        ["Xvfb", display, "-screen", "0", "1280x900x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while not os.path.exists(f"/tmp/.X11-unix/X{number}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield display
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def firefox_browser(playwright) -> Iterator[Any]:
+    """Stock Firefox ESR through WebDriver BiDi (pytest-playwright's Playwright instance)."""
+    browser = playwright.firefox.launch(
+        channel="moz-firefox", headless=True, executable_path=engines.FIREFOX
+    )
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> Iterator[Any]:
+    name = request.param
+    missing = [path for path in NEEDS[name] if not os.path.exists(path)]
+    if missing:
+        pytest.fail(f"{name}: {', '.join(missing)} missing (./dev test installs them)")
+    if name == "chromium":
+        adapter = engines.chromium()
+    elif name == "firefox":
+        adapter = engines.PlaywrightEngine("firefox", request.getfixturevalue("firefox_browser"))
+    else:
+        adapter = engines.webkit(request.getfixturevalue("xvfb"))
+    yield adapter
+    adapter.close()
+
+
+def wait(adapter, expression: str, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = adapter.js(expression)
+        if value:
+            return value
+        failure = adapter.js("window.failure || null")
+        if failure:
+            pytest.fail(f"{adapter.name}: {failure}")
+        time.sleep(0.1)
+    pytest.fail(f"{adapter.name}: timed out waiting for {expression}")
+
+
+def start(adapter, live_server, exam_host: str, session_id: str) -> str:
+    jwt = live_server.jwt(f"{adapter.name}-{session_id}")
+    query = urllib.parse.urlencode({"server": live_server.base, "jwt": jwt})
+    adapter.open(f"{exam_host}/exam?{query}")
+    adapter.click("#start")
+    wait(adapter, "window.s && window.s.state.ready && window.flags.started")
+    return adapter.js("window.s.id")
+
+
+def finish(adapter, live_server, session_id: str) -> list:
+    time.sleep(1.2)  # past the debounce window of the last signal
+    adapter.click("#finish")
+    wait(adapter, "window.flags.uploaded")
+    assert adapter.js("window.flags.finished && window.flags.video")
+    log = verify_log(session_id, live_server.events(session_id), live_server.keys(session_id))
+    assert live_server.session(session_id)["complete"]
+    return log
+
+
+def of_type(log, kind: str) -> list[dict]:
+    return [dict(e.data) for e in log if e.type == kind]
+
+
+def test_boots_in_a_worker_and_names_the_engine(engine, live_server, exam_host):
+    session_id = start(engine, live_server, exam_host, "boot")
+    assert engine.js("window.s.state.bootMs") > 0
+    user_agent = engine.js("navigator.userAgent")
+    log = finish(engine, live_server, session_id)
+    start_data = log[0].data
+    if engine.name == "chromium":
+        expected = ("Chromium", re.search(r"Chrome/([\d.]+)", user_agent)[1], "Blink")
+    elif engine.name == "firefox":
+        expected = ("Firefox", re.search(r"Firefox/([\d.]+)", user_agent)[1], "Gecko")
+    else:
+        expected = ("WebKitGTK", "unknown", "WebKit")  # its UA hides the real version
+    assert (start_data["browser"], start_data["browser_version"], start_data["engine"]) == expected
+    assert log[-1].type == "session_end"
+
+
+def test_tab_switch(engine, live_server, exam_host):
+    session_id = start(engine, live_server, exam_host, "tab")
+    engine.leave_tab(2.0)
+    log = finish(engine, live_server, session_id)
+    (switch,) = of_type(log, "tab_switch")
+    assert 1500 <= switch["duration_ms"] <= 8000
+    assert of_type(log, "focus_loss") == []  # the blur that came with it is not counted twice
+
+
+def test_window_blur(engine, live_server, exam_host):
+    session_id = start(engine, live_server, exam_host, "blur")
+    try:
+        engine.blur_window(2.0)
+    except Unsupported as reason:
+        pytest.skip(str(reason))
+    log = finish(engine, live_server, session_id)
+    losses = of_type(log, "focus_loss")
+    assert losses and losses[0]["duration_ms"] >= 1000
+
+
+def test_copy_and_paste(engine, live_server, exam_host):
+    session_id = start(engine, live_server, exam_host, "clip")
+    engine.js(
+        "(function(){var r=document.createRange();r.selectNodeContents("
+        "document.getElementById('question'));getSelection().removeAllRanges();"
+        "getSelection().addRange(r);return 1})()"
+    )
+    engine.keys("c")
+    time.sleep(1.2)
+    engine.click("#answer")
+    engine.keys("v")
+    log = finish(engine, live_server, session_id)
+    assert sorted(d["action"] for d in of_type(log, "copy_paste")) == ["copy", "paste"]
+
+
+def test_offline_and_back(engine, live_server, exam_host):
+    session_id = start(engine, live_server, exam_host, "net")
+    try:
+        engine.set_offline(True)
+    except Unsupported as reason:
+        pytest.skip(str(reason))
+    time.sleep(2.0)
+    engine.set_offline(False)
+    log = finish(engine, live_server, session_id)
+    (offline,) = of_type(log, "network_offline")
+    assert offline["duration_ms"] >= 1500
+
+
+MARKER = "MARKER-typed-9c1e"
+
+
+def test_privacy_only_the_server_and_no_content(engine, live_server, exam_host):
+    session_id = start(engine, live_server, exam_host, "privacy")
+    engine.type("#answer", MARKER)
+    engine.js("(function(){var t=document.getElementById('answer');t.select();return 1})()")
+    engine.keys("c")
+    time.sleep(1.2)
+    engine.keys("v")
+    finish(engine, live_server, session_id)
+    sent = engine.js("window.sent")
+    assert sent and all(r["url"].startswith(live_server.base) for r in sent)
+    assert any("copy_paste" in r["body"] for r in sent)
+    assert not any(MARKER in r["body"] for r in sent)
+    # Every resource the page loaded came from the two local origins.
+    resources = engine.js("performance.getEntriesByType('resource').map(e => e.name)")
+    assert all(url.startswith((live_server.base, exam_host)) for url in resources)
+
+
+def test_engine_is_found_by_path_not_downloaded():
+    # What the tests drive is Debian's packages (nothing is downloaded by a driver tool).
+    for paths in NEEDS.values():
+        for path in paths:
+            assert os.path.isabs(path)
+    assert shutil.which("Xvfb") in (None, "/usr/bin/Xvfb")
