@@ -11,7 +11,11 @@ import json
 import platform
 import random
 import statistics
+import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from openproctor.core import (
     ChainState,
@@ -22,16 +26,9 @@ from openproctor.core import (
     score_log,
     verify_batch,
 )
+from tests.support import ENVIRONMENT
 
 POLICY = parse_policy({"exam_id": "bench", "trust_threshold": 0.7})
-ENVIRONMENT = {
-    "browser": "Chromium",
-    "browser_version": "156.0",
-    "engine": "Blink",
-    "platform": "Linux x86_64",
-    "mobile": False,
-    "screens": 1,
-}
 KEY = derive_session_key(b"bench-server-secret", "bench-session")
 
 

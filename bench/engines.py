@@ -81,19 +81,6 @@ class Pages(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def poll(adapter, expression: str, timeout: float = 120) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = adapter.js(expression)
-        if value:
-            return value
-        failure = adapter.js("window.failure || null")
-        if failure:
-            raise RuntimeError(f"{adapter.name}: {failure}")
-        time.sleep(0.05)
-    raise RuntimeError(f"{adapter.name}: timed out on {expression}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -134,9 +121,9 @@ def main() -> None:
                                 session_id=f"{name}-{run}-{time.time_ns()}",
                             )
                             adapter.open(f"{host}/exam?jwt={jwt}")
-                            ready.append(poll(adapter, "window.readyAt"))
+                            ready.append(engines.wait_for(adapter, "window.readyAt"))
                             adapter.open(f"{host}/core")
-                            core.append(poll(adapter, "window.result"))
+                            core.append(engines.wait_for(adapter, "window.result"))
                         finally:
                             adapter.close()
                     results[name] = {

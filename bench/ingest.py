@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,28 +22,15 @@ from pathlib import Path
 import httpx2 as httpx
 import sqlalchemy as sa
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from openproctor.core import Signer
 from openproctor.server.cli import mint_test_jwt
+from tests.support import ENVIRONMENT, free_port
 
 SECRET = "bench-ingest-secret-" + "0123456789abcdef" * 3
 PG_URL = "postgresql+psycopg://root@127.0.0.1:5432/test"
-ENV = {
-    "sdk_version": "0.1.0",
-    "browser": "Chromium",
-    "browser_version": "156",
-    "engine": "Blink",
-    "platform": "Linux",
-    "mobile": False,
-    "screens": 1,
-    "heartbeat_ms": 15000,
-}
 TIME_LIMIT = 300.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_up(url: str, process: subprocess.Popen) -> None:
@@ -119,7 +105,13 @@ def prepare(base: str, sessions: int, batches: int) -> list[tuple[str, str, list
                 "/api/v1/sessions", json={"integrationName": "bench", "jwt": jwt}
             ).json()
             signer = Signer(bytes.fromhex(grant["signing_key"]), grant["session_id"])
-            events = [signer.sign(0, "session_start", ENV)]
+            events = [
+                signer.sign(
+                    0,
+                    "session_start",
+                    {"sdk_version": "0.1.0", **ENVIRONMENT, "heartbeat_ms": 15000},
+                )
+            ]
             t = 0
             bodies = []
             for _ in range(batches):

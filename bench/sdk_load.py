@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -18,21 +17,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx2 as httpx
 from playwright.sync_api import sync_playwright
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from openproctor.server.cli import mint_test_jwt
+from tests.browser.engines import QUIET as ARGS
+from tests.support import free_port, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SECRET = "bench-integration-secret-" + "0123456789abcdef" * 2
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,">
@@ -64,12 +57,6 @@ SOAK = """(seconds) => new Promise(resolve => {
     if (performance.now() - started > seconds * 1000) { clearInterval(timer); resolve(i); }
   }, 50);
 })"""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_server(home: Path, origins: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str]:
@@ -105,14 +92,33 @@ def start_server(home: Path, origins: tuple[str, ...] = ()) -> tuple[subprocess.
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                return process, base
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("server did not start")
+    wait_healthy(base, process)
+    return process, base
+
+
+class Transfer:
+    """Counts the bytes (encoded bodies and headers) of every request the context finishes, the
+    worker's included, while it is open."""
+
+    def __init__(self, context) -> None:
+        self.context, self.finished = context, []
+
+    def _record(self, request) -> None:
+        self.finished.append(request)
+
+    def __enter__(self) -> Transfer:
+        self.context.on("requestfinished", self._record)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        time.sleep(0.3)  # let the last responses finish
+        self.context.remove_listener("requestfinished", self._record)
+
+    @property
+    def bytes(self) -> int:
+        return sum(
+            r.sizes()["responseBodySize"] + r.sizes()["responseHeadersSize"] for r in self.finished
+        )
 
 
 def one_load(context, base: str, mode: str, run: int) -> dict:
@@ -125,20 +131,11 @@ def one_load(context, base: str, mode: str, run: int) -> dict:
     html = PAGE.replace("JWT", json.dumps(jwt)).replace("MODE", json.dumps(mode))
     page = context.new_page()
     page.route(base + "/__bench", lambda route: route.fulfill(body=html, content_type="text/html"))
-    finished: list = []
-
-    def record(request) -> None:
-        finished.append(request)
-
-    context.on("requestfinished", record)
-    page.goto(base + "/__bench")
-    state = page.evaluate("() => bench")
-    ready = page.evaluate("() => readyAt")
-    time.sleep(0.3)
-    context.remove_listener("requestfinished", record)
-    transferred = sum(
-        r.sizes()["responseBodySize"] + r.sizes()["responseHeadersSize"] for r in finished
-    )
+    with Transfer(context) as transfer:
+        page.goto(base + "/__bench")
+        state = page.evaluate("() => bench")
+        ready = page.evaluate("() => readyAt")
+    transferred = transfer.bytes
     boot_long = [t for t in page.evaluate("() => longTasks") if t["start"] <= ready]
     return {
         "page": page,
@@ -166,22 +163,13 @@ def demo_load(context, base: str) -> dict:
     """The demo exam page as served (no routing, so the HTTP cache works): navigation, then the
     start button as soon as the page has loaded, until the core is ready in the worker."""
     page = context.new_page()
-    finished: list = []
-
-    def record(request) -> None:
-        finished.append(request)
-
-    context.on("requestfinished", record)
-    page.goto(base + "/demo")
-    page.click("#start")
-    page.wait_for_selector('#status:has-text("Proctoring active")', timeout=60000)
-    ready = page.evaluate("() => window.readyAt")
-    state = page.evaluate("() => window.readyState")
-    time.sleep(0.3)
-    context.remove_listener("requestfinished", record)
-    transferred = sum(
-        r.sizes()["responseBodySize"] + r.sizes()["responseHeadersSize"] for r in finished
-    )
+    with Transfer(context) as transfer:
+        page.goto(base + "/demo")
+        page.click("#start")
+        page.wait_for_selector('#status:has-text("Proctoring active")', timeout=60000)
+        ready = page.evaluate("() => window.readyAt")
+        state = page.evaluate("() => window.readyState")
+    transferred = transfer.bytes
     boot_long = [t for t in page.evaluate("() => longTasks") if t["start"] <= ready]
     return {
         "page": page,

@@ -10,11 +10,9 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,19 +26,12 @@ from openproctor.server.cli import mint_test_jwt
 from openproctor.server.keys import Keyring, load_master_keys
 from openproctor.server.store import Store
 
+from ..support import free_port, wait_healthy
+from .engines import CHROMIUM, QUIET
+
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = ROOT / "build" / "sdk"
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM_ARGS = QUIET
 LMS = "http://localhost:9"  # an origin other than the server's 127.0.0.1
 SECRET = "browser-test-integration-secret-" + "0123456789abcdef" * 2
 
@@ -93,12 +84,6 @@ class LiveServer:
 
     def keys(self, session_id: str) -> list[Any]:
         return self.keyring.session_keys(session_id)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 EXAM_PAGE = """<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,">
@@ -197,7 +182,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, exam_host: str) -> Ite
         check=True,
         capture_output=True,
     )
-    port = _free_port()
+    port = free_port()
     log = (home / "server.log").open("wb")
     process = subprocess.Popen(
         [*cli, "serve", "--demo", "--port", str(port), "--log-level", "warning"],
@@ -207,16 +192,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, exam_host: str) -> Ite
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((home / "server.log").read_text())
-            time.sleep(0.1)
+        wait_healthy(base, process, home / "server.log")
         keyring = Keyring(tuple(load_master_keys((), home / "secret.key")))
         yield LiveServer(base, database_url, keyring)
     finally:

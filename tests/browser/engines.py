@@ -32,6 +32,20 @@ QUIET = [
 ]
 
 
+def wait_for(adapter: Any, expression: str, timeout: float = 60) -> Any:
+    """Poll a JavaScript expression until it is truthy; a page's ``window.failure`` ends it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = adapter.js(expression)
+        if value:
+            return value
+        failure = adapter.js("window.failure || null")
+        if failure:
+            raise AssertionError(f"{adapter.name}: {failure}")
+        time.sleep(0.05)
+    raise AssertionError(f"{adapter.name}: timed out waiting for {expression}")
+
+
 class Unsupported(Exception):
     """This engine cannot produce the signal under automation (the message says why)."""
 

@@ -22,7 +22,7 @@ import pytest
 from openproctor.core import verify_log
 
 from . import engines
-from .engines import Unsupported
+from .engines import Unsupported, wait_for
 
 ENGINES = ["chromium", "firefox", "webkit"]
 NEEDS = {
@@ -80,32 +80,19 @@ def engine(request: pytest.FixtureRequest) -> Iterator[Any]:
     adapter.close()
 
 
-def wait(adapter, expression: str, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = adapter.js(expression)
-        if value:
-            return value
-        failure = adapter.js("window.failure || null")
-        if failure:
-            pytest.fail(f"{adapter.name}: {failure}")
-        time.sleep(0.1)
-    pytest.fail(f"{adapter.name}: timed out waiting for {expression}")
-
-
 def start(adapter, live_server, exam_host: str, session_id: str) -> str:
     jwt = live_server.jwt(f"{adapter.name}-{session_id}")
     query = urllib.parse.urlencode({"server": live_server.base, "jwt": jwt})
     adapter.open(f"{exam_host}/exam?{query}")
     adapter.click("#start")
-    wait(adapter, "window.s && window.s.state.ready && window.flags.started")
+    wait_for(adapter, "window.s && window.s.state.ready && window.flags.started")
     return adapter.js("window.s.id")
 
 
 def finish(adapter, live_server, session_id: str) -> list:
     time.sleep(1.2)  # past the debounce window of the last signal
     adapter.click("#finish")
-    wait(adapter, "window.flags.uploaded")
+    wait_for(adapter, "window.flags.uploaded")
     assert adapter.js("window.flags.finished && window.flags.video")
     log = verify_log(session_id, live_server.events(session_id), live_server.keys(session_id))
     assert live_server.session(session_id)["complete"]

@@ -14,7 +14,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
-from .conftest import CHROMEDRIVER, CHROMIUM, CHROMIUM_ARGS
+from .engines import CHROMEDRIVER, CHROMIUM, QUIET
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def driver() -> Iterator[webdriver.Chrome]:
         pytest.fail(f"{CHROMEDRIVER} is missing: ./dev test installs Debian's chromium-driver")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for argument in [*CHROMIUM_ARGS, "--headless=new"]:
+    for argument in [*QUIET, "--headless=new"]:
         options.add_argument(argument)
     chrome = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
     yield chrome

@@ -13,6 +13,8 @@ from hypothesis import HealthCheck, settings
 
 from openproctor.core import Event, Signer, derive_session_key
 
+from ..support import ENVIRONMENT
+
 settings.register_profile(
     "ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
@@ -20,15 +22,6 @@ settings.register_profile("dev", max_examples=100, deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors" / "chain_v1.json"
-
-ENVIRONMENT = {
-    "browser": "Chromium",
-    "browser_version": "156.0",
-    "engine": "Blink",
-    "platform": "Linux x86_64",
-    "mobile": False,
-    "screens": 1,
-}
 
 
 @pytest.fixture(scope="session")

@@ -6,15 +6,9 @@ import json
 
 from openproctor.core import BrowserSession, ChainState, derive_session_key, genesis, verify_log
 
+from ..support import ENVIRONMENT
+
 KEY = derive_session_key(b"server", "ops_x")
-ENV = {
-    "browser": "Chromium",
-    "browser_version": "156",
-    "engine": "Blink",
-    "platform": "Linux",
-    "mobile": False,
-    "screens": 1,
-}
 
 
 def config(chain=None):
@@ -23,7 +17,7 @@ def config(chain=None):
             "session_id": "ops_x",
             "signing_key": KEY.reveal().hex(),
             "policy": {"exam_id": "E1"},
-            "environment": ENV,
+            "environment": ENVIRONMENT,
             "chain": chain or {"next_seq": 0, "last_mac": genesis("ops_x"), "last_t": 0},
         }
     )

@@ -13,7 +13,7 @@ from openproctor.core import (
     verify_log,
 )
 
-from .conftest import ENVIRONMENT
+from ..support import ENVIRONMENT
 
 POLICY = parse_policy({"exam_id": "CS101-final-2026", "trust_threshold": 0.7})
 KEY = derive_session_key(b"server-secret", "sess-42")

@@ -21,18 +21,12 @@ from openproctor.server.cli import mint_test_jwt
 from openproctor.server.settings import Limits
 from openproctor.server.store import Store
 
+from ...support import ENVIRONMENT
+
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 PG_URL = f"postgresql+psycopg://root@{PG_HOST}:{PG_PORT}/test"
 LMS_ORIGIN = "https://lms.example.edu"
 SECRET = "integration-secret-for-tests-" + "0123456789abcdef" * 3
-ENVIRONMENT = {
-    "browser": "Chromium",
-    "browser_version": "156.0",
-    "engine": "Blink",
-    "platform": "Linux x86_64",
-    "mobile": False,
-    "screens": 1,
-}
 
 
 def postgres_available() -> bool:

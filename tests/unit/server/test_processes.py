@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,13 +21,8 @@ from openproctor.server.cli import main as cli_main
 from openproctor.server.cli import mint_test_jwt
 from openproctor.server.store import Store
 
-from .conftest import ENVIRONMENT, SECRET
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from ...support import ENVIRONMENT, free_port, wait_healthy
+from .conftest import SECRET
 
 
 @contextmanager
@@ -57,16 +51,7 @@ def server(database_url: str, secret_file: Path, port: int) -> Iterator[subproce
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start: {log_path.read_text()}")
-            time.sleep(0.1)
+        wait_healthy(f"http://127.0.0.1:{port}", process, log_path)
         yield process
     finally:
         if process.poll() is None:
