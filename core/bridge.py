@@ -11,9 +11,10 @@ from typing import Any
 
 from .chain import ChainState
 from .errors import SignalError
-from .events import Event
+from .events import Event, validate_event
 from .policy import parse_policy
 from .recorder import Recorder
+from .scoring import Tally
 
 
 def _dump(value: Any) -> str:
@@ -26,19 +27,26 @@ def _events(events: list[Event]) -> list[dict[str, Any]]:
 
 class BrowserSession:
     """One session in the worker. ``config_json`` holds ``session_id``, ``signing_key`` (hex),
-    ``policy``, ``chain`` (``next_seq``, ``last_mac``, ``last_t``) and ``environment``."""
+    ``policy``, ``chain`` (``next_seq``, ``last_mac``, ``last_t``) and ``environment``; a resumed
+    session also ``tally`` (the server's running totals) and ``pending`` (events signed before a
+    reload and not yet stored), so its live score and the score it reports at the end cover the
+    whole log."""
 
     def __init__(self, config_json: str) -> None:
         config = json.loads(config_json)
         session_id = config["session_id"]
         chain = config["chain"]
         state = ChainState(session_id, chain["next_seq"], chain["last_mac"], chain["last_t"])
+        tally = Tally.from_dict(config["tally"]) if config.get("tally") else Tally()
+        for index, raw in enumerate(config.get("pending", [])):
+            tally.add(validate_event(raw, index))
         self._recorder = Recorder(
             bytes.fromhex(config["signing_key"]),
             session_id,
             parse_policy(config["policy"]),
             candidate=session_id,
             state=state if state.next_seq else None,
+            tally=tally,
         )
         self._environment = config["environment"]
 

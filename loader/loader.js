@@ -210,7 +210,8 @@
           broken(fail(m.code, "proctoring could not start: " + m.message));
         }
       };
-      var config = { session_id: grant.session_id, signing_key: grant.signing_key, policy: grant.policy, chain: options.chain, environment: options.environment };
+      var unsent = unacked.filter(function (e) { return e.seq >= grant.chain.next_seq; }).sort(function (a, b) { return a.seq - b.seq; });
+      var config = { session_id: grant.session_id, signing_key: grant.signing_key, policy: grant.policy, chain: options.chain, environment: options.environment, tally: grant.tally, pending: unsent };
       worker.postMessage({ type: "boot", mode: options.mode, origin: origin, assets: { runtime: base + a.runtime, stdlib: base + a.stdlib, lock: base + a.lock }, session: config });
       if (unacked.length) schedule(0);
       return self.ready;

@@ -95,10 +95,16 @@ SCHEMAS: dict[str, Any] = {
             "deadline",
             "chain",
             "exam",
+            "tally",
         ],
         "properties": {
             "session_id": {"type": "string"},
             "resumed": {"type": "boolean"},
+            "tally": {
+                "type": "object",
+                "description": "running totals of the stored log (openproctor.core Tally), so "
+                "a resumed client's live score and final report cover the whole log",
+            },
             "token": {"type": "string"},
             "token_expires_at": {"type": "integer"},
             "signing_key": HEX64,

@@ -148,6 +148,8 @@ class SessionService:
                 "last_mac": row["last_mac"],
                 "last_t": row["last_t"],
             },
+            # Running totals of what is stored: a resumed client scores on from them.
+            "tally": json.loads(row["tally_json"]),
             "exam": {"id": row["exam_id"], "name": row["exam_name"]},
         }
 

@@ -368,3 +368,46 @@ def test_an_engine_too_old_gets_a_clear_message(page, lms, live_server, missing,
     )
     assert error.startswith("browser_unsupported: This browser is too old for this proctored exam")
     assert "Please use a current version" in page.inner_text("[role=alert]")
+
+
+def test_reload_mid_exam_loses_nothing_and_continues_the_chain(page, context, lms, live_server):
+    """Uploads fail, the student copies twice and reloads: the unsent events wait in IndexedDB,
+    the reloaded page resumes the same session and chain, and every event arrives once."""
+    url = lms("/exam", lms_page(live_server.base))
+    page.goto(url)
+    jwt = live_server.jwt("reload-1")
+    start = """([server, jwt]) => openproctor.init({serverOrigin: server, integrationName: "lms",
+                 jwt}).then(s => { window.s = s; return s.id; })"""
+    session_id = page.evaluate(start, [live_server.base, jwt])
+    page.wait_for_function("() => s.state.acknowledged >= 0")  # session_start is stored
+    blocked = []
+
+    def drop(route):
+        blocked.append(route.request.url)
+        route.abort()
+
+    context.route(f"{live_server.base}/api/v1/sessions/*/events", drop)
+    page.click("#question", click_count=3)
+    page.keyboard.press("Control+C")
+    time.sleep(1.2)
+    page.click("#question", button="right")
+    # Both leave their debounce windows, are signed, and their upload is refused.
+    page.wait_for_function("() => s.state.flags.length === 2")
+    deadline = time.monotonic() + 10
+    while not blocked and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert blocked
+    assert live_server.session(session_id)["next_seq"] == 1
+    page.reload()
+    context.unroute(f"{live_server.base}/api/v1/sessions/*/events")
+    again = page.evaluate(start, [live_server.base, jwt])
+    assert again == session_id
+    page.wait_for_function("() => s.state.acknowledged >= 2")
+    page.click("#question", button="right")  # after the reload, the chain goes on
+    time.sleep(1.2)
+    finish(page)
+    log = verified(live_server, session_id)
+    assert [e.seq for e in log] == list(range(len(log)))
+    kinds = [e.type for e in log]
+    assert kinds.count("copy_paste") == 1 and kinds.count("context_menu") == 2
+    assert kinds.count("session_start") == 1

@@ -53,3 +53,27 @@ def test_resume_continues_from_the_chain_head():
     events += json.loads(resumed.finish(18000))
     assert verify_log("ops_x", events, [KEY])[-1].type == "session_end"
     assert ChainState.start("ops_x").next_seq == 0
+
+
+def test_a_resumed_session_reports_the_score_of_the_whole_log():
+    from openproctor.core import Tally, parse_policy, score_log, validate_event
+
+    first = BrowserSession(config())
+    events = json.loads(first.start())
+    signals = [
+        {"t": 1000, "kind": "blur"},
+        {"t": 9000, "kind": "focus"},
+        *({"t": t, "kind": "tick"} for t in range(10000, 40000, 1000)),
+    ]
+    events += json.loads(first.feed(json.dumps(signals)))["events"]
+    stored, unsent = events[:2], events[2:]  # the server has two; the rest waited in IndexedDB
+    server_tally = Tally.of(validate_event(e) for e in stored).to_dict()
+    head = json.loads(first.chain())
+    resumed = BrowserSession(
+        json.dumps({**json.loads(config(head)), "tally": server_tally, "pending": unsent})
+    )
+    events += json.loads(resumed.feed(json.dumps([{"t": 41000, "kind": "tick"}])))["events"]
+    events += json.loads(resumed.finish(42000))
+    log = verify_log("ops_x", events, [KEY])
+    server = score_log(log, parse_policy({"exam_id": "E1"}), "ops_x")
+    assert log[-1].data["score_milli"] == server.score_milli < 1000
