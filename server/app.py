@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
+from starlette.routing import Route
 
 from . import api, demo, sdk
 from .cors import RegisteredOriginsCORS
 from .errors import EXCEPTION_HANDLERS
+from .observability import RequestMetrics, configure_logging, metrics_endpoint
 from .settings import Settings
 from .state import AppState
 from .store import Store
@@ -44,13 +47,16 @@ def create_app(
             if task is not None:
                 task.cancel()
 
-    routes = [*api.routes, *sdk.routes]
+    routes = [*api.routes, *sdk.routes, Route("/metrics", metrics_endpoint, methods=["GET"])]
     if settings.demo:
         demo.ensure_demo_integration(state)
         routes += demo.routes
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RegisteredOriginsCORS, origins=state.store.registered_origins)],
+        middleware=[
+            Middleware(RequestMetrics),
+            Middleware(RegisteredOriginsCORS, origins=state.store.registered_origins),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
@@ -74,4 +80,8 @@ async def _purge_loop(state: AppState, every: float) -> None:
 
 def app_from_env() -> Starlette:
     """Factory for uvicorn workers: settings from OPENPROCTOR_* variables (set by the CLI)."""
+    configure_logging(
+        os.environ.get("OPENPROCTOR_LOG_FORMAT", "text"),
+        os.environ.get("OPENPROCTOR_LOG_LEVEL", "info"),
+    )
     return create_app(Settings.from_env())

@@ -58,6 +58,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"(database {where}, {args.workers} worker(s))",
         flush=True,
     )
+    os.environ["OPENPROCTOR_LOG_FORMAT"] = args.log_format
+    os.environ["OPENPROCTOR_LOG_LEVEL"] = args.log_level
     uvicorn.run(
         "openproctor.server.app:app_from_env",
         factory=True,
@@ -239,6 +241,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=1, help="server processes (use PostgreSQL for more than one)"
     )
     serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default="text",
+        help="openproctor's own log lines: plain text or one JSON object a line",
+    )
     serve.add_argument(
         "--proxy-headers", action="store_true", help="trust X-Forwarded-* from a reverse proxy"
     )

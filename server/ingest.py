@@ -7,6 +7,7 @@ client's own score (``session_end.score_milli``) is only compared with it.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,7 +32,10 @@ from openproctor.core import (
 
 from .errors import ApiError
 from .keys import Keyring
+from .observability import BATCHES, EVENTS, REJECTIONS
 from .store import SessionTx, Store
+
+log = logging.getLogger("openproctor.server.ingest")
 
 
 @dataclass
@@ -68,7 +72,7 @@ class IngestService:
                 tx.insert_events(result.new_events, now)
                 fields = self._rescore(tx, result.new_events, result.state)
                 tx.update(**fields)
-                return {
+                answer = {
                     "acknowledged_seq": result.state.next_seq - 1,
                     "next_seq": result.state.next_seq,
                     "stored": len(result.new_events),
@@ -76,25 +80,39 @@ class IngestService:
                     "status": tx.row["status"],
                     "complete": bool(tx.row["complete"]),
                 }
+            # Committed: count it.
+            BATCHES.labels("stored" if result.new_events else "resent").inc()
+            EVENTS.inc(len(result.new_events))
+            return answer
         except SequenceGap as gap:
+            REJECTIONS.labels("sequence_gap").inc()
             raise ApiError(
                 409, "sequence_gap", gap.message, seq=gap.seq, expected_seq=gap.expected
             ) from None
         except EventValidationError as exc:
+            REJECTIONS.labels("invalid_event").inc()
             raise ApiError(
                 400, "invalid_event", exc.message, index=exc.index, field=exc.field
             ) from None
         except ChainError as exc:
             # Nothing of the batch was stored (the transaction rolled back); record why.
+            REJECTIONS.labels(exc.code).inc()
             self.store.update_session(
                 session_id,
                 status="integrity_failed",
                 integrity_reason=f"{exc.code}: {exc.message}",
                 integrity_seq=exc.seq,
             )
+            log.warning(
+                "integrity failure",
+                extra={"session": session_id, "reason": exc.code, "seq": exc.seq},
+            )
             raise ApiError(
                 422, exc.code, exc.message, seq=exc.seq, session_status="integrity_failed"
             ) from None
+        except ApiError as exc:
+            REJECTIONS.labels(exc.code).inc()
+            raise
 
     def _rescore(self, tx: SessionTx, new: tuple[Event, ...], state: ChainState) -> dict[str, Any]:
         row = tx.row

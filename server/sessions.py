@@ -13,6 +13,7 @@ from openproctor.core import ChainState, Policy, Tally, parse_policy
 from .claims import StartClaims, decode_start_token
 from .errors import ApiError
 from .keys import Keyring
+from .observability import SESSIONS
 from .store import Integration, Store
 
 
@@ -71,6 +72,7 @@ class SessionService:
             )
         if existing["status"] == "finished" or existing["purged_at"] is not None:
             raise ApiError(409, "session_finished", "this session has already finished")
+        SESSIONS.labels("resumed" if resumed else "started").inc()
         return self._grant(existing, resumed)
 
     def resume(self, session_id: str, institution_key: str | None) -> dict[str, Any]:

@@ -1,0 +1,105 @@
+"""Metrics (Prometheus text format at /metrics) and structured logs (one JSON object a line).
+
+Metrics are per server process (no shared multiprocess registry): scrape every process, or sum
+them at the collector. Nothing secret is ever a label or a log field: session ids are
+pseudonymous, and tokens, keys and secrets are never passed to the logger.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+BATCHES = Counter(
+    "openproctor_ingest_batches", "Event batches by outcome", ["outcome"], registry=REGISTRY
+)
+EVENTS = Counter(
+    "openproctor_ingest_events", "Events stored (verified, not resends)", registry=REGISTRY
+)
+REJECTIONS = Counter(
+    "openproctor_ingest_rejections", "Rejected batches by error code", ["reason"], registry=REGISTRY
+)
+SESSIONS = Counter(
+    "openproctor_sessions_started", "Sessions started or resumed", ["kind"], registry=REGISTRY
+)
+LATENCY = Histogram(
+    "openproctor_request_seconds",
+    "Request latency by route and status class",
+    ["route", "status"],
+    registry=REGISTRY,
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+class RequestMetrics:
+    """Times every request by route template (not raw path: no session ids in labels)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def observe(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observe)
+        finally:
+            route = scope.get("route")
+            name = getattr(route, "path", None) or _family(scope["path"])
+            LATENCY.labels(name, f"{status // 100}xx").observe(time.perf_counter() - started)
+
+
+def _family(path: str) -> str:
+    return "/sdk/v1/*" if path.startswith("/sdk/v1/") else "other"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and any ``extra`` fields."""
+
+    _standard = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update({k: v for k, v in vars(record).items() if k not in self._standard})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(fmt: str, level: str) -> None:
+    handler = logging.StreamHandler()
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger("openproctor")
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    root.propagate = False
