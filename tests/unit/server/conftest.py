@@ -185,3 +185,11 @@ def credential(integration_name: str = "lms1", secret: str = SECRET, valid: int 
     return jwt.encode(
         {"iss": integration_name, "iat": now, "exp": now + valid}, secret, algorithm="HS256"
     )
+
+
+@pytest.fixture
+def student_once(student, store):
+    """One started student session with its opening event stored, for fuzz loops."""
+    s = student("fuzz-session")
+    assert s.post([s.opening()]).status_code == 200
+    return s, store
