@@ -129,18 +129,32 @@ class IngestService:
         ended = bool(new) and new[-1].type == "session_end"
         score = score_tally(tally, policy, row["id"])
         if ended:
-            # The log is complete: rescore it whole from what is stored, the score of record.
-            log = verify_log(row["id"], tx.events(), self.keyring.session_keys(row["id"]))
+            # The log is closed: rescore it whole from what is stored, the score of record.
+            log = verify_log(
+                row["id"], tx.events(), self.keyring.session_keys(row["id"]), complete=False
+            )
             score = score_log(log, policy, row["id"])
             client = log[-1].data.get("score_milli")
             fields.update(
-                complete=True,
                 finished_at=time.time(),
                 client_score_milli=client,
                 score_mismatch=client is not None and client != score.score_milli,
             )
-            if row["status"] == "active":
-                fields["status"] = "finished"
+            try:
+                check_complete(log)
+            except IncompleteLog as exc:
+                # Authentic events, inconsistent close (a wrong count, a second start): keep
+                # every verified event and say what is wrong, rather than lose them.
+                fields.update(
+                    complete=False,
+                    status="integrity_failed",
+                    integrity_reason=f"{exc.code}: {exc.message}",
+                    integrity_seq=exc.seq,
+                )
+            else:
+                fields["complete"] = True
+                if row["status"] == "active":
+                    fields["status"] = "finished"
         fields.update(_score_fields(score))
         return fields
 

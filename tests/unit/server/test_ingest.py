@@ -304,3 +304,14 @@ def test_purge_deletes_logs_and_keeps_the_summary(student, store):
     row = store.get_session(s.session_id)
     assert row["purged_at"] is not None and row["score"] is not None
     assert s.post(s.heartbeats(1)).status_code == 410
+
+
+def test_a_wrong_session_end_count_keeps_the_events_and_flags_the_session(student, store):
+    s = student()
+    events = [s.opening(), *s.heartbeats(2)]
+    wrong = s.signer.sign(s.t, "session_end", {"count": 99, "reason": "finished"})
+    response = s.post([*events, wrong])
+    assert response.status_code == 200 and response.json()["stored"] == 4
+    row = store.get_session(s.session_id)
+    assert row["status"] == "integrity_failed" and not row["complete"]
+    assert row["integrity_reason"].startswith("incomplete_log") and row["integrity_seq"] == 3
