@@ -1,0 +1,110 @@
+"""Faults on exam day, with the real SDK in Chromium: a minute offline, and the server restarted
+under a live exam page. Nothing is lost, everything arrives in order, the log verifies."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from openproctor.core import verify_log
+
+from ..support import free_port, wait_healthy
+from .conftest import BUNDLE, lms_page
+
+
+@pytest.fixture(autouse=True)
+def _bounded_waits(page):
+    page.set_default_timeout(60_000)
+
+
+def start(page, live_server, session_id: str) -> str:
+    return page.evaluate(
+        """([server, jwt]) => openproctor.init({serverOrigin: server, integrationName: "lms",
+             jwt}).then(s => { window.s = s; return s.id; })""",
+        [live_server.base, live_server.jwt(session_id)],
+    )
+
+
+def test_a_minute_offline_mid_exam(page, context, lms, live_server):
+    page.goto(lms("/exam", lms_page(live_server.base)))
+    session_id = start(page, live_server, "offline-minute")
+    page.wait_for_function("() => s.state.acknowledged >= 0")
+    context.set_offline(True)
+    time.sleep(5)
+    page.click("#question", button="right")  # recorded while offline
+    time.sleep(25)
+    page.click("#question", click_count=3)
+    page.keyboard.press("Control+C")
+    time.sleep(32)  # a full minute offline in all, heartbeats signed and queued
+    queued = live_server.session(session_id)["next_seq"]
+    assert queued == 1  # nothing reached the server meanwhile
+    context.set_offline(False)
+    page.wait_for_function("() => s.state.acknowledged >= 5")
+    page.evaluate("() => s.finish().then(() => s.logUploaded)")
+    log = verify_log(session_id, live_server.events(session_id), live_server.keys(session_id))
+    assert [e.seq for e in log] == list(range(len(log)))
+    kinds = [e.type for e in log]
+    assert "context_menu" in kinds and "copy_paste" in kinds
+    assert kinds.count("heartbeat") >= 3  # the offline minute kept its heartbeats
+    (offline,) = [e.data for e in log if e.type == "network_offline"]
+    assert offline["duration_ms"] >= 60_000
+    assert not [e for e in log if e.type == "sdk_gap"]  # offline is not the SDK stopping
+
+
+def test_server_restart_mid_exam(page, lms, live_server, tmp_path):
+    """A second server on its own port over the same database and keys is stopped and started
+    again while the exam page keeps signing; the client retries and catches up."""
+    home = Path(live_server.database_url.removeprefix("sqlite:///")).parent
+    env = {
+        **os.environ,
+        "OPENPROCTOR_DATABASE_URL": live_server.database_url,
+        "OPENPROCTOR_SECRET_FILE": str(home / "secret.key"),
+        "OPENPROCTOR_BUNDLE_DIR": str(BUNDLE),
+    }
+    env.pop("OPENPROCTOR_SECRET_KEYS", None)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [
+        sys.executable,
+        "-m",
+        "openproctor.server.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+
+    def serve() -> subprocess.Popen:
+        process = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        wait_healthy(base, process)
+        return process
+
+    server = serve()
+    try:
+        page.goto(lms("/exam", lms_page(base)))
+        session_id = page.evaluate(
+            """([server, jwt]) => openproctor.init({serverOrigin: server,
+                 integrationName: "lms", jwt}).then(s => { window.s = s; return s.id; })""",
+            [base, live_server.jwt("restart-1")],
+        )
+        page.wait_for_function("() => s.state.acknowledged >= 0")
+        server.terminate()
+        server.wait(20)
+        page.click("#question", button="right")  # signed while the server is down
+        time.sleep(4)
+        server = serve()
+        page.wait_for_function("() => s.state.acknowledged >= 1", timeout=60_000)
+        page.evaluate("() => s.finish().then(() => s.logUploaded)")
+    finally:
+        server.terminate()
+        server.wait(20)
+    log = verify_log(session_id, live_server.events(session_id), live_server.keys(session_id))
+    assert "context_menu" in [e.type for e in log] and log[-1].type == "session_end"
