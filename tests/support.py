@@ -42,3 +42,15 @@ def wait_healthy(
             detail = log.read_text() if log is not None and log.exists() else ""
             raise RuntimeError(f"server at {base} did not start: {detail}")
         time.sleep(0.1)
+
+
+def stop(process: subprocess.Popen, timeout: float = 10) -> None:
+    """End a process this test started: politely, then for good."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

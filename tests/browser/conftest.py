@@ -26,7 +26,7 @@ from openproctor.server.cli import mint_test_jwt
 from openproctor.server.keys import Keyring, load_master_keys
 from openproctor.server.store import Store
 
-from ..support import free_port, wait_healthy
+from ..support import free_port, stop, wait_healthy
 from .engines import CHROMIUM, QUIET
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -196,12 +196,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, exam_host: str) -> Ite
         keyring = Keyring(tuple(load_master_keys((), home / "secret.key")))
         yield LiveServer(base, database_url, keyring)
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         log.close()
 
 

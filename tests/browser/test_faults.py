@@ -13,7 +13,7 @@ import pytest
 
 from openproctor.core import verify_log
 
-from ..support import free_port, wait_healthy
+from ..support import free_port, stop, wait_healthy
 from .conftest import BUNDLE, lms_page
 
 
@@ -96,15 +96,13 @@ def test_server_restart_mid_exam(page, lms, live_server, tmp_path):
             [base, live_server.jwt("restart-1")],
         )
         page.wait_for_function("() => s.state.acknowledged >= 0")
-        server.terminate()
-        server.wait(20)
+        stop(server)
         page.click("#question", button="right")  # signed while the server is down
         time.sleep(4)
         server = serve()
         page.wait_for_function("() => s.state.acknowledged >= 1", timeout=60_000)
         page.evaluate("() => s.finish().then(() => s.logUploaded)")
     finally:
-        server.terminate()
-        server.wait(20)
+        stop(server)
     log = verify_log(session_id, live_server.events(session_id), live_server.keys(session_id))
     assert "context_menu" in [e.type for e in log] and log[-1].type == "session_end"

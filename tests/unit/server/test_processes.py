@@ -21,7 +21,7 @@ from openproctor.server.cli import main as cli_main
 from openproctor.server.cli import mint_test_jwt
 from openproctor.server.store import Store
 
-from ...support import ENVIRONMENT, free_port, wait_healthy
+from ...support import ENVIRONMENT, free_port, stop, wait_healthy
 from .conftest import SECRET
 
 
@@ -54,13 +54,7 @@ def server(database_url: str, secret_file: Path, port: int) -> Iterator[subproce
         wait_healthy(f"http://127.0.0.1:{port}", process, log_path)
         yield process
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(process)
         log.close()
 
 
