@@ -300,11 +300,6 @@ class Normaliser:
         self._last_signal_t = end
         return self._ordered(out)
 
-    @property
-    def last_t(self) -> int:
-        """The time of the latest event returned so far."""
-        return self._last_t
-
     # -- machinery ---------------------------------------------------------------------------------
 
     def _ordered(self, out: list[Draft]) -> list[Draft]:

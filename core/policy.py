@@ -178,9 +178,6 @@ _FIELDS: Mapping[str, Callable[[Any], Any]] = {
     "accommodations": _accommodations,
 }
 
-#: The fields a policy may hold; ``exam_id`` is the only required one.
-POLICY_FIELDS: tuple[str, ...] = tuple(_FIELDS)
-
 
 def parse_policy(raw: Any) -> Policy:
     """Validate a policy object (the JSON of DESIGN.md) and return a :class:`Policy`.
@@ -252,10 +249,6 @@ _LTI_CONVERTERS: Mapping[str, Callable[[str, str], Any]] = {
     "environment": lambda text, name: text.strip(),
     "heartbeat_seconds": _lti_integer,
 }
-
-#: The LTI custom parameters that set policy fields (accommodations are per candidate and set
-#: on the server, not through a launch).
-LTI_POLICY_PARAMETERS: tuple[str, ...] = tuple(_LTI_CONVERTERS)
 
 
 def policy_from_lti_custom(custom: Mapping[str, Any], base: Policy | None = None) -> Policy:

@@ -59,8 +59,7 @@ class SessionService:
         claims = decode_start_token(token, self.keyring.decrypt(integration.secret_enc), now)
         existing = self.store.find_session(integration.id, claims.session_id)
         if existing is None:
-            existing = self._create(integration, claims, now)
-            resumed = existing.pop("_resumed", False)
+            existing, resumed = self._create(integration, claims, now)
         else:
             resumed = True
         if existing["user_id"] != claims.user_id:
@@ -91,7 +90,10 @@ class SessionService:
             raise ApiError(409, "session_finished", "this session has already finished")
         return self._grant(row, resumed=True)
 
-    def _create(self, integration: Integration, claims: StartClaims, now: float) -> dict[str, Any]:
+    def _create(
+        self, integration: Integration, claims: StartClaims, now: float
+    ) -> tuple[dict[str, Any], bool]:
+        """The new session's row, and whether another request had created it first."""
         policy_id, version, policy = exam_policy(
             self.store, integration.institution_id, claims.exam_id
         )
@@ -124,13 +126,12 @@ class SessionService:
             "purged_at": None,
         }
         if self.store.insert_session(row):
-            return row
+            return row, False
         # Another request created it first (double click, two tabs): resume that one.
         found = self.store.find_session(integration.id, claims.session_id)
         if found is None:
             raise ApiError(503, "busy", "the session could not be created; try again")
-        found["_resumed"] = True
-        return found
+        return found, True
 
     def _grant(self, row: dict[str, Any], resumed: bool) -> dict[str, Any]:
         expires = min(row["deadline"] + self.token_grace_seconds, time.time() + 86400)

@@ -390,15 +390,6 @@ class Store:
         with self.engine.connect() as conn:
             return _load_events(conn, session_id)
 
-    def count_events(self, session_id: str) -> int:
-        e = schema.events
-        with self.engine.connect() as conn:
-            return int(
-                conn.execute(
-                    sa.select(sa.func.count()).select_from(e).where(e.c.session_id == session_id)
-                ).scalar_one()
-            )
-
     # -- retention -------------------------------------------------------------------------
 
     def purge(self, now: float | None = None) -> dict[str, int]:
