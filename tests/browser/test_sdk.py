@@ -412,23 +412,3 @@ def test_reload_mid_exam_loses_nothing_and_continues_the_chain(page, context, lm
     assert kinds.count("copy_paste") == 1 and kinds.count("context_menu") == 2
     assert kinds.count("session_start") == 1
 
-
-def test_leaving_the_page_hands_unsent_events_to_the_browser(page, context, lms, live_server):
-    """Uploads fail; the student closes the exam (navigates away): the unsent events go out with
-    fetch keepalive as the page is hidden, and reach the server without the page returning."""
-    page.goto(lms("/exam", lms_page(live_server.base)))
-    session_id = start_programmatic(page, live_server, "keepalive-1")
-    page.wait_for_function("() => s.state.acknowledged >= 0")
-    route = f"{live_server.base}/api/v1/sessions/*/events"
-    context.route(route, lambda r: r.abort())
-    page.click("#question", button="right")
-    page.wait_for_function("() => s.state.flags.length === 1")
-    time.sleep(0.3)  # signed and refused; the first retry is 0.75 s to 1.25 s away
-    assert live_server.session(session_id)["next_seq"] == 1
-    context.unroute(route)
-    page.goto("about:blank")  # pagehide: the flush
-    deadline = time.monotonic() + 10
-    while live_server.session(session_id)["next_seq"] == 1 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    stored = [e["type"] for e in live_server.events(session_id)]
-    assert "context_menu" in stored
