@@ -411,4 +411,3 @@ def test_reload_mid_exam_loses_nothing_and_continues_the_chain(page, context, lm
     kinds = [e.type for e in log]
     assert kinds.count("copy_paste") == 1 and kinds.count("context_menu") == 2
     assert kinds.count("session_start") == 1
-
