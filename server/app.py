@@ -7,13 +7,15 @@ import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
-from . import api, demo, sdk
+from . import api, dashboard, demo, lti_routes, sdk
 from .cors import RegisteredOriginsCORS
 from .errors import EXCEPTION_HANDLERS
 from .observability import RequestMetrics, configure_logging, metrics_endpoint
@@ -22,6 +24,7 @@ from .state import AppState
 from .store import Store
 
 log = logging.getLogger("openproctor.server")
+STATIC = Path(__file__).resolve().parent / "static"
 
 
 def create_app(
@@ -47,7 +50,14 @@ def create_app(
             if task is not None:
                 task.cancel()
 
-    routes = [*api.routes, *sdk.routes, Route("/metrics", metrics_endpoint, methods=["GET"])]
+    routes = [
+        *api.routes,
+        *sdk.routes,
+        *lti_routes.routes,
+        *dashboard.routes,
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
     if settings.demo:
         demo.ensure_demo_integration(state)
         routes += demo.routes

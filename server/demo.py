@@ -9,30 +9,21 @@ import json
 import secrets
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .cli import mint_test_jwt
 from .errors import ApiError
+from .pages import page
 from .state import AppState
 
 HERE = Path(__file__).resolve().parent
 INTEGRATION = "demo"
 INSTITUTION = "demo-university"
 EXAM_ID = "demo-exam"
-CSP = (
-    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; "
-    "connect-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
-    "base-uri 'none'; frame-ancestors 'self'"
-)
-
-templates = Environment(
-    loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"])
-)
 
 
 def ensure_demo_integration(state: AppState) -> None:
@@ -49,20 +40,8 @@ def ensure_demo_integration(state: AppState) -> None:
             )
 
 
-def _page(name: str, **context: object) -> HTMLResponse:
-    html = templates.get_template(name).render(**context)
-    return HTMLResponse(
-        html,
-        headers={
-            "content-security-policy": CSP,
-            "x-content-type-options": "nosniff",
-            "referrer-policy": "no-referrer",
-        },
-    )
-
-
 async def exam_page(request: Request) -> Response:
-    return _page("demo_exam.html")
+    return page("demo_exam.html")
 
 
 async def fake_lms_start(request: Request) -> JSONResponse:
@@ -95,7 +74,7 @@ async def results_page(request: Request) -> Response:
         raise ApiError(404, "unknown_session", "no such demo session")
     events = await run_in_threadpool(state.store.events, row["id"])
     breakdown = json.loads(row["breakdown_json"]) if row["breakdown_json"] else []
-    return _page(
+    return page(
         "demo_results.html",
         session=row,
         events=events,

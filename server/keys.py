@@ -4,6 +4,8 @@ encryption of integration secrets at rest. The newest key signs and encrypts; al
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import os
 import secrets
 import time
@@ -24,6 +26,7 @@ from .errors import ApiError
 
 TOKEN_AUDIENCE = "openproctor:session"  # noqa: S105 (an audience name, not a secret)
 TOKEN_ALGORITHM = "HS256"  # noqa: S105
+REVIEWER_AUDIENCE = "openproctor:reviewer"
 MIN_KEY_CHARS = 32
 
 
@@ -137,3 +140,35 @@ class Keyring:
         raise ApiError(
             401, "invalid_token", f"the session token is invalid: {last_error}"
         ) from None
+
+    # -- reviewer (dashboard) sessions ------------------------------------------------------
+
+    def mint_reviewer_token(self, claims: dict[str, Any], lifetime: int) -> str:
+        now = int(time.time())
+        body = {**claims, "aud": REVIEWER_AUDIENCE, "iat": now, "exp": now + lifetime}
+        return jwt.encode(
+            body, _subkey(self.masters[0].reveal(), "reviewer-sessions"), algorithm=TOKEN_ALGORITHM
+        )
+
+    def check_reviewer_token(self, token: str) -> dict[str, Any] | None:
+        """The claims of a valid reviewer cookie, or None (expired, forged, or from old keys)."""
+        for master in self.masters:
+            try:
+                claims: dict[str, Any] = jwt.decode(
+                    token,
+                    _subkey(master.reveal(), "reviewer-sessions"),
+                    algorithms=[TOKEN_ALGORITHM],
+                    audience=REVIEWER_AUDIENCE,
+                    options={"require": ["sub", "exp", "iat", "aud", "inst"]},
+                )
+            except jwt.InvalidTokenError:
+                continue
+            return claims
+        return None
+
+    def csrf_token(self, session_token: str) -> str:
+        """The CSRF token bound to a reviewer's cookie (forms carry it; POSTs compare it)."""
+        mac = hmac.new(
+            _subkey(self.masters[0].reveal(), "csrf"), session_token.encode(), hashlib.sha256
+        )
+        return mac.hexdigest()[:40]

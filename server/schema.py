@@ -75,6 +75,7 @@ sessions = sa.Table(
     sa.Column("complete", sa.Boolean, nullable=False),
     sa.Column("purged_at", sa.Double),
     sa.Column("updated_at", sa.Double, nullable=False),
+    sa.Column("context_id", sa.String(255)),
     sa.UniqueConstraint("integration_id", "external_id", name="uq_session_external"),
     sa.Index("ix_sessions_exam", "institution_id", "exam_id"),
 )
@@ -90,4 +91,55 @@ events = sa.Table(
     sa.Column("prev", sa.String(64), nullable=False),
     sa.Column("mac", sa.String(64), nullable=False),
     sa.Column("received_at", sa.Double, nullable=False),
+)
+
+# -- LTI 1.3 (migration 0002) --------------------------------------------------------------------
+
+lti_registrations = sa.Table(
+    "lti_registrations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("integration_id", sa.Integer, sa.ForeignKey("integrations.id"), nullable=False),
+    sa.Column("issuer", sa.String(255), nullable=False),
+    sa.Column("client_id", sa.String(255), nullable=False),
+    sa.Column("deployment_ids", sa.Text, nullable=False),
+    sa.Column("auth_url", sa.Text, nullable=False),
+    sa.Column("jwks_url", sa.Text),
+    sa.Column("public_jwk", sa.Text),
+    sa.Column("token_url", sa.Text),
+    sa.Column("exam_url", sa.Text),
+    sa.Column("allow_policy_override", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.UniqueConstraint("issuer", "client_id", name="uq_lti_registration"),
+)
+
+lti_tool_keys = sa.Table(
+    "lti_tool_keys",
+    metadata,
+    sa.Column("kid", sa.String(64), primary_key=True),
+    sa.Column("private_enc", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("retired_at", sa.Double),
+)
+
+lti_states = sa.Table(
+    "lti_states",
+    metadata,
+    sa.Column("state", sa.String(64), primary_key=True),
+    sa.Column("nonce", sa.String(64), nullable=False),
+    sa.Column("registration_id", sa.Integer, sa.ForeignKey("lti_registrations.id"), nullable=False),
+    sa.Column("params", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("used_at", sa.Double),
+)
+
+lti_contexts = sa.Table(
+    "lti_contexts",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("registration_id", sa.Integer, sa.ForeignKey("lti_registrations.id"), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("claims", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("used_at", sa.Double),
 )

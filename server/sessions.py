@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,9 +58,23 @@ class SessionService:
         """Start a session from the integration's JWT, or resume it for the same user."""
         now = time.time() if now is None else now
         claims = decode_start_token(token, self.keyring.decrypt(integration.secret_enc), now)
+        return self.start_validated(integration, claims, now)
+
+    def start_validated(
+        self,
+        integration: Integration,
+        claims: StartClaims,
+        now: float,
+        *,
+        context_id: str | None = None,
+        override: Callable[[Policy], Policy] | None = None,
+    ) -> dict[str, Any]:
+        """Start (or resume, for the same user) a session from claims already validated: an
+        integration JWT or an LTI launch. ``override`` adjusts the exam's stored policy (LTI
+        custom parameters) before the candidate's effective policy is derived."""
         existing = self.store.find_session(integration.id, claims.session_id)
         if existing is None:
-            existing, resumed = self._create(integration, claims, now)
+            existing, resumed = self._create(integration, claims, now, context_id, override)
         else:
             resumed = True
         if existing["user_id"] != claims.user_id:
@@ -91,12 +106,19 @@ class SessionService:
         return self._grant(row, resumed=True)
 
     def _create(
-        self, integration: Integration, claims: StartClaims, now: float
+        self,
+        integration: Integration,
+        claims: StartClaims,
+        now: float,
+        context_id: str | None,
+        override: Callable[[Policy], Policy] | None,
     ) -> tuple[dict[str, Any], bool]:
         """The new session's row, and whether another request had created it first."""
         policy_id, version, policy = exam_policy(
             self.store, integration.institution_id, claims.exam_id
         )
+        if override is not None:
+            policy = override(policy)
         session_id = new_session_id()
         effective = effective_policy(policy, claims, session_id)
         state = ChainState.start(session_id)
@@ -124,6 +146,7 @@ class SessionService:
             "complete": False,
             "updated_at": now,
             "purged_at": None,
+            "context_id": context_id,
         }
         if self.store.insert_session(row):
             return row, False

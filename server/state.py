@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from .ingest import IngestService
 from .keys import Keyring, load_master_keys
+from .lti import Launch, PlatformKeys, ToolKeys, verify_id_token
+from .lti_store import LtiStore, Registration
 from .ratelimit import RateLimiter
 from .sessions import SessionService
 from .settings import Settings
@@ -20,11 +22,15 @@ class AppState:
     sessions: SessionService
     ingest: IngestService
     limiter: RateLimiter
+    lti_store: LtiStore
+    lti_keys: ToolKeys
+    platform_keys: PlatformKeys
 
     @classmethod
     def build(cls, settings: Settings, store: Store | None = None) -> AppState:
         store = store or Store(settings.database_url)
         keyring = Keyring(tuple(load_master_keys(settings.secret_keys, settings.secret_file)))
+        lti_store = LtiStore(store)
         return cls(
             settings=settings,
             store=store,
@@ -32,4 +38,10 @@ class AppState:
             sessions=SessionService(store, keyring, settings.token_grace_seconds),
             ingest=IngestService(store, keyring),
             limiter=RateLimiter(settings.limits.batches_per_minute),
+            lti_store=lti_store,
+            lti_keys=ToolKeys(lti_store, keyring),
+            platform_keys=PlatformKeys(),
         )
+
+    def lti_verify(self, token: str, registration: Registration, nonce: str) -> Launch:
+        return verify_id_token(token, registration, self.platform_keys, nonce)

@@ -317,6 +317,43 @@ class Store:
             return None
         return int(row.id), int(row.version), parse_policy(json.loads(row.body))
 
+    def exams(self, institution_id: str) -> list[dict[str, Any]]:
+        """The institution's exams: id, newest production version and its policy, sessions."""
+        p, s = schema.policies, schema.sessions
+        newest = (
+            sa.select(p.c.exam_id, sa.func.max(p.c.version).label("version"))
+            .where(p.c.institution_id == institution_id, p.c.environment == "production")
+            .group_by(p.c.exam_id)
+            .subquery()
+        )
+        counts = (
+            sa.select(s.c.exam_id, sa.func.count().label("sessions"))
+            .where(s.c.institution_id == institution_id)
+            .group_by(s.c.exam_id)
+            .subquery()
+        )
+        query = (
+            sa.select(p.c.exam_id, p.c.version, p.c.body, counts.c.sessions)
+            .join(
+                newest,
+                sa.and_(newest.c.exam_id == p.c.exam_id, newest.c.version == p.c.version),
+            )
+            .outerjoin(counts, counts.c.exam_id == p.c.exam_id)
+            .where(p.c.institution_id == institution_id)
+            .order_by(p.c.exam_id)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            {
+                "exam_id": row.exam_id,
+                "version": int(row.version),
+                "policy": json.loads(row.body),
+                "sessions": int(row.sessions or 0),
+            }
+            for row in rows
+        ]
+
     # -- sessions --------------------------------------------------------------------------
 
     def insert_session(self, values: Mapping[str, Any]) -> bool:
@@ -350,6 +387,38 @@ class Store:
                 .first()
             )
         return dict(row) if row else None
+
+    def review_sessions(
+        self,
+        institution_id: str,
+        context_id: str | None = None,
+        exam_id: str | None = None,
+        flagged_only: bool = False,
+        status: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 500,
+    ) -> list[dict[str, Any]]:
+        """One institution's sessions for review, worst score first (unscored last)."""
+        s = schema.sessions
+        query = sa.select(s).where(s.c.institution_id == institution_id)
+        if context_id is not None:
+            query = query.where(s.c.context_id == context_id)
+        if exam_id:
+            query = query.where(s.c.exam_id == exam_id)
+        if flagged_only:
+            query = query.where(s.c.flagged.is_(True))
+        if status:
+            query = query.where(s.c.status == status)
+        if since is not None:
+            query = query.where(s.c.started_at >= since)
+        if until is not None:
+            query = query.where(s.c.started_at < until)
+        query = query.order_by(s.c.score.is_(None), s.c.score.asc(), s.c.started_at.desc()).limit(
+            limit
+        )
+        with self.engine.connect() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
 
     @contextmanager
     def locked_session(self, session_id: str) -> Iterator[SessionTx]:

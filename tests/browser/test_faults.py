@@ -80,11 +80,12 @@ def test_server_restart_mid_exam(page, lms, live_server, tmp_path):
         "warning",
     ]
 
+    log_path = home / f"restart-{port}.log"
+
     def serve() -> subprocess.Popen:
-        process = subprocess.Popen(
-            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        wait_healthy(base, process)
+        with log_path.open("ab") as log_file:
+            process = subprocess.Popen(command, env=env, stdout=log_file, stderr=log_file)
+        wait_healthy(base, process, log_path)
         return process
 
     server = serve()

@@ -1,0 +1,363 @@
+"""LTI 1.3 tool logic: the tool's RSA keys, verification of a platform's ``id_token``, and the
+signed messages the tool sends back (deep-linking response, ``LtiStartAssessment``).
+
+Built on pyjwt (``PyJWKClient`` fetches and caches a platform's key set, refetching on an
+unknown ``kid``) and cryptography (RSA keys); no JWT or JWK crypto is written here.
+docs/lti.md says why this and not pylti1p3.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt import PyJWK, PyJWKClient
+
+from .keys import Keyring
+from .lti_store import LtiStore, Registration
+
+LTI = "https://purl.imsglobal.org/spec/lti/claim/"
+DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
+AP = "https://purl.imsglobal.org/spec/lti-ap/claim/"
+#: Our extension claim in LtiStartAssessment: what the assessment page needs to run the SDK.
+OPENPROCTOR_CLAIM = "https://openproctor.org/lti/claim/session"
+
+MESSAGE_TYPES = (
+    "LtiResourceLinkRequest",
+    "LtiDeepLinkingRequest",
+    "LtiStartProctoring",
+    "LtiEndAssessment",
+)
+LEEWAY_SECONDS = 60
+JWKS_LIFESPAN = 300
+KEY_GRACE_SECONDS = 7 * 86400
+STAFF_ROLES = (
+    "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor",
+    "http://purl.imsglobal.org/vocab/lis/v2/membership#Administrator",
+    "http://purl.imsglobal.org/vocab/lis/v2/membership#ContentDeveloper",
+    "http://purl.imsglobal.org/vocab/lis/v2/membership/Instructor#TeachingAssistant",
+    "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator",
+    "http://purl.imsglobal.org/vocab/lis/v2/system/person#Administrator",
+)
+LEARNER_ROLES = (
+    "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner",
+    "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Student",
+)
+
+
+class LtiError(Exception):
+    """A refused LTI request: a stable code and a message for the error page (never secrets)."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+# -- the tool's keys ---------------------------------------------------------------------------
+
+
+class ToolKeys:
+    """The tool's RSA signing keys, stored encrypted with the master keys.
+
+    The newest key signs; a rotated key stays published at /lti/jwks for a grace period so
+    messages signed just before the rotation still verify, then it is dropped.
+    """
+
+    def __init__(self, store: LtiStore, keyring: Keyring) -> None:
+        self.store = store
+        self.keyring = keyring
+        self._lock = threading.Lock()
+
+    def rotate(self) -> str:
+        """Create a new signing key (the others are retired); returns its kid."""
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+        kid = time.strftime("%Y%m%d") + "-" + secrets.token_hex(6)
+        self.store.add_tool_key(kid, self.keyring.encrypt(pem), retire_others=True)
+        self.store.drop_tool_keys_retired_before(time.time() - KEY_GRACE_SECONDS)
+        return kid
+
+    def signing_key(self) -> tuple[str, rsa.RSAPrivateKey]:
+        with self._lock:
+            keys = [k for k in self.store.tool_keys() if k["retired_at"] is None]
+            if not keys:
+                self.rotate()
+                keys = [k for k in self.store.tool_keys() if k["retired_at"] is None]
+        newest = keys[0]
+        private = serialization.load_pem_private_key(
+            self.keyring.decrypt(newest["private_enc"]).encode(), password=None
+        )
+        assert isinstance(private, rsa.RSAPrivateKey)
+        return newest["kid"], private
+
+    def jwks(self) -> dict[str, list[dict[str, Any]]]:
+        """The public keys a platform verifies our messages with (current and in grace)."""
+        self.signing_key()  # a first request creates the first key
+        cutoff = time.time() - KEY_GRACE_SECONDS
+        published = []
+        for row in self.store.tool_keys():
+            if row["retired_at"] is not None and row["retired_at"] < cutoff:
+                continue
+            private = serialization.load_pem_private_key(
+                self.keyring.decrypt(row["private_enc"]).encode(), password=None
+            )
+            assert isinstance(private, rsa.RSAPrivateKey)
+            public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private.public_key()))
+            public.update({"kid": row["kid"], "alg": "RS256", "use": "sig"})
+            published.append(public)
+        return {"keys": published}
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        kid, private = self.signing_key()
+        return jwt.encode(claims, private, algorithm="RS256", headers={"kid": kid})
+
+
+# -- verifying a platform's id_token ------------------------------------------------------------
+
+
+class PlatformKeys:
+    """Each registration's verification keys: a pasted JWK, or its key set URL fetched and
+    cached (an unknown ``kid`` triggers one refetch, so a platform's rotation just works)."""
+
+    def __init__(self, refetch_cooldown: float = 30.0) -> None:
+        #: At most one refetch per cooldown for unknown kids (a flood of forged kids cannot
+        #: turn the tool into a load generator against the platform).
+        self.refetch_cooldown = refetch_cooldown
+        self._clients: dict[tuple[int, str], PyJWKClient] = {}
+        self._lock = threading.Lock()
+
+    def key_for(self, registration: Registration, token: str) -> Any:
+        if registration.public_jwk is not None:
+            jwk = PyJWK(registration.public_jwk, algorithm="RS256")
+            header = jwt.get_unverified_header(token)
+            if "kid" in header and jwk.key_id and header["kid"] != jwk.key_id:
+                raise LtiError(
+                    "unknown_kid",
+                    f"the id_token names key {header['kid']!r}, which the "
+                    "registration's public key is not",
+                )
+            return jwk.key
+        if not registration.jwks_url:
+            raise LtiError("no_platform_key", "the registration has no key set URL or public key")
+        with self._lock:
+            client = self._clients.get((registration.id, registration.jwks_url))
+            if client is None:
+                client = PyJWKClient(
+                    registration.jwks_url,
+                    cache_jwk_set=True,
+                    lifespan=JWKS_LIFESPAN,
+                    timeout=10,
+                    cooldown_duration=self.refetch_cooldown,
+                )
+                self._clients[(registration.id, registration.jwks_url)] = client
+        try:
+            return client.get_signing_key_from_jwt(token).key
+        except jwt.PyJWKClientConnectionError as exc:
+            raise LtiError(
+                "platform_keys_unavailable",
+                f"the platform's key set could not be fetched from {registration.jwks_url}",
+                status=502,
+            ) from exc
+        except jwt.PyJWKClientError as exc:
+            raise LtiError("unknown_kid", f"no platform key matches the id_token: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Launch:
+    """A verified LTI message from a platform."""
+
+    registration: Registration
+    claims: dict[str, Any]
+
+    @property
+    def message_type(self) -> str:
+        return str(self.claims[LTI + "message_type"])
+
+    @property
+    def deployment_id(self) -> str:
+        return str(self.claims[LTI + "deployment_id"])
+
+    @property
+    def subject(self) -> str:
+        return str(self.claims.get("sub") or "")
+
+    @property
+    def roles(self) -> list[str]:
+        roles = self.claims.get(LTI + "roles", [])
+        return [r for r in roles if isinstance(r, str)] if isinstance(roles, list) else []
+
+    @property
+    def is_staff(self) -> bool:
+        return any(role in STAFF_ROLES for role in self.roles)
+
+    @property
+    def is_learner(self) -> bool:
+        return any(role in LEARNER_ROLES for role in self.roles)
+
+    @property
+    def resource_link(self) -> dict[str, Any]:
+        link = self.claims.get(LTI + "resource_link")
+        return link if isinstance(link, dict) else {}
+
+    @property
+    def context(self) -> dict[str, Any]:
+        context = self.claims.get(LTI + "context")
+        return context if isinstance(context, dict) else {}
+
+    @property
+    def custom(self) -> dict[str, Any]:
+        custom = self.claims.get(LTI + "custom")
+        return custom if isinstance(custom, dict) else {}
+
+    def exam_id(self) -> str:
+        """The custom ``exam_id``, else one derived from the resource link (stable per link)."""
+        if self.custom.get("exam_id"):
+            return str(self.custom["exam_id"])
+        cleaned = re.sub(r"[^A-Za-z0-9._:\-]", "-", str(self.resource_link.get("id", "")))
+        return ("lti-" + cleaned)[:128]
+
+
+def verify_id_token(
+    token: str,
+    registration: Registration,
+    platform_keys: PlatformKeys,
+    nonce: str,
+    now: float | None = None,
+) -> Launch:
+    """Verify a platform's id_token for ``registration`` and the login's ``nonce``.
+
+    Signature (RS256 only: ``alg: none`` and HS256-with-the-public-key are refused before any
+    key is used), ``iss``, ``aud``/``azp``, ``exp``/``iat``, nonce, deployment id, version,
+    message type, and the resource link where the message type needs one.
+    """
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.DecodeError as exc:
+        raise LtiError("malformed_id_token", f"the id_token is not a JWT: {exc}") from exc
+    if header.get("alg") != "RS256":
+        raise LtiError(
+            "wrong_algorithm", f"the id_token must be signed with RS256, not {header.get('alg')!r}"
+        )
+    key = platform_keys.key_for(registration, token)
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key,
+            algorithms=["RS256"],
+            audience=registration.client_id,
+            issuer=registration.issuer,
+            leeway=LEEWAY_SECONDS,
+            options={"require": ["exp", "iat", "iss", "aud", "nonce"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise LtiError("expired", "the id_token has expired") from exc
+    except jwt.InvalidAudienceError as exc:
+        raise LtiError(
+            "wrong_aud", "the id_token's aud is not this tool's client id for the platform"
+        ) from exc
+    except jwt.InvalidIssuerError as exc:
+        raise LtiError("wrong_iss", "the id_token's iss is not the registered platform") from exc
+    except jwt.InvalidSignatureError as exc:
+        raise LtiError("bad_signature", "the id_token's signature does not verify") from exc
+    except jwt.MissingRequiredClaimError as exc:
+        raise LtiError("missing_claim", f"the id_token lacks the {exc.claim!r} claim") from exc
+    except jwt.InvalidTokenError as exc:
+        raise LtiError("invalid_id_token", f"the id_token is invalid: {exc}") from exc
+    if now is not None and claims["iat"] > now + LEEWAY_SECONDS:
+        raise LtiError("invalid_id_token", "the id_token was issued in the future")
+    aud = claims["aud"]
+    if isinstance(aud, list) and len(aud) > 1 and "azp" not in claims:
+        raise LtiError("wrong_azp", "an id_token with several audiences must name azp")
+    if "azp" in claims and claims["azp"] != registration.client_id:
+        raise LtiError("wrong_azp", "the id_token's azp is not this tool's client id")
+    if not hmac.compare_digest(str(claims["nonce"]).encode(), nonce.encode()):
+        raise LtiError("wrong_nonce", "the id_token's nonce is not the one this login issued")
+    if claims.get(LTI + "version") != "1.3.0":
+        raise LtiError("wrong_version", "the LTI version claim must be 1.3.0")
+    deployment = claims.get(LTI + "deployment_id")
+    if deployment not in registration.deployment_ids:
+        raise LtiError(
+            "unknown_deployment",
+            f"deployment {deployment!r} is not registered for this platform",
+            status=403,
+        )
+    launch = Launch(registration, claims)
+    if claims.get(LTI + "message_type") not in MESSAGE_TYPES:
+        raise LtiError(
+            "wrong_message_type",
+            f"message type {claims.get(LTI + 'message_type')!r} is not supported; this tool "
+            "handles " + ", ".join(MESSAGE_TYPES),
+        )
+    if launch.message_type != "LtiDeepLinkingRequest" and not launch.resource_link.get("id"):
+        raise LtiError("missing_claim", "the launch lacks the resource_link claim (with an id)")
+    if launch.message_type != "LtiDeepLinkingRequest" and not launch.subject:
+        raise LtiError("missing_claim", "the launch lacks the 'sub' claim (an anonymous launch)")
+    return launch
+
+
+# -- messages the tool sends ---------------------------------------------------------------------
+
+
+def _tool_message(launch: Launch, message_type: str, lifetime: int = 300) -> dict[str, Any]:
+    now = int(time.time())
+    return {
+        "iss": launch.registration.client_id,
+        "aud": launch.registration.issuer,
+        "iat": now,
+        "exp": now + lifetime,
+        "nonce": secrets.token_urlsafe(16),
+        LTI + "deployment_id": launch.deployment_id,
+        LTI + "message_type": message_type,
+        LTI + "version": "1.3.0",
+    }
+
+
+def deep_linking_response(
+    keys: ToolKeys,
+    launch: Launch,
+    title: str,
+    custom: dict[str, str],
+    launch_url: str,
+) -> tuple[str, str]:
+    """The signed LtiDeepLinkingResponse and the URL to post it to (form field ``JWT``)."""
+    settings = launch.claims.get(DL + "deep_linking_settings") or {}
+    claims = _tool_message(launch, "LtiDeepLinkingResponse")
+    claims[DL + "content_items"] = [
+        {"type": "ltiResourceLink", "title": title, "url": launch_url, "custom": custom}
+    ]
+    if "data" in settings:
+        claims[DL + "data"] = settings["data"]
+    claims[DL + "msg"] = f"Proctored exam '{title}' added"
+    return keys.sign(claims), str(settings["deep_link_return_url"])
+
+
+def start_assessment(
+    keys: ToolKeys, launch: Launch, session: dict[str, Any], loader_url: str
+) -> tuple[str, str]:
+    """The signed LtiStartAssessment and the platform's ``start_assessment_url``."""
+    claims = _tool_message(launch, "LtiStartAssessment")
+    claims["sub"] = launch.subject
+    claims[LTI + "resource_link"] = {"id": launch.resource_link["id"]}
+    claims[AP + "session_data"] = launch.claims.get(AP + "session_data", "")
+    claims[AP + "attempt_number"] = launch.claims.get(AP + "attempt_number")
+    claims[OPENPROCTOR_CLAIM] = {
+        "session_id": session["session_id"],
+        "token": session["token"],
+        "loader_url": loader_url,
+    }
+    return keys.sign(claims), str(launch.claims[AP + "start_assessment_url"])

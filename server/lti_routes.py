@@ -1,0 +1,591 @@
+"""The LTI 1.3 endpoints: OIDC login initiation, launch, the tool's JWKS, deep linking, and the
+1EdTech Proctoring Services messages. Every refusal is an error page naming the problem and a
+log line without secrets (never a token)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import time
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from openproctor.core import FLAG_TYPES, PolicyError, parse_policy, policy_from_lti_custom
+from openproctor.core.policy import Policy
+
+from .auth import Reviewer, sign_in
+from .claims import StartClaims
+from .errors import ApiError
+from .http import own_origin
+from .lti import AP, DL, LTI, Launch, LtiError, deep_linking_response, start_assessment
+from .lti_store import Registration
+from .pages import page
+from .state import AppState
+
+log = logging.getLogger("openproctor.server.lti")
+
+MAX_FORM_BYTES = 64 * 1024
+DEFAULT_DURATION_MINUTES = 180
+STATE_COOKIE_PREFIX = "op_lti_"
+
+
+def _state(request: Request) -> AppState:
+    state: AppState = request.app.state.openproctor
+    return state
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _cookie_name(state: str) -> str:
+    return STATE_COOKIE_PREFIX + hashlib.sha256(state.encode()).hexdigest()[:16]
+
+
+def _error_page(request: Request, error: LtiError, **context: Any) -> Response:
+    log.warning("lti %s refused: %s: %s", request.url.path, error.code, error.message)
+    return page(
+        "lti_error.html",
+        status=error.status,
+        frame_ancestors=context.pop("frame_ancestors", ()),
+        error=error,
+        **context,
+    )
+
+
+async def _params(request: Request) -> dict[str, str]:
+    """Query and (for POST) form parameters, bounded in size."""
+    params = {k: v for k, v in request.query_params.items()}
+    if request.method == "POST":
+        declared = request.headers.get("content-length", "0")
+        if not declared.isdigit() or int(declared) > MAX_FORM_BYTES:
+            raise LtiError("request_too_large", "the request is too large", status=413)
+        form = await request.form(max_files=0, max_fields=100)
+        params.update({k: v for k, v in form.items() if isinstance(v, str)})
+    return params
+
+
+# -- OIDC login initiation ----------------------------------------------------------------------
+
+
+async def login(request: Request) -> Response:
+    state = _state(request)
+    try:
+        params = await _params(request)
+        for name in ("iss", "login_hint", "target_link_uri"):
+            if not params.get(name):
+                raise LtiError("missing_parameter", f"the login request lacks {name!r}")
+        registration = await run_in_threadpool(
+            state.lti_store.find_registration, params["iss"], params.get("client_id")
+        )
+        if registration is None:
+            raise LtiError(
+                "unknown_platform",
+                f"no platform with issuer {params['iss']!r}"
+                + (f" and client id {params['client_id']!r}" if params.get("client_id") else "")
+                + " is registered with this tool",
+                status=403,
+            )
+        deployment = params.get("lti_deployment_id")
+        if deployment and deployment not in registration.deployment_ids:
+            raise LtiError(
+                "unknown_deployment", f"deployment {deployment!r} is not registered", status=403
+            )
+        launch_url = own_origin(request, state.settings.public_origin) + "/lti/launch"
+        if _origin(params["target_link_uri"]) != _origin(launch_url):
+            raise LtiError(
+                "wrong_target_link_uri",
+                "target_link_uri must point to this tool "
+                f"({_origin(launch_url)}), got {params['target_link_uri']!r}",
+            )
+    except ApiError as exc:
+        return _error_page(request, LtiError(exc.code, exc.message, exc.status))
+    except LtiError as exc:
+        return _error_page(request, exc)
+    login_state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    kept = {
+        k: params[k]
+        for k in (
+            "iss",
+            "login_hint",
+            "target_link_uri",
+            "lti_message_hint",
+            "client_id",
+            "lti_deployment_id",
+        )
+        if params.get(k)
+    }
+    await run_in_threadpool(state.lti_store.add_state, login_state, nonce, registration.id, kept)
+    query = {
+        "scope": "openid",
+        "response_type": "id_token",
+        "response_mode": "form_post",
+        "prompt": "none",
+        "client_id": registration.client_id,
+        "redirect_uri": launch_url,
+        "login_hint": params["login_hint"],
+        "state": login_state,
+        "nonce": nonce,
+    }
+    if params.get("lti_message_hint"):
+        query["lti_message_hint"] = params["lti_message_hint"]
+    separator = "&" if "?" in registration.auth_url else "?"
+    response = RedirectResponse(registration.auth_url + separator + urlencode(query), 302)
+    # Bound to this browser; SameSite=None so it comes back on the platform's cross-site POST.
+    response.set_cookie(
+        _cookie_name(login_state),
+        login_state,
+        max_age=600,
+        path="/lti/",
+        secure=True,
+        httponly=True,
+        samesite="none",
+    )
+    return response
+
+
+# -- launch ---------------------------------------------------------------------------------------
+
+
+async def launch(request: Request) -> Response:
+    state = _state(request)
+    registration: Registration | None = None
+    login_state = ""
+    try:
+        params = await _params(request)
+        if "error" in params:  # the platform's authorisation endpoint refused the login
+            raise LtiError(
+                "platform_error",
+                f"the platform answered {params['error']!r}: {params.get('error_description', '')}",
+            )
+        login_state, id_token = params.get("state", ""), params.get("id_token", "")
+        if not login_state:
+            raise LtiError("missing_state", "the launch lacks the 'state' parameter")
+        if not id_token:
+            raise LtiError("missing_id_token", "the launch lacks the 'id_token' parameter")
+        found = await run_in_threadpool(state.lti_store.get_state, login_state)
+        if found is None:
+            raise LtiError("unknown_state", "this launch's state was not issued by this tool")
+        if found["used_at"] is not None:
+            raise LtiError("replayed", "this launch was already used (a replayed id_token)")
+        if found["expired"]:
+            raise LtiError("expired_state", "the login took too long; launch again from the LMS")
+        registration = await run_in_threadpool(
+            state.lti_store.get_registration, found["registration_id"]
+        )
+        assert registration is not None
+        cookie = request.cookies.get(_cookie_name(login_state))
+        if cookie is None:
+            return _cookies_blocked(request, found["params"])
+        if not hmac.compare_digest(cookie.encode(), login_state.encode()):
+            raise LtiError("wrong_state", "the state does not match this browser's login")
+        verified = await run_in_threadpool(state.lti_verify, id_token, registration, found["nonce"])
+        claimed_target = verified.claims.get(LTI + "target_link_uri")
+        expected_target = found["params"].get("target_link_uri")
+        if claimed_target and expected_target and claimed_target != expected_target:
+            raise LtiError(
+                "wrong_target_link_uri", "target_link_uri differs from the login request's"
+            )
+        if not await run_in_threadpool(state.lti_store.consume_state, login_state):
+            raise LtiError("replayed", "this launch was already used (a replayed id_token)")
+        response = await _dispatch(request, state, verified)
+    except ApiError as exc:
+        response = _error_page(
+            request,
+            LtiError(exc.code, exc.message, exc.status),
+            frame_ancestors=_frame_origins(registration),
+        )
+    except LtiError as exc:
+        response = _error_page(request, exc, frame_ancestors=_frame_origins(registration))
+    if login_state and response.status_code != 401:  # the state is spent: drop its cookie
+        response.delete_cookie(
+            _cookie_name(login_state), path="/lti/", secure=True, httponly=True, samesite="none"
+        )
+    return response
+
+
+def _frame_origins(registration: Registration | None) -> list[str]:
+    return [_origin(registration.issuer)] if registration is not None else []
+
+
+def _cookies_blocked(request: Request, login_params: dict[str, str]) -> Response:
+    """The fallback where the browser blocks third-party cookies inside the LMS iframe: the
+    same login, started again in a new top-level window, where our cookie is first-party."""
+    error = LtiError(
+        "state_cookie_missing",
+        "your browser blocked this tool's cookie inside the LMS page, so the launch cannot be "
+        "checked. Open the exam in a new window to continue.",
+        status=401,
+    )
+    return _error_page(request, error, relaunch_url="/lti/login?" + urlencode(login_params))
+
+
+async def _dispatch(request: Request, state: AppState, launch: Launch) -> Response:
+    kind = launch.message_type
+    if kind == "LtiDeepLinkingRequest":
+        return await _deep_linking_form(request, state, launch)
+    if kind == "LtiEndAssessment":
+        return await _end_assessment(request, state, launch)
+    if kind == "LtiStartProctoring":
+        if not launch.is_learner:
+            raise LtiError("wrong_role", "only a learner starts a proctored attempt", status=403)
+        for claim in ("start_assessment_url", "session_data", "attempt_number"):
+            if AP + claim not in launch.claims:
+                raise LtiError("missing_claim", f"LtiStartProctoring lacks the {claim!r} claim")
+        grant = await _start_session(request, state, launch)
+        loader = own_origin(request, state.settings.public_origin) + "/sdk/v1/loader.js"
+        jwt_text, url = await run_in_threadpool(
+            start_assessment, state.lti_keys, launch, grant, loader
+        )
+        return page(
+            "lti_autopost.html",
+            action=url,
+            fields={"JWT": jwt_text},
+            title="Starting your proctored exam",
+            frame_ancestors=_frame_origins(launch.registration),
+        )
+    # LtiResourceLinkRequest
+    if launch.is_staff:
+        return await _open_dashboard(request, state, launch)
+    if not launch.is_learner:
+        raise LtiError(
+            "wrong_role", "this launch has neither a learner nor an instructor role", status=403
+        )
+    exam_url = str(launch.custom.get("exam_url") or launch.registration.exam_url or "")
+    if not re.match(r"https?://[^\s#]+$", exam_url):
+        raise LtiError(
+            "no_exam_url",
+            "this link has no exam page: set the custom parameter exam_url on the link, or "
+            "register the platform with --exam-url",
+        )
+    grant = await _start_session(request, state, launch)
+    return RedirectResponse(exam_url + "#openproctor_token=" + grant["token"], 303)
+
+
+# -- sessions from launches ---------------------------------------------------------------------
+
+
+def _external_id(launch: Launch, attempt: object | None) -> str:
+    parts = [
+        "lti",
+        str(launch.registration.id),
+        launch.deployment_id,
+        str(launch.resource_link["id"]),
+        launch.subject,
+    ]
+    if attempt is not None:
+        parts.append(f"attempt-{attempt}")
+    text = ":".join(parts)
+    return text if len(text) <= 200 else "lti:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _duration(launch: Launch) -> int:
+    text = str(launch.custom.get("duration", DEFAULT_DURATION_MINUTES)).strip()
+    if not text.isdigit() or not 1 <= int(text) <= 24 * 60:
+        raise LtiError(
+            "invalid_custom_parameter",
+            f"custom parameter 'duration' must be whole minutes from 1 to 1440, got {text!r}",
+        )
+    return int(text)
+
+
+def _policy_override(launch: Launch, exam_id: str) -> Any:
+    """The custom parameters' policy settings, validated now (errors name the parameter)."""
+    if not launch.registration.allow_policy_override:
+        return None
+    custom = {k: v for k, v in launch.custom.items() if k != "exam_id"}
+    try:
+        policy_from_lti_custom(custom, parse_policy({"exam_id": exam_id}))
+    except PolicyError as exc:
+        raise LtiError(
+            "invalid_custom_parameter", f"custom parameter {exc.field!r}: {exc}"
+        ) from exc
+
+    def override(base: Policy) -> Policy:
+        return policy_from_lti_custom(custom, base)
+
+    return override
+
+
+async def _start_session(request: Request, state: AppState, launch: Launch) -> dict[str, Any]:
+    exam_id = launch.exam_id()
+    try:
+        parse_policy({"exam_id": exam_id})
+    except PolicyError as exc:
+        raise LtiError("invalid_custom_parameter", f"custom parameter 'exam_id': {exc}") from exc
+    duration = _duration(launch)
+    override = _policy_override(launch, exam_id)
+    attempt = launch.claims.get(AP + "attempt_number")
+    now = time.time()
+    title = launch.resource_link.get("title") or exam_id
+    claims = StartClaims(
+        user_id=launch.subject,
+        session_id=_external_id(launch, attempt),
+        exam_id=exam_id,
+        exam_name=str(title)[:500],
+        duration_minutes=duration,
+        start=now,
+        end=now + duration * 60,
+        allow_multiple_displays=str(launch.custom.get("allow_multiple_displays", "")).lower()
+        in ("true", "1", "yes"),
+        user={
+            "userId": launch.subject,
+            "firstName": str(launch.claims.get("given_name", ""))[:255],
+            "lastName": str(launch.claims.get("family_name", ""))[:255],
+            "courseName": str(launch.context.get("title", ""))[:450],
+            "source": "lti",
+        },
+    )
+    integration = await run_in_threadpool(
+        state.store.get_integration_by_id, launch.registration.integration_id
+    )
+    assert integration is not None
+    grant: dict[str, Any] = await run_in_threadpool(
+        lambda: state.sessions.start_validated(
+            integration,
+            claims,
+            now,
+            context_id=str(launch.context.get("id") or "") or None,
+            override=override,
+        )
+    )
+    return grant
+
+
+async def _end_assessment(request: Request, state: AppState, launch: Launch) -> Response:
+    """LtiEndAssessment: the platform says the attempt is over; close the session (the SDK may
+    still upload what it holds: a finished session accepts events until its log is complete)."""
+    integration_id = launch.registration.integration_id
+    attempt = launch.claims.get(AP + "attempt_number")
+    row = await run_in_threadpool(
+        state.store.find_session, integration_id, _external_id(launch, attempt)
+    )
+    if row is None or row["user_id"] != launch.subject:
+        raise LtiError("unknown_session", "no proctored attempt matches this end message", 404)
+    summary = await run_in_threadpool(state.ingest.finish, row["id"])
+    return page(
+        "lti_end.html",
+        session_id=row["id"],
+        summary=summary,
+        frame_ancestors=_frame_origins(launch.registration),
+    )
+
+
+# -- instructors: dashboard and deep linking ----------------------------------------------------
+
+
+async def _open_dashboard(request: Request, state: AppState, launch: Launch) -> Response:
+    integration = await run_in_threadpool(
+        state.store.get_integration_by_id, launch.registration.integration_id
+    )
+    assert integration is not None
+    admin = any(r.endswith("#Administrator") for r in launch.roles)
+    reviewer = Reviewer(
+        name=str(launch.claims.get("name") or f"lti:{launch.subject}")[:255],
+        institution_id=integration.institution_id,
+        role="admin" if admin else "instructor",
+        context_id=str(launch.context.get("id") or "") or None,
+    )
+    response = RedirectResponse("/dashboard?" + urlencode({"exam": launch.exam_id()}), 303)
+    sign_in(response, state.keyring, reviewer, cross_site=True)
+    return response
+
+
+async def _deep_linking_form(request: Request, state: AppState, launch: Launch) -> Response:
+    if not launch.is_staff:
+        raise LtiError("wrong_role", "only an instructor may add a proctored exam", status=403)
+    if not (launch.claims.get(DL + "deep_linking_settings") or {}).get("deep_link_return_url"):
+        raise LtiError(
+            "missing_claim", "the request lacks deep_linking_settings.deep_link_return_url"
+        )
+    context_id = secrets.token_urlsafe(24)
+    await run_in_threadpool(
+        state.lti_store.add_context,
+        context_id,
+        launch.registration.id,
+        "deep_linking",
+        launch.claims,
+    )
+    integration = await run_in_threadpool(
+        state.store.get_integration_by_id, launch.registration.integration_id
+    )
+    assert integration is not None
+    exams = await run_in_threadpool(state.store.exams, integration.institution_id)
+    return _deep_linking_page(context_id, exams, {}, {}, launch.registration)
+
+
+def _deep_linking_page(
+    context_id: str,
+    exams: list[dict[str, Any]],
+    values: dict[str, Any],
+    errors: dict[str, str],
+    registration: Registration,
+) -> Response:
+    return page(
+        "lti_deep_linking.html",
+        status=400 if errors else 200,
+        context_id=context_id,
+        exams=exams,
+        values=values,
+        errors=errors,
+        flag_types=FLAG_TYPES,
+        frame_ancestors=_frame_origins(registration),
+    )
+
+
+DL_FIELDS = ("exam_id", "title", "trust_threshold", "log_retention_days", "duration", "exam_url")
+
+
+async def deep_linking_submit(request: Request) -> Response:
+    """The instructor's choice: an existing exam, or a new policy, returned to the platform as
+    a signed LtiDeepLinkingResponse whose resource link carries the policy as custom params."""
+    state = _state(request)
+    try:
+        params = await _params(request)
+        form = await request.form()
+        context = await run_in_threadpool(
+            state.lti_store.get_context, params.get("context", ""), "deep_linking"
+        )
+        if context is None:
+            raise LtiError(
+                "unknown_context",
+                "this form has expired or was already submitted; start again from the LMS",
+            )
+        registration = await run_in_threadpool(
+            state.lti_store.get_registration, context["registration_id"]
+        )
+        assert registration is not None
+        launch = Launch(registration, context["claims"])
+        integration = await run_in_threadpool(
+            state.store.get_integration_by_id, registration.integration_id
+        )
+        assert integration is not None
+        values = {name: params.get(name, "").strip() for name in DL_FIELDS}
+        values["flags_enabled"] = [f for f in form.getlist("flags_enabled") if isinstance(f, str)]
+        values["allow_mobile"] = params.get("allow_mobile") == "true"
+        exams = await run_in_threadpool(state.store.exams, integration.institution_id)
+        chosen = next((e for e in exams if e["exam_id"] == params.get("existing")), None)
+        if chosen is not None:  # an existing exam: its stored policy, as it is
+            stored = chosen["policy"]
+            values.update(
+                exam_id=chosen["exam_id"],
+                trust_threshold=str(stored["trust_threshold"]),
+                log_retention_days=str(stored["log_retention_days"]),
+                flags_enabled=list(stored["flags_enabled"]),
+                allow_mobile=bool(stored["allow_mobile"]),
+            )
+        errors: dict[str, str] = {}
+        custom = _custom_from_form(values, errors)
+        if errors:
+            return _deep_linking_page(params["context"], exams, values, errors, registration)
+        if chosen is None:
+            policy = policy_from_lti_custom(custom)
+            created_by = f"lti:{launch.subject or 'instructor'}"
+            await run_in_threadpool(
+                state.store.save_policy, integration.institution_id, policy, created_by
+            )
+        if not await run_in_threadpool(state.lti_store.consume_context, params["context"]):
+            raise LtiError("unknown_context", "this form was already submitted")
+        launch_url = own_origin(request, state.settings.public_origin) + "/lti/launch"
+        jwt_text, url = await run_in_threadpool(
+            deep_linking_response,
+            state.lti_keys,
+            launch,
+            values["title"] or values["exam_id"],
+            custom,
+            launch_url,
+        )
+        return page(
+            "lti_autopost.html",
+            action=url,
+            fields={"JWT": jwt_text},
+            title="Adding the proctored exam to your course",
+            frame_ancestors=_frame_origins(registration),
+        )
+    except LtiError as exc:
+        return _error_page(request, exc)
+
+
+def _custom_from_form(values: dict[str, Any], errors: dict[str, str]) -> dict[str, str]:
+    """The custom parameters for the resource link, validated by the core's own rules."""
+    custom: dict[str, str] = {
+        "exam_id": values["exam_id"],
+        "trust_threshold": values["trust_threshold"] or "0.7",
+        "flags_enabled": ",".join(values["flags_enabled"]),
+        "log_retention_days": values["log_retention_days"] or "30",
+        "allow_mobile": "true" if values["allow_mobile"] else "false",
+        "duration": values["duration"] or str(DEFAULT_DURATION_MINUTES),
+    }
+    if values["exam_url"]:
+        custom["exam_url"] = values["exam_url"]
+        if not re.match(r"https?://[^\s#]+$", values["exam_url"]):
+            errors["exam_url"] = "must be an http(s) address without a #fragment"
+    duration = custom["duration"]
+    if not duration.isdigit() or not 1 <= int(duration) <= 1440:
+        errors["duration"] = "must be whole minutes from 1 to 1440"
+    try:
+        policy_from_lti_custom(custom)
+    except PolicyError as exc:
+        errors[exc.field.split(".")[0]] = str(exc)
+    return custom
+
+
+# -- the tool's public keys and configuration ---------------------------------------------------
+
+
+async def jwks(request: Request) -> JSONResponse:
+    state = _state(request)
+    body = await run_in_threadpool(state.lti_keys.jwks)
+    return JSONResponse(body, headers={"cache-control": "public, max-age=300"})
+
+
+async def tool_config(request: Request) -> JSONResponse:
+    """What an LMS administrator pastes into the platform's tool registration."""
+    state = _state(request)
+    base = own_origin(request, state.settings.public_origin)
+    return JSONResponse(
+        {
+            "title": "openproctor",
+            "oidc_initiation_url": base + "/lti/login",
+            "target_link_uri": base + "/lti/launch",
+            "redirect_uris": [base + "/lti/launch"],
+            "public_jwk_url": base + "/lti/jwks",
+            "deep_linking_url": base + "/lti/launch",
+            "messages": [
+                "LtiResourceLinkRequest",
+                "LtiDeepLinkingRequest",
+                "LtiStartProctoring",
+                "LtiEndAssessment",
+            ],
+            "custom_parameters": [
+                "exam_id",
+                "exam_url",
+                "duration",
+                "allow_multiple_displays",
+                "trust_threshold",
+                "flags_enabled",
+                "log_retention_days",
+                "allow_mobile",
+                "weights",
+                "heartbeat_seconds",
+            ],
+        }
+    )
+
+
+routes = [
+    Route("/lti/login", login, methods=["GET", "POST"]),
+    Route("/lti/launch", launch, methods=["POST"]),
+    Route("/lti/deep-linking", deep_linking_submit, methods=["POST"]),
+    Route("/lti/jwks", jwks, methods=["GET"]),
+    Route("/lti/config.json", tool_config, methods=["GET"]),
+]

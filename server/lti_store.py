@@ -1,0 +1,254 @@
+"""Storage for the LTI 1.3 tool: platform registrations, the tool's RSA keys, one-time login
+states (state + nonce) and short-lived launch contexts (a deep-linking request being answered).
+
+It shares the engine of :class:`openproctor.server.store.Store`; every single-use record is
+consumed with one conditional UPDATE, so two requests can never both use it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from . import schema
+from .errors import ApiError
+from .store import Store
+
+STATE_TTL = 600.0
+CONTEXT_TTL = 3600.0
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One platform (issuer + client id) registered with this tool, for one integration."""
+
+    id: int
+    integration_id: int
+    issuer: str
+    client_id: str
+    deployment_ids: tuple[str, ...]
+    auth_url: str
+    jwks_url: str | None
+    public_jwk: dict[str, Any] | None
+    token_url: str | None
+    exam_url: str | None
+    allow_policy_override: bool
+
+
+def _registration(row: Any) -> Registration:
+    return Registration(
+        id=int(row.id),
+        integration_id=int(row.integration_id),
+        issuer=row.issuer,
+        client_id=row.client_id,
+        deployment_ids=tuple(json.loads(row.deployment_ids)),
+        auth_url=row.auth_url,
+        jwks_url=row.jwks_url,
+        public_jwk=json.loads(row.public_jwk) if row.public_jwk else None,
+        token_url=row.token_url,
+        exam_url=row.exam_url,
+        allow_policy_override=bool(row.allow_policy_override),
+    )
+
+
+class LtiStore:
+    def __init__(self, store: Store) -> None:
+        self.engine = store.engine
+
+    # -- registrations ---------------------------------------------------------------------
+
+    def add_registration(
+        self,
+        integration_id: int,
+        issuer: str,
+        client_id: str,
+        deployment_ids: Sequence[str],
+        auth_url: str,
+        jwks_url: str | None = None,
+        public_jwk: dict[str, Any] | None = None,
+        token_url: str | None = None,
+        exam_url: str | None = None,
+        allow_policy_override: bool = True,
+    ) -> Registration:
+        r = schema.lti_registrations
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    r.insert().values(
+                        integration_id=integration_id,
+                        issuer=issuer,
+                        client_id=client_id,
+                        deployment_ids=json.dumps(list(deployment_ids)),
+                        auth_url=auth_url,
+                        jwks_url=jwks_url,
+                        public_jwk=json.dumps(public_jwk) if public_jwk else None,
+                        token_url=token_url,
+                        exam_url=exam_url,
+                        allow_policy_override=allow_policy_override,
+                        created_at=time.time(),
+                    )
+                )
+        except IntegrityError:
+            raise ApiError(
+                409,
+                "registration_exists",
+                f"a platform with issuer {issuer!r} and client id {client_id!r} is already "
+                "registered",
+            ) from None
+        found = self.find_registration(issuer, client_id)
+        assert found is not None
+        return found
+
+    def find_registration(self, issuer: str, client_id: str | None) -> Registration | None:
+        """By issuer and client id; by issuer alone when it has exactly one registration."""
+        r = schema.lti_registrations
+        query = sa.select(r).where(r.c.issuer == issuer)
+        if client_id:
+            query = query.where(r.c.client_id == client_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.limit(2)).all()
+        if len(rows) != 1:
+            if len(rows) > 1:
+                raise ApiError(
+                    400,
+                    "client_id_required",
+                    f"issuer {issuer!r} has several registrations; the platform must send "
+                    "client_id",
+                )
+            return None
+        return _registration(rows[0])
+
+    def get_registration(self, registration_id: int) -> Registration | None:
+        r = schema.lti_registrations
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(r).where(r.c.id == registration_id)).first()
+        return _registration(row) if row else None
+
+    def list_registrations(self) -> list[Registration]:
+        r = schema.lti_registrations
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(r).order_by(r.c.issuer, r.c.client_id)).all()
+        return [_registration(row) for row in rows]
+
+    def remove_registration(self, issuer: str, client_id: str) -> None:
+        r = schema.lti_registrations
+        found = self.find_registration(issuer, client_id)
+        if found is None:
+            raise ApiError(
+                404, "unknown_registration", f"no platform {issuer!r} with client id {client_id!r}"
+            )
+        with self.engine.begin() as conn:
+            for table in (schema.lti_states, schema.lti_contexts):
+                conn.execute(table.delete().where(table.c.registration_id == found.id))
+            conn.execute(r.delete().where(r.c.id == found.id))
+
+    # -- the tool's keys -------------------------------------------------------------------
+
+    def tool_keys(self) -> list[dict[str, Any]]:
+        """All keys, newest first: kid, encrypted private key, created and retired times."""
+        k = schema.lti_tool_keys
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(k).order_by(k.c.created_at.desc())).mappings().all()
+        return [dict(row) for row in rows]
+
+    def add_tool_key(self, kid: str, private_enc: bytes, retire_others: bool) -> None:
+        k = schema.lti_tool_keys
+        now = time.time()
+        with self.engine.begin() as conn:
+            if retire_others:
+                conn.execute(k.update().where(k.c.retired_at.is_(None)).values(retired_at=now))
+            conn.execute(k.insert().values(kid=kid, private_enc=private_enc, created_at=now))
+
+    def drop_tool_keys_retired_before(self, moment: float) -> int:
+        k = schema.lti_tool_keys
+        with self.engine.begin() as conn:
+            return int(conn.execute(k.delete().where(k.c.retired_at < moment)).rowcount)
+
+    # -- login states and launch contexts (single use) --------------------------------------
+
+    def add_state(
+        self, state: str, nonce: str, registration_id: int, params: dict[str, Any]
+    ) -> None:
+        now = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(
+                schema.lti_states.insert().values(
+                    state=state,
+                    nonce=nonce,
+                    registration_id=registration_id,
+                    params=json.dumps(params),
+                    created_at=now,
+                )
+            )
+            # Housekeeping: states nobody came back for.
+            conn.execute(
+                schema.lti_states.delete().where(schema.lti_states.c.created_at < now - 24 * 3600)
+            )
+
+    def get_state(self, state: str) -> dict[str, Any] | None:
+        s = schema.lti_states
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(s).where(s.c.state == state)).mappings().first()
+        if row is None:
+            return None
+        found = dict(row)
+        found["params"] = json.loads(found["params"])
+        found["expired"] = found["created_at"] + STATE_TTL < time.time()
+        return found
+
+    def consume_state(self, state: str) -> bool:
+        """Mark the state used; False when it already was (a replayed launch)."""
+        s = schema.lti_states
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                s.update()
+                .where(s.c.state == state, s.c.used_at.is_(None))
+                .values(used_at=time.time())
+            )
+        return bool(result.rowcount == 1)
+
+    def add_context(
+        self, context_id: str, registration_id: int, kind: str, claims: dict[str, Any]
+    ) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                schema.lti_contexts.insert().values(
+                    id=context_id,
+                    registration_id=registration_id,
+                    kind=kind,
+                    claims=json.dumps(claims),
+                    created_at=time.time(),
+                )
+            )
+
+    def get_context(self, context_id: str, kind: str) -> dict[str, Any] | None:
+        """An unused, unexpired context of ``kind`` (its claims and registration id)."""
+        c = schema.lti_contexts
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(c).where(
+                    c.c.id == context_id,
+                    c.c.kind == kind,
+                    c.c.used_at.is_(None),
+                    c.c.created_at > time.time() - CONTEXT_TTL,
+                )
+            ).first()
+        if row is None:
+            return None
+        return {"registration_id": int(row.registration_id), "claims": json.loads(row.claims)}
+
+    def consume_context(self, context_id: str) -> bool:
+        c = schema.lti_contexts
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                c.update()
+                .where(c.c.id == context_id, c.c.used_at.is_(None))
+                .values(used_at=time.time())
+            )
+        return bool(result.rowcount == 1)
