@@ -1,4 +1,5 @@
-"""The ``openproctor`` command: serve, migrate, integration add|list|remove, token, purge."""
+"""The ``openproctor`` command: serve, migrate, integration add|list|remove,
+lti add|list|remove|rotate-key, token, purge."""
 
 from __future__ import annotations
 
@@ -138,6 +139,104 @@ def cmd_integration_remove(args: argparse.Namespace) -> int:
     with closing(_store(args)) as store:
         store.remove_integration(args.name)
     print(f"integration {args.name!r} removed")
+    return 0
+
+
+URL = re.compile(r"https?://[^\s#]+")
+
+
+def _url_option(name: str, value: str | None) -> None:
+    if value is not None and not URL.fullmatch(value):
+        raise SystemExit(f"error: {name} {value!r} must be an http(s) URL without a #fragment")
+
+
+def cmd_lti_add(args: argparse.Namespace) -> int:
+    from .lti_store import LtiStore
+
+    for name in ("--auth-url", "--jwks-url", "--token-url", "--exam-url"):
+        _url_option(name, getattr(args, name[2:].replace("-", "_")))
+    if (args.jwks_url is None) == (args.public_jwk is None):
+        raise SystemExit("error: give exactly one of --jwks-url and --public-jwk")
+    public_jwk = None
+    if args.public_jwk is not None:
+        text = (
+            Path(args.public_jwk).read_text()
+            if Path(args.public_jwk).is_file()
+            else args.public_jwk
+        )
+        try:
+            public_jwk = json.loads(text)
+        except json.JSONDecodeError:
+            raise SystemExit(
+                "error: --public-jwk must be a JWK (JSON) or a file holding one"
+            ) from None
+        if not isinstance(public_jwk, dict) or public_jwk.get("kty") != "RSA" or "d" in public_jwk:
+            raise SystemExit("error: --public-jwk must be an RSA public key (kty RSA, no 'd')")
+    with closing(_store(args)) as store:
+        integration = store.get_integration(args.integration)
+        if integration is None:
+            raise SystemExit(
+                f"error: no integration named {args.integration!r} "
+                "(create it first: openproctor integration add NAME --institution ID)"
+            )
+        LtiStore(store).add_registration(
+            integration.id,
+            args.issuer,
+            args.client_id,
+            args.deployment_id,
+            auth_url=args.auth_url,
+            jwks_url=args.jwks_url,
+            public_jwk=public_jwk,
+            token_url=args.token_url,
+            exam_url=args.exam_url,
+            allow_policy_override=not args.no_policy_override,
+        )
+    print(
+        f"platform {args.issuer!r} (client id {args.client_id!r}) registered for integration "
+        f"{args.integration!r}; deployments: {', '.join(args.deployment_id)}"
+    )
+    print("tool URLs for the platform: GET /lti/config.json on this server lists them")
+    return 0
+
+
+def cmd_lti_list(args: argparse.Namespace) -> int:
+    from .lti_store import LtiStore
+
+    with closing(_store(args)) as store:
+        names = {i.id: i.name for i in store.list_integrations()}
+        rows = LtiStore(store).list_registrations()
+    if not rows:
+        print("no LTI platforms (add one with: openproctor lti add ...)")
+    for r in rows:
+        keys = r.jwks_url or "pasted public JWK"
+        print(
+            f"{r.issuer}\tclient_id={r.client_id}\tintegration={names.get(r.integration_id)}\t"
+            f"deployments={','.join(r.deployment_ids)}\tkeys={keys}\t"
+            f"policy_override={'yes' if r.allow_policy_override else 'no'}"
+        )
+    return 0
+
+
+def cmd_lti_remove(args: argparse.Namespace) -> int:
+    from .lti_store import LtiStore
+
+    with closing(_store(args)) as store:
+        LtiStore(store).remove_registration(args.issuer, args.client_id)
+    print(f"platform {args.issuer!r} (client id {args.client_id!r}) removed")
+    return 0
+
+
+def cmd_lti_rotate_key(args: argparse.Namespace) -> int:
+    from .lti import KEY_GRACE_SECONDS, ToolKeys
+    from .lti_store import LtiStore
+
+    keyring = _keyring(args)
+    with closing(_store(args)) as store:
+        kid = ToolKeys(LtiStore(store), keyring).rotate()
+    print(
+        f"new tool signing key {kid}; the previous key stays published at /lti/jwks for "
+        f"{KEY_GRACE_SECONDS // 86400} days"
+    )
     return 0
 
 
@@ -305,6 +404,45 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--duration", type=int, default=60, help="exam minutes")
     token.add_argument("--valid-minutes", type=int, default=15, help="JWT lifetime")
     token.set_defaults(func=cmd_token)
+
+    lti = sub.add_parser("lti", help="manage LTI 1.3 platform registrations and the tool key")
+    lsub = lti.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ladd = lsub.add_parser("add", parents=[common], help="register an LTI 1.3 platform")
+    ladd.add_argument(
+        "--integration", required=True, help="the integration (institution) it serves"
+    )
+    ladd.add_argument("--issuer", required=True, help="the platform's issuer (iss)")
+    ladd.add_argument("--client-id", required=True, help="this tool's client id on the platform")
+    ladd.add_argument(
+        "--deployment-id", action="append", required=True, help="a deployment id (repeatable)"
+    )
+    ladd.add_argument("--auth-url", required=True, help="the platform's OIDC authorisation URL")
+    ladd.add_argument("--jwks-url", default=None, help="the platform's public key set URL")
+    ladd.add_argument(
+        "--public-jwk", default=None, help="or the platform's public JWK (JSON, or a file)"
+    )
+    ladd.add_argument("--token-url", default=None, help="the platform's OAuth2 token URL")
+    ladd.add_argument(
+        "--exam-url",
+        default=None,
+        help="where learners go after a plain resource-link launch (custom exam_url overrides)",
+    )
+    ladd.add_argument(
+        "--no-policy-override",
+        action="store_true",
+        help="ignore policy settings sent as LTI custom parameters",
+    )
+    ladd.set_defaults(func=cmd_lti_add)
+    llist = lsub.add_parser("list", parents=[common], help="list registered platforms")
+    llist.set_defaults(func=cmd_lti_list)
+    lrm = lsub.add_parser("remove", parents=[common], help="remove a platform registration")
+    lrm.add_argument("--issuer", required=True)
+    lrm.add_argument("--client-id", required=True)
+    lrm.set_defaults(func=cmd_lti_remove)
+    lrot = lsub.add_parser(
+        "rotate-key", parents=[common], help="create a new tool signing key (old one in grace)"
+    )
+    lrot.set_defaults(func=cmd_lti_rotate_key)
 
     sub.add_parser(
         "purge", parents=[common], help="delete event logs past their exam's log_retention_days"

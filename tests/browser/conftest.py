@@ -126,6 +126,13 @@ class _ExamPages(http.server.BaseHTTPRequestHandler):
                 .replace("JWT", json.dumps(query["jwt"][0]))
                 .encode()
             )
+        elif url.path == "/quiz":  # the exam page an LTI launch sends a learner to
+            body = (
+                '<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,">'
+                f'<script src="{query["server"][0]}/sdk/v1/loader.js" data-session-mode="lms" '
+                'async></script></head><body><h1>Quiz</h1><textarea id="answer"></textarea>'
+                "</body></html>"
+            ).encode()
         else:
             body = b"<!doctype html><title>elsewhere</title><p>another tab</p>"
         self.send_response(200)

@@ -22,7 +22,7 @@ def test_help_lists_every_command(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--help"])
     out = capsys.readouterr().out
-    for command in ("serve", "migrate", "integration", "token", "purge"):
+    for command in ("serve", "migrate", "integration", "lti", "token", "purge"):
         assert command in out
 
 
@@ -98,3 +98,34 @@ def test_weak_master_key_is_refused(env, monkeypatch, capsys):
     monkeypatch.setenv("OPENPROCTOR_SECRET_KEYS", "too-short")
     assert main(["integration", "add", "x", "--institution", "i"]) == 1
     assert "at least 32 characters" in capsys.readouterr().err
+
+
+def test_lti_platform_lifecycle(env, capsys):
+    assert main(["integration", "add", "canvas", "--institution", "uni-a"]) == 0
+    base = ["lti", "add", "--integration", "canvas", "--issuer", "https://canvas.uni-a.edu"]
+    base += ["--client-id", "10000000001", "--deployment-id", "d1", "--deployment-id", "d2"]
+    base += ["--auth-url", "https://canvas.uni-a.edu/api/lti/authorize_redirect"]
+    with pytest.raises(SystemExit, match="exactly one of --jwks-url and --public-jwk"):
+        main(base)
+    with pytest.raises(SystemExit, match="--jwks-url 'ftp://x' must be an http"):
+        main([*base, "--jwks-url", "ftp://x"])
+    with pytest.raises(SystemExit, match="RSA public key"):
+        main([*base, "--public-jwk", '{"kty": "RSA", "d": "secret"}'])
+    assert main([*base, "--jwks-url", "https://canvas.uni-a.edu/api/lti/security/jwks"]) == 0
+    capsys.readouterr()
+    assert main([*base, "--jwks-url", "https://canvas.uni-a.edu/jwks"]) == 1
+    assert "already registered" in capsys.readouterr().err
+    assert main(["lti", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "client_id=10000000001" in listing and "deployments=d1,d2" in listing
+    assert main(["lti", "rotate-key"]) == 0
+    assert "new tool signing key" in capsys.readouterr().out
+    assert main(["lti", "remove", "--issuer", "https://canvas.uni-a.edu", "--client-id", "x"]) == 1
+    assert (
+        main(
+            ["lti", "remove", "--issuer", "https://canvas.uni-a.edu", "--client-id", "10000000001"]
+        )
+        == 0
+    )
+    assert main(["lti", "list"]) == 0
+    assert "no LTI platforms" in capsys.readouterr().out
