@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 
@@ -411,3 +412,38 @@ def test_reload_mid_exam_loses_nothing_and_continues_the_chain(page, context, lm
     kinds = [e.type for e in log]
     assert kinds.count("copy_paste") == 1 and kinds.count("context_menu") == 2
     assert kinds.count("session_start") == 1
+
+
+BLOCK_UPLOADS = """() => {
+  // The page's network fails for ordinary uploads while the test says so; a request the
+  // browser was handed with keepalive still goes out (no Playwright interception involved:
+  // intercepting a request of a page being unloaded is what made an earlier version flaky).
+  var realFetch = window.fetch;
+  window.blockUploads = true;
+  window.fetch = function (url, init) {
+    if (window.blockUploads && String(url).indexOf("/events") > 0 && !(init && init.keepalive)) {
+      return Promise.reject(new TypeError("network down (test)"));
+    }
+    return realFetch.apply(this, arguments);
+  };
+}"""
+
+
+def test_leaving_the_page_hands_unsent_events_to_the_browser(page, live_server, exam_host):
+    """Uploads fail; the student leaves the exam page: the unsent events go out with fetch
+    keepalive as the page is hidden, and reach the server without the page coming back."""
+    query = urlencode({"server": live_server.base, "jwt": live_server.jwt("keepalive-1")})
+    page.goto(f"{exam_host}/exam?{query}")
+    page.click("#start")
+    page.wait_for_function("() => window.s && s.state.acknowledged >= 0", timeout=60_000)
+    session_id = page.evaluate("() => s.id")
+    page.evaluate(BLOCK_UPLOADS)
+    page.click("#question", button="right")
+    page.wait_for_function("() => s.state.flags.length === 1")
+    time.sleep(1.5)  # signed, and the upload and its first retry failed
+    assert live_server.session(session_id)["next_seq"] == 1
+    page.goto("about:blank")  # pagehide: the flush
+    deadline = time.monotonic() + 10
+    while live_server.session(session_id)["next_seq"] == 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "context_menu" in logged_types(live_server, session_id)
