@@ -1,5 +1,5 @@
 """The ``openproctor`` command: serve, migrate, integration add|list|remove,
-lti add|list|remove|rotate-key, token, purge."""
+lti add|list|remove|rotate-key, reviewer add|list|remove, token, purge."""
 
 from __future__ import annotations
 
@@ -240,6 +240,44 @@ def cmd_lti_rotate_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reviewer_add(args: argparse.Namespace) -> int:
+    import getpass
+
+    from .reviewers import ReviewerStore
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"password for {args.username}: ")
+        if getpass.getpass("again: ") != password:
+            raise SystemExit("error: the passwords differ")
+    with closing(_store(args)) as store:
+        ReviewerStore(store).add(args.username, args.institution, password, args.role)
+    print(f"{args.role} {args.username!r} added for institution {args.institution!r}")
+    return 0
+
+
+def cmd_reviewer_list(args: argparse.Namespace) -> int:
+    from .reviewers import ReviewerStore
+
+    with closing(_store(args)) as store:
+        rows = ReviewerStore(store).list()
+    if not rows:
+        print("no reviewers (add one with: openproctor reviewer add NAME --institution ID)")
+    for row in rows:
+        print(f"{row['username']}\tinstitution={row['institution_id']}\trole={row['role']}")
+    return 0
+
+
+def cmd_reviewer_remove(args: argparse.Namespace) -> int:
+    from .reviewers import ReviewerStore
+
+    with closing(_store(args)) as store:
+        ReviewerStore(store).remove(args.username)
+    print(f"reviewer {args.username!r} removed")
+    return 0
+
+
 def cmd_token(args: argparse.Namespace) -> int:
     keyring = _keyring(args)
     with closing(_store(args)) as store:
@@ -404,6 +442,25 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--duration", type=int, default=60, help="exam minutes")
     token.add_argument("--valid-minutes", type=int, default=15, help="JWT lifetime")
     token.set_defaults(func=cmd_token)
+
+    reviewer = sub.add_parser("reviewer", help="manage dashboard accounts (per institution)")
+    rsub = reviewer.add_subparsers(dest="action", required=True, metavar="ACTION")
+    radd = rsub.add_parser("add", parents=[common], help="add a reviewer or admin account")
+    radd.add_argument("username")
+    radd.add_argument("--institution", required=True, help="the institution id it may review")
+    radd.add_argument("--role", choices=["reviewer", "admin"], default="reviewer")
+    radd.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input (else: prompt)",
+    )
+    radd.set_defaults(func=cmd_reviewer_add)
+    rsub.add_parser("list", parents=[common], help="list accounts (no hashes)").set_defaults(
+        func=cmd_reviewer_list
+    )
+    rrm = rsub.add_parser("remove", parents=[common], help="remove an account")
+    rrm.add_argument("username")
+    rrm.set_defaults(func=cmd_reviewer_remove)
 
     lti = sub.add_parser("lti", help="manage LTI 1.3 platform registrations and the tool key")
     lsub = lti.add_subparsers(dest="action", required=True, metavar="ACTION")

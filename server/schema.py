@@ -143,3 +143,36 @@ lti_contexts = sa.Table(
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("used_at", sa.Double),
 )
+
+# -- reviewers and decisions (migration 0003) ---------------------------------------------------
+
+reviewers = sa.Table(
+    "reviewers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("institution_id", sa.String(64), sa.ForeignKey("institutions.id"), nullable=False),
+    sa.Column("username", sa.String(100), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+)
+
+login_failures = sa.Table(
+    "login_failures",
+    metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("first_at", sa.Double, nullable=False),
+)
+
+decisions = sa.Table(
+    "decisions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("session_id", sa.String(40), sa.ForeignKey("sessions.id"), nullable=False),
+    sa.Column("outcome", sa.String(32), nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("reviewer", sa.String(255), nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Index("ix_decisions_session", "session_id"),
+)

@@ -9,6 +9,7 @@ from .keys import Keyring, load_master_keys
 from .lti import Launch, PlatformKeys, ToolKeys, verify_id_token
 from .lti_store import LtiStore, Registration
 from .ratelimit import RateLimiter
+from .reviewers import ReviewerStore
 from .sessions import SessionService
 from .settings import Settings
 from .store import Store
@@ -25,6 +26,7 @@ class AppState:
     lti_store: LtiStore
     lti_keys: ToolKeys
     platform_keys: PlatformKeys
+    reviewers: ReviewerStore
 
     @classmethod
     def build(cls, settings: Settings, store: Store | None = None) -> AppState:
@@ -41,6 +43,7 @@ class AppState:
             lti_store=lti_store,
             lti_keys=ToolKeys(lti_store, keyring),
             platform_keys=PlatformKeys(),
+            reviewers=ReviewerStore(store),
         )
 
     def lti_verify(self, token: str, registration: Registration, nonce: str) -> Launch:
