@@ -15,7 +15,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import api, dashboard, demo, lti_routes, sdk
+from . import admin_pages, api, dashboard, demo, lti_routes, policy_pages, report_pages, sdk
 from .cors import RegisteredOriginsCORS
 from .errors import EXCEPTION_HANDLERS
 from .observability import RequestMetrics, configure_logging, metrics_endpoint
@@ -43,11 +43,15 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        task = asyncio.create_task(_purge_loop(state, purge_every)) if purge_every else None
+        tasks = []
+        if purge_every:
+            tasks.append(asyncio.create_task(_purge_loop(state, purge_every)))
+        if settings.webhook_poll_seconds:
+            tasks.append(asyncio.create_task(_delivery_loop(state, settings.webhook_poll_seconds)))
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
 
     routes = [
@@ -55,6 +59,9 @@ def create_app(
         *sdk.routes,
         *lti_routes.routes,
         *dashboard.routes,
+        *policy_pages.routes,
+        *report_pages.routes,
+        *admin_pages.routes,
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
@@ -86,6 +93,15 @@ async def _purge_loop(state: AppState, every: float) -> None:
                 )
         except Exception:
             log.exception("retention job failed; will retry")
+
+
+async def _delivery_loop(state: AppState, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await run_in_threadpool(state.webhook_sender.deliver_due)
+        except Exception:
+            log.exception("webhook delivery round failed; will retry")
 
 
 def app_from_env() -> Starlette:

@@ -1,5 +1,6 @@
 """The ``openproctor`` command: serve, migrate, integration add|list|remove,
-lti add|list|remove|rotate-key, reviewer add|list|remove, token, purge."""
+lti add|list|remove|rotate-key, reviewer add|list|remove, webhook add|list|remove, token, purge,
+verify."""
 
 from __future__ import annotations
 
@@ -142,36 +143,26 @@ def cmd_integration_remove(args: argparse.Namespace) -> int:
     return 0
 
 
-URL = re.compile(r"https?://[^\s#]+")
-
-
-def _url_option(name: str, value: str | None) -> None:
-    if value is not None and not URL.fullmatch(value):
-        raise SystemExit(f"error: {name} {value!r} must be an http(s) URL without a #fragment")
-
-
 def cmd_lti_add(args: argparse.Namespace) -> int:
-    from .lti_store import LtiStore
+    from .lti_store import LtiStore, check_platform_settings
 
-    for name in ("--auth-url", "--jwks-url", "--token-url", "--exam-url"):
-        _url_option(name, getattr(args, name[2:].replace("-", "_")))
-    if (args.jwks_url is None) == (args.public_jwk is None):
-        raise SystemExit("error: give exactly one of --jwks-url and --public-jwk")
-    public_jwk = None
-    if args.public_jwk is not None:
-        text = (
-            Path(args.public_jwk).read_text()
-            if Path(args.public_jwk).is_file()
-            else args.public_jwk
+    public_jwk = args.public_jwk
+    if public_jwk is not None and Path(public_jwk).is_file():
+        public_jwk = Path(public_jwk).read_text()
+    try:
+        values = check_platform_settings(
+            issuer=args.issuer,
+            client_id=args.client_id,
+            deployment_ids=args.deployment_id,
+            auth_url=args.auth_url,
+            jwks_url=args.jwks_url,
+            public_jwk=public_jwk,
+            token_url=args.token_url,
+            exam_url=args.exam_url,
         )
-        try:
-            public_jwk = json.loads(text)
-        except json.JSONDecodeError:
-            raise SystemExit(
-                "error: --public-jwk must be a JWK (JSON) or a file holding one"
-            ) from None
-        if not isinstance(public_jwk, dict) or public_jwk.get("kty") != "RSA" or "d" in public_jwk:
-            raise SystemExit("error: --public-jwk must be an RSA public key (kty RSA, no 'd')")
+    except ApiError as exc:
+        flag = "--" + str(exc.extra["field"]).replace("_", "-")
+        raise SystemExit(f"error: {flag}: {exc.message}") from None
     with closing(_store(args)) as store:
         integration = store.get_integration(args.integration)
         if integration is None:
@@ -180,16 +171,7 @@ def cmd_lti_add(args: argparse.Namespace) -> int:
                 "(create it first: openproctor integration add NAME --institution ID)"
             )
         LtiStore(store).add_registration(
-            integration.id,
-            args.issuer,
-            args.client_id,
-            args.deployment_id,
-            auth_url=args.auth_url,
-            jwks_url=args.jwks_url,
-            public_jwk=public_jwk,
-            token_url=args.token_url,
-            exam_url=args.exam_url,
-            allow_policy_override=not args.no_policy_override,
+            integration.id, **values, allow_policy_override=not args.no_policy_override
         )
     print(
         f"platform {args.issuer!r} (client id {args.client_id!r}) registered for integration "
@@ -275,6 +257,44 @@ def cmd_reviewer_remove(args: argparse.Namespace) -> int:
     with closing(_store(args)) as store:
         ReviewerStore(store).remove(args.username)
     print(f"reviewer {args.username!r} removed")
+    return 0
+
+
+def cmd_webhook_add(args: argparse.Namespace) -> int:
+    from .webhooks import WebhookStore
+
+    with closing(_store(args)) as store:
+        webhook, secret = WebhookStore(store, _keyring(args)).add(
+            args.institution, args.url, args.exam, created_by="cli"
+        )
+    scope = f"exam {args.exam!r}" if args.exam else "every exam"
+    print(f"webhook {webhook.id} added: {webhook.url} ({scope} of {args.institution!r})")
+    print("signing secret (give it to the receiver; it is not shown again):")
+    print(secret)
+    return 0
+
+
+def cmd_webhook_list(args: argparse.Namespace) -> int:
+    from .webhooks import WebhookStore
+
+    with closing(_store(args)) as store:
+        rows = WebhookStore(store, _keyring(args)).active(args.institution)
+    if not rows:
+        print("no webhooks (add one with: openproctor webhook add URL --institution ID)")
+    for w in rows:
+        print(
+            f"{w.id}\t{w.url}\tinstitution={w.institution_id}\t"
+            f"exam={w.exam_id or '*'}\tby={w.created_by}"
+        )
+    return 0
+
+
+def cmd_webhook_remove(args: argparse.Namespace) -> int:
+    from .webhooks import WebhookStore
+
+    with closing(_store(args)) as store:
+        WebhookStore(store, _keyring(args)).remove(None, args.id)
+    print(f"webhook {args.id} removed (its delivery log is kept)")
     return 0
 
 
@@ -461,6 +481,22 @@ def build_parser() -> argparse.ArgumentParser:
     rrm = rsub.add_parser("remove", parents=[common], help="remove an account")
     rrm.add_argument("username")
     rrm.set_defaults(func=cmd_reviewer_remove)
+
+    webhook = sub.add_parser("webhook", help="manage alert webhooks (sessions flagged)")
+    wsub = webhook.add_subparsers(dest="action", required=True, metavar="ACTION")
+    wadd = wsub.add_parser(
+        "add", parents=[common], help="POST an alert here when a session is flagged"
+    )
+    wadd.add_argument("url", help="the receiver (http or https)")
+    wadd.add_argument("--institution", required=True, help="the institution whose sessions alert")
+    wadd.add_argument("--exam", default=None, help="only this exam (default: every exam)")
+    wadd.set_defaults(func=cmd_webhook_add)
+    wlist = wsub.add_parser("list", parents=[common], help="list active webhooks (no secrets)")
+    wlist.add_argument("--institution", default=None, help="only this institution")
+    wlist.set_defaults(func=cmd_webhook_list)
+    wrm = wsub.add_parser("remove", parents=[common], help="stop a webhook (its log is kept)")
+    wrm.add_argument("id", type=int)
+    wrm.set_defaults(func=cmd_webhook_remove)
 
     lti = sub.add_parser("lti", help="manage LTI 1.3 platform registrations and the tool key")
     lsub = lti.add_subparsers(dest="action", required=True, metavar="ACTION")

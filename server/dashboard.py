@@ -11,14 +11,20 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
+from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from .auth import Reviewer, csrf_ok, current_reviewer, sign_in, sign_out
+from openproctor.core import parse_policy, validate_event
+
+from . import charts
+from .auth import Reviewer, sign_in, sign_out
 from .errors import ApiError
-from .pages import page
+from .guard import View, dashboard, read_form
+from .pages import page, when
+from .reports import timeline_series
 from .reviewers import OUTCOMES
 from .state import AppState
 
@@ -31,32 +37,7 @@ def _state(request: Request) -> AppState:
     return state
 
 
-def _frame_origins(state: AppState, reviewer: Reviewer) -> list[str]:
-    """An LTI reviewer sees the dashboard inside the LMS: its registered origins may frame it."""
-    if reviewer.context_id is None:
-        return []
-    return sorted(
-        origin
-        for integration in state.store.list_integrations()
-        if integration.institution_id == reviewer.institution_id
-        for origin in integration.allowed_origins
-    )
-
-
-def _signed_out() -> Response:
-    return RedirectResponse("/dashboard/login", 303)
-
-
 LOGIN_COOKIE = "openproctor_login"
-MAX_FORM_BYTES = 16 * 1024
-
-
-async def _form(request: Request) -> dict[str, str]:
-    declared = request.headers.get("content-length", "0")
-    if not declared.isdigit() or int(declared) > MAX_FORM_BYTES:
-        raise ApiError(413, "body_too_large", f"the form must be at most {MAX_FORM_BYTES} bytes")
-    form = await request.form(max_files=0, max_fields=20)
-    return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
 def _login_page(error: str = "", status: int = 200, username: str = "") -> Response:
@@ -82,11 +63,16 @@ async def login_form(request: Request) -> Response:
 
 async def login(request: Request) -> Response:
     state = _state(request)
-    form = await _form(request)
+    form = await read_form(request)
+    submitted = form.get("csrf", "")
     expected = request.cookies.get(LOGIN_COOKIE, "")
-    if not expected or not hmac.compare_digest(expected, form.get("csrf", "")):
+    if (
+        not expected
+        or not isinstance(submitted, str)
+        or not hmac.compare_digest(expected, submitted)
+    ):
         return _login_page("The form expired; please sign in again.", status=403)
-    username, password = form.get("username", "").strip(), form.get("password", "")
+    username, password = str(form.get("username", "")).strip(), str(form.get("password", ""))
     client = request.client.host if request.client else "unknown"
     try:
         row = await run_in_threadpool(state.reviewers.authenticate, username, password, client)
@@ -104,39 +90,29 @@ async def login(request: Request) -> Response:
     return response
 
 
-async def logout(request: Request) -> Response:
-    state = _state(request)
-    reviewer = current_reviewer(request, state.keyring)
-    form = await _form(request)
-    if reviewer is not None and not csrf_ok(state.keyring, reviewer, form.get("csrf")):
-        return page("dashboard_forbidden.html", status=403, reviewer=reviewer)
+@dashboard(post=True)
+async def logout(view: View) -> Response:
     response = RedirectResponse("/dashboard/login", 303)
     sign_out(response)
     return response
 
 
-async def decide(request: Request) -> Response:
+@dashboard(post=True)
+async def decide(view: View) -> Response:
     """Record a decision; earlier ones stay in the history (never overwritten)."""
-    state = _state(request)
-    reviewer = current_reviewer(request, state.keyring)
-    if reviewer is None:
-        return _signed_out()
-    row = await visible_session(request, reviewer)
+    row = await visible_session(view)
     if row is None:
-        return page("dashboard_not_found.html", status=404, reviewer=reviewer)
-    form = await _form(request)
-    if not csrf_ok(state.keyring, reviewer, form.get("csrf")):
-        return page("dashboard_forbidden.html", status=403, reviewer=reviewer)
+        return await view.render("dashboard_not_found.html", status=404)
     try:
-        await run_in_threadpool(
-            state.reviewers.decide,
+        await view.run(
+            view.state.reviewers.decide,
             row["id"],
-            form.get("outcome", ""),
-            form.get("comment", ""),
-            f"{reviewer.name} ({reviewer.role})",
+            view.field("outcome"),
+            str(view.form.get("comment", "")),
+            f"{view.reviewer.name} ({view.reviewer.role})",
         )
     except ApiError as exc:
-        return await _session_response(request, state, reviewer, row, error=exc.message)
+        return await _session_response(view, row, error=exc.message)
     return RedirectResponse(f"/dashboard/sessions/{row['id']}#decisions", 303)
 
 
@@ -158,12 +134,9 @@ def score_class(score: float | None, threshold: float) -> str:
     return "score-mid" if score < threshold + 0.1 else "score-good"
 
 
-async def queue(request: Request) -> Response:
-    state = _state(request)
-    reviewer = current_reviewer(request, state.keyring)
-    if reviewer is None:
-        return _signed_out()
-    q = request.query_params
+@dashboard()
+async def queue(view: View) -> Response:
+    q = view.request.query_params
     filters = {
         "exam": q.get("exam", "").strip(),
         "status": q.get("status", "") if q.get("status", "") in STATUSES else "",
@@ -171,26 +144,21 @@ async def queue(request: Request) -> Response:
         "since": q.get("since", ""),
         "until": q.get("until", ""),
     }
-    rows = await run_in_threadpool(
-        lambda: state.store.review_sessions(
-            reviewer.institution_id,
-            context_id=reviewer.context_id,
-            exam_id=filters["exam"] or None,
-            flagged_only=bool(filters["flagged"]),
-            status=filters["status"] or None,
-            since=_date(str(filters["since"])),
-            until=_date(str(filters["until"]), end=True),
-        )
+    rows = await view.run(
+        view.state.store.review_sessions,
+        view.reviewer.institution_id,
+        context_id=view.reviewer.context_id,
+        exam_id=filters["exam"] or None,
+        flagged_only=bool(filters["flagged"]),
+        status=filters["status"] or None,
+        since=_date(str(filters["since"])),
+        until=_date(str(filters["until"]), end=True),
     )
-    sessions = [_summary(row) for row in rows]
-    return page(
+    return await view.render(
         "dashboard_queue.html",
-        reviewer=reviewer,
-        csrf=state.keyring.csrf_token(reviewer.token),
-        sessions=sessions,
+        sessions=[_summary(row) for row in rows],
         filters=filters,
         statuses=STATUSES,
-        frame_ancestors=await run_in_threadpool(_frame_origins, state, reviewer),
     )
 
 
@@ -200,7 +168,7 @@ def _summary(row: dict[str, Any]) -> dict[str, Any]:
         **row,
         "threshold": threshold,
         "score_class": score_class(row["score"], threshold),
-        "started": datetime.fromtimestamp(row["started_at"], UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "started": when(row["started_at"]),
         "integrity": integrity_label(row),
     }
 
@@ -215,10 +183,10 @@ def integrity_label(row: dict[str, Any]) -> str:
     return "verified, incomplete" if row["status"] == "finished" else "verified so far"
 
 
-async def visible_session(request: Request, reviewer: Reviewer) -> dict[str, Any] | None:
+async def visible_session(view: View) -> dict[str, Any] | None:
     """The session named in the path if this reviewer may see it, else None (answer 404)."""
-    state = _state(request)
-    row = await run_in_threadpool(state.store.get_session, request.path_params["session_id"])
+    reviewer = view.reviewer
+    row = await view.run(view.state.store.get_session, view.request.path_params["session_id"])
     if row is None or row["institution_id"] != reviewer.institution_id:
         return None
     if reviewer.context_id is not None and row["context_id"] != reviewer.context_id:
@@ -226,43 +194,39 @@ async def visible_session(request: Request, reviewer: Reviewer) -> dict[str, Any
     return row
 
 
-async def session_page(request: Request) -> Response:
-    state = _state(request)
-    reviewer = current_reviewer(request, state.keyring)
-    if reviewer is None:
-        return _signed_out()
-    row = await visible_session(request, reviewer)
+@dashboard()
+async def session_page(view: View) -> Response:
+    row = await visible_session(view)
     if row is None:
-        return page("dashboard_not_found.html", status=404, reviewer=reviewer)
-    return await _session_response(request, state, reviewer, row)
+        return await view.render("dashboard_not_found.html", status=404)
+    return await _session_response(view, row)
 
 
-async def _session_response(
-    request: Request,
-    state: AppState,
-    reviewer: Reviewer,
-    row: dict[str, Any],
-    error: str = "",
-) -> Response:
-    events = await run_in_threadpool(state.store.events, row["id"])
-    decisions = await run_in_threadpool(state.reviewers.decisions, row["id"])
+def _timeline(row: dict[str, Any], stored: list[dict[str, Any]]) -> Markup | None:
+    if not stored:
+        return None
+    policy = parse_policy(json.loads(row["policy_json"]))
+    events = [validate_event(raw, i) for i, raw in enumerate(stored)]
+    points, episodes, exam_ms = timeline_series(events, policy, row["id"])
+    return charts.timeline(points, episodes, exam_ms, policy.trust_threshold)
+
+
+async def _session_response(view: View, row: dict[str, Any], error: str = "") -> Response:
+    events = await view.run(view.state.store.events, row["id"])
+    decisions = await view.run(view.state.reviewers.decisions, row["id"])
     for decision in decisions:
-        decision["when"] = datetime.fromtimestamp(decision["created_at"], UTC).strftime(
-            "%Y-%m-%d %H:%M UTC"
-        )
+        decision["when"] = when(decision["created_at"])
         decision["label"] = OUTCOMES[decision["outcome"]]
-    return page(
+    return await view.render(
         "dashboard_session.html",
         status=400 if error else 200,
-        reviewer=reviewer,
-        csrf=state.keyring.csrf_token(reviewer.token),
         session=_summary(row),
         breakdown=json.loads(row["breakdown_json"]) if row["breakdown_json"] else [],
         events=events,
+        timeline=await view.run(_timeline, row, events),
         decisions=decisions,
         outcomes=OUTCOMES,
         error=error,
-        frame_ancestors=await run_in_threadpool(_frame_origins, state, reviewer),
     )
 
 

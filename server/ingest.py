@@ -34,6 +34,7 @@ from .errors import ApiError
 from .keys import Keyring
 from .observability import BATCHES, EVENTS, REJECTIONS
 from .store import SessionTx, Store
+from .webhooks import WebhookStore
 
 log = logging.getLogger("openproctor.server.ingest")
 
@@ -42,6 +43,10 @@ log = logging.getLogger("openproctor.server.ingest")
 class IngestService:
     store: Store
     keyring: Keyring
+    #: Alerts are queued in the transaction that flags a session.
+    alerts: WebhookStore | None = None
+    #: Prefix of the dashboard link in alerts (the server's public origin, when configured).
+    public_origin: str = ""
 
     def ingest(
         self,
@@ -71,6 +76,7 @@ class IngestService:
                 now = time.time()
                 tx.insert_events(result.new_events, now)
                 fields = self._rescore(tx, result.new_events, result.state)
+                self._alert_if_newly_flagged(tx, fields)
                 tx.update(**fields)
                 answer = {
                     "acknowledged_seq": result.state.next_seq - 1,
@@ -178,6 +184,7 @@ class IngestService:
                 fields["finished_at"] = time.time()
             if row["status"] == "active":
                 fields["status"] = "finished"
+            self._alert_if_newly_flagged(tx, fields)
             tx.update(**fields)
             return {
                 "status": tx.row["status"],
@@ -186,6 +193,12 @@ class IngestService:
                 "score": score.score,
                 "flagged": score.flagged,
             }
+
+    def _alert_if_newly_flagged(self, tx: SessionTx, fields: dict[str, Any]) -> None:
+        if self.alerts is None or not fields.get("flagged") or tx.row["flagged"]:
+            return
+        url = f"{self.public_origin}/dashboard/sessions/{tx.row['id']}"
+        self.alerts.enqueue_flagged(tx.conn, {**tx.row, **fields}, url)
 
 
 def _score_fields(score: TrustScore) -> dict[str, Any]:

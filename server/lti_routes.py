@@ -551,35 +551,37 @@ async def jwks(request: Request) -> JSONResponse:
 async def tool_config(request: Request) -> JSONResponse:
     """What an LMS administrator pastes into the platform's tool registration."""
     state = _state(request)
-    base = own_origin(request, state.settings.public_origin)
-    return JSONResponse(
-        {
-            "title": "openproctor",
-            "oidc_initiation_url": base + "/lti/login",
-            "target_link_uri": base + "/lti/launch",
-            "redirect_uris": [base + "/lti/launch"],
-            "public_jwk_url": base + "/lti/jwks",
-            "deep_linking_url": base + "/lti/launch",
-            "messages": [
-                "LtiResourceLinkRequest",
-                "LtiDeepLinkingRequest",
-                "LtiStartProctoring",
-                "LtiEndAssessment",
-            ],
-            "custom_parameters": [
-                "exam_id",
-                "exam_url",
-                "duration",
-                "allow_multiple_displays",
-                "trust_threshold",
-                "flags_enabled",
-                "log_retention_days",
-                "allow_mobile",
-                "weights",
-                "heartbeat_seconds",
-            ],
-        }
-    )
+    return JSONResponse(tool_settings(own_origin(request, state.settings.public_origin)))
+
+
+def tool_settings(base: str) -> dict[str, Any]:
+    """The tool's URLs and capabilities, for the platform's registration form."""
+    return {
+        "title": "openproctor",
+        "oidc_initiation_url": base + "/lti/login",
+        "target_link_uri": base + "/lti/launch",
+        "redirect_uris": [base + "/lti/launch"],
+        "public_jwk_url": base + "/lti/jwks",
+        "deep_linking_url": base + "/lti/launch",
+        "messages": [
+            "LtiResourceLinkRequest",
+            "LtiDeepLinkingRequest",
+            "LtiStartProctoring",
+            "LtiEndAssessment",
+        ],
+        "custom_parameters": [
+            "exam_id",
+            "exam_url",
+            "duration",
+            "allow_multiple_displays",
+            "trust_threshold",
+            "flags_enabled",
+            "log_retention_days",
+            "allow_mobile",
+            "weights",
+            "heartbeat_seconds",
+        ],
+    }
 
 
 routes = [

@@ -8,6 +8,7 @@ consumed with one conditional UPDATE, so two requests can never both use it.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -55,6 +56,61 @@ def _registration(row: Any) -> Registration:
         exam_url=row.exam_url,
         allow_policy_override=bool(row.allow_policy_override),
     )
+
+
+URL = re.compile(r"https?://[^\s#]+")
+
+
+def check_platform_settings(
+    *,
+    issuer: str,
+    client_id: str,
+    deployment_ids: Sequence[str],
+    auth_url: str,
+    jwks_url: str | None,
+    public_jwk: str | None,
+    token_url: str | None,
+    exam_url: str | None,
+) -> dict[str, Any]:
+    """Validate what an administrator typed for a platform (CLI or dashboard): each problem is
+    an ApiError naming the field. Returns the values ``add_registration`` takes."""
+
+    def fail(name: str, message: str) -> ApiError:
+        return ApiError(400, "invalid_registration", message, field=name)
+
+    for name, value in (("issuer", issuer), ("client_id", client_id)):
+        if not value.strip() or len(value) > 255:
+            raise fail(name, "is required (at most 255 characters)")
+    deployments = [d.strip() for d in deployment_ids if d.strip()]
+    if not deployments:
+        raise fail("deployment_id", "give at least one deployment id")
+    urls = {"auth_url": auth_url, "jwks_url": jwks_url, "token_url": token_url}
+    urls["exam_url"] = exam_url
+    for name, url in urls.items():
+        if url and not URL.fullmatch(url):
+            raise fail(name, f"{url!r} must be an http(s) URL without a #fragment")
+    if not auth_url:
+        raise fail("auth_url", "is required (the platform's OIDC authorisation URL)")
+    if bool(jwks_url) == bool(public_jwk):
+        raise fail("jwks_url", "give exactly one: the platform's key set URL or its public JWK")
+    jwk = None
+    if public_jwk:
+        try:
+            jwk = json.loads(public_jwk)
+        except json.JSONDecodeError:
+            raise fail("public_jwk", "must be a JWK in JSON") from None
+        if not isinstance(jwk, dict) or jwk.get("kty") != "RSA" or "d" in jwk:
+            raise fail("public_jwk", "must be an RSA public key (kty RSA, no 'd')")
+    return {
+        "issuer": issuer.strip(),
+        "client_id": client_id.strip(),
+        "deployment_ids": deployments,
+        "auth_url": auth_url,
+        "jwks_url": jwks_url or None,
+        "public_jwk": jwk,
+        "token_url": token_url or None,
+        "exam_url": exam_url or None,
+    }
 
 
 class LtiStore:
@@ -137,16 +193,20 @@ class LtiStore:
         return [_registration(row) for row in rows]
 
     def remove_registration(self, issuer: str, client_id: str) -> None:
-        r = schema.lti_registrations
         found = self.find_registration(issuer, client_id)
         if found is None:
             raise ApiError(
                 404, "unknown_registration", f"no platform {issuer!r} with client id {client_id!r}"
             )
+        self.remove_registration_by_id(found.id)
+
+    def remove_registration_by_id(self, registration_id: int) -> None:
+        """Remove a registration with its pending logins (sessions it started stay)."""
+        r = schema.lti_registrations
         with self.engine.begin() as conn:
             for table in (schema.lti_states, schema.lti_contexts):
-                conn.execute(table.delete().where(table.c.registration_id == found.id))
-            conn.execute(r.delete().where(r.c.id == found.id))
+                conn.execute(table.delete().where(table.c.registration_id == registration_id))
+            conn.execute(r.delete().where(r.c.id == registration_id))
 
     # -- the tool's keys -------------------------------------------------------------------
 

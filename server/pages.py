@@ -5,6 +5,7 @@ origins that may show a page in an iframe (LTI launches and the dashboard)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -15,6 +16,16 @@ HERE = Path(__file__).resolve().parent
 templates = Environment(
     loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"])
 )
+
+
+def when(epoch: float | None) -> str:
+    """A stored time (UNIX seconds) as the pages show it."""
+    if epoch is None:
+        return "-"
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+templates.filters["when"] = when
 
 BASE_CSP = (
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; "

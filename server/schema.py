@@ -176,3 +176,42 @@ decisions = sa.Table(
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Index("ix_decisions_session", "session_id"),
 )
+
+# -- alert webhooks (migration 0004) ------------------------------------------------------------
+
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("institution_id", sa.String(64), sa.ForeignKey("institutions.id"), nullable=False),
+    #: None: every exam of the institution.
+    sa.Column("exam_id", sa.String(128)),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("secret_enc", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("created_by", sa.String(255), nullable=False),
+    #: Removed webhooks stay, so their delivery log still reads.
+    sa.Column("removed_at", sa.Double),
+    sa.Index("ix_webhooks_institution", "institution_id"),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("webhook_id", sa.Integer, sa.ForeignKey("webhooks.id"), nullable=False),
+    sa.Column("session_id", sa.String(40), sa.ForeignKey("sessions.id"), nullable=False),
+    sa.Column("event", sa.String(40), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    #: pending (due at next_attempt_at), delivered, or failed (attempts exhausted).
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", sa.Double, nullable=False),
+    sa.Column("last_attempt_at", sa.Double),
+    sa.Column("last_status", sa.Integer),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("delivered_at", sa.Double),
+    sa.UniqueConstraint("webhook_id", "session_id", "event", name="uq_delivery_once"),
+    sa.Index("ix_deliveries_due", "status", "next_attempt_at"),
+)

@@ -38,6 +38,13 @@ class Settings:
     demo: bool = False
     #: Where ``python build.py`` put the SDK bundle.
     bundle_dir: Path = Path("build/sdk")
+    #: How often each server process looks for due webhook deliveries (None: never).
+    webhook_poll_seconds: float | None = 2.0
+    #: Wait before the first retry of a failed delivery; it doubles with every failure.
+    webhook_backoff_seconds: float = 10.0
+    #: Let webhooks call loopback and private addresses (off: a dashboard admin cannot make
+    #: the server call internal services).
+    webhook_allow_private: bool = False
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -54,6 +61,10 @@ class Settings:
             values["bundle_dir"] = Path(env["OPENPROCTOR_BUNDLE_DIR"])
         if env.get("OPENPROCTOR_DEMO") in ("1", "true", "yes"):
             values["demo"] = True
+        if env.get("OPENPROCTOR_WEBHOOK_ALLOW_PRIVATE") in ("1", "true", "yes"):
+            values["webhook_allow_private"] = True
+        if "OPENPROCTOR_WEBHOOK_BACKOFF_SECONDS" in env:
+            values["webhook_backoff_seconds"] = float(env["OPENPROCTOR_WEBHOOK_BACKOFF_SECONDS"])
         if "OPENPROCTOR_PUBLIC_ORIGIN" in env:
             values["public_origin"] = env["OPENPROCTOR_PUBLIC_ORIGIN"]
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -13,6 +13,7 @@ from .reviewers import ReviewerStore
 from .sessions import SessionService
 from .settings import Settings
 from .store import Store
+from .webhooks import WebhookSender, WebhookStore
 
 
 @dataclass
@@ -27,23 +28,30 @@ class AppState:
     lti_keys: ToolKeys
     platform_keys: PlatformKeys
     reviewers: ReviewerStore
+    webhooks: WebhookStore
+    webhook_sender: WebhookSender
 
     @classmethod
     def build(cls, settings: Settings, store: Store | None = None) -> AppState:
         store = store or Store(settings.database_url)
         keyring = Keyring(tuple(load_master_keys(settings.secret_keys, settings.secret_file)))
         lti_store = LtiStore(store)
+        webhooks = WebhookStore(store, keyring)
         return cls(
             settings=settings,
             store=store,
             keyring=keyring,
             sessions=SessionService(store, keyring, settings.token_grace_seconds),
-            ingest=IngestService(store, keyring),
+            ingest=IngestService(store, keyring, webhooks, settings.public_origin or ""),
             limiter=RateLimiter(settings.limits.batches_per_minute),
             lti_store=lti_store,
             lti_keys=ToolKeys(lti_store, keyring),
             platform_keys=PlatformKeys(),
             reviewers=ReviewerStore(store),
+            webhooks=webhooks,
+            webhook_sender=WebhookSender(
+                webhooks, settings.webhook_backoff_seconds, settings.webhook_allow_private
+            ),
         )
 
     def lti_verify(self, token: str, registration: Registration, nonce: str) -> Launch:

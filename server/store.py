@@ -420,6 +420,40 @@ class Store:
         with self.engine.connect() as conn:
             return [dict(row) for row in conn.execute(query).mappings()]
 
+    def report_rows(
+        self, institution_id: str, context_id: str | None = None, exam_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The sessions a report covers, each with its current (newest) review decision."""
+        s, d = schema.sessions, schema.decisions
+        decision = (
+            sa.select(d.c.outcome)
+            .where(d.c.session_id == s.c.id)
+            .order_by(d.c.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        query = sa.select(
+            s.c.id,
+            s.c.exam_id,
+            s.c.exam_name,
+            s.c.status,
+            s.c.started_at,
+            s.c.score,
+            s.c.flagged,
+            s.c.breakdown_json,
+            s.c.policy_json,
+            s.c.integrity_reason,
+            s.c.score_mismatch,
+            s.c.complete,
+            decision.label("decision"),
+        ).where(s.c.institution_id == institution_id)
+        if context_id is not None:
+            query = query.where(s.c.context_id == context_id)
+        if exam_id:
+            query = query.where(s.c.exam_id == exam_id)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query.order_by(s.c.started_at)).mappings()]
+
     @contextmanager
     def locked_session(self, session_id: str) -> Iterator[SessionTx]:
         """A transaction holding the session's write lock; commits if the block succeeds.

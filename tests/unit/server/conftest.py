@@ -3,6 +3,7 @@ signs real chains with openproctor.core (what the browser does)."""
 
 from __future__ import annotations
 
+import re
 import secrets
 import socket
 import time
@@ -18,6 +19,7 @@ from starlette.testclient import TestClient
 from openproctor.core import Event, Signer
 from openproctor.server import Settings, create_app
 from openproctor.server.cli import mint_test_jwt
+from openproctor.server.reviewers import ReviewerStore
 from openproctor.server.settings import Limits
 from openproctor.server.store import Store
 
@@ -75,6 +77,9 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         database_url=database_url,
         secret_file=tmp_path / "secret.key",
         limits=Limits(batches_per_minute=1000),
+        # Tests send due webhook deliveries themselves (deterministically), to a local receiver.
+        webhook_poll_seconds=None,
+        webhook_allow_private=True,
     )
 
 
@@ -193,3 +198,42 @@ def student_once(student, store):
     s = student("fuzz-session")
     assert s.post([s.opening()]).status_code == 200
     return s, store
+
+
+# -- the dashboard ---------------------------------------------------------------------------
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def accounts(store, integration, app):
+    """alice reviews and ada administers uni-a; bob administers uni-b (another institution)."""
+    reviewers = ReviewerStore(store)
+    reviewers.add("alice", "uni-a", PASSWORD, "reviewer")
+    reviewers.add("ada", "uni-a", PASSWORD, "admin")
+    keyring = app.state.openproctor.keyring
+    store.add_integration("lms-b", "uni-b", keyring.encrypt(SECRET), [])
+    reviewers.add("bob", "uni-b", PASSWORD, "admin")
+    return reviewers
+
+
+@pytest.fixture
+def web(app):
+    """A client on https (the reviewer cookie is Secure)."""
+    with TestClient(app, base_url="https://testserver") as client:
+        yield client
+
+
+def sign_in(client: TestClient, username: str, password: str = PASSWORD):
+    form = client.get("/dashboard/login")
+    return client.post(
+        "/dashboard/login",
+        data={"csrf": csrf_of(form.text), "username": username, "password": password},
+        follow_redirects=False,
+    )
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found is not None, "the page has no form with a CSRF token"
+    return found.group(1)

@@ -4,47 +4,13 @@ institution isolation (tested by guessing ids), and decisions kept as history.""
 from __future__ import annotations
 
 import io
-import re
 
 import pytest
-from starlette.testclient import TestClient
 
 from openproctor.server.cli import main
-from openproctor.server.reviewers import MAX_FAILURES, ReviewerStore, check_password
+from openproctor.server.reviewers import MAX_FAILURES, check_password
 
-from .conftest import SECRET, StudentClient, start_jwt
-
-PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture
-def accounts(store, integration, app):
-    reviewers = ReviewerStore(store)
-    reviewers.add("alice", "uni-a", PASSWORD, "reviewer")
-    keyring = app.state.openproctor.keyring
-    store.add_integration("lms-b", "uni-b", keyring.encrypt(SECRET), [])
-    reviewers.add("bob", "uni-b", PASSWORD, "admin")
-    return reviewers
-
-
-@pytest.fixture
-def browser(app):
-    with TestClient(app, base_url="https://testserver") as client:
-        yield client
-
-
-def sign_in(client: TestClient, username: str, password: str = PASSWORD):
-    form = client.get("/dashboard/login")
-    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
-    return client.post(
-        "/dashboard/login",
-        data={"csrf": csrf, "username": username, "password": password},
-        follow_redirects=False,
-    )
-
-
-def csrf_of(html: str) -> str:
-    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+from .conftest import PASSWORD, StudentClient, csrf_of, sign_in, start_jwt
 
 
 @pytest.fixture
@@ -68,32 +34,32 @@ def test_passwords_are_hashed_with_scrypt(store, accounts):
     assert check_password(PASSWORD, stored) and not check_password("wrong", stored)
 
 
-def test_signed_out_visitors_are_sent_to_the_login(browser):
-    response = browser.get("/dashboard", follow_redirects=False)
+def test_signed_out_visitors_are_sent_to_the_login(web):
+    response = web.get("/dashboard", follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"] == "/dashboard/login"
 
 
-def test_sign_in_sets_a_secure_cookie_and_shows_the_queue(browser, accounts, flagged_session):
-    response = sign_in(browser, "alice")
+def test_sign_in_sets_a_secure_cookie_and_shows_the_queue(web, accounts, flagged_session):
+    response = sign_in(web, "alice")
     assert response.status_code == 303
     cookie = response.headers["set-cookie"]
     assert "HttpOnly" in cookie and "Secure" in cookie and "SameSite=lax" in cookie
-    queue = browser.get("/dashboard")
+    queue = web.get("/dashboard")
     assert queue.status_code == 200 and flagged_session in queue.text
-    assert "flagged" in browser.get("/dashboard?flagged=1").text
+    assert "flagged" in web.get("/dashboard?flagged=1").text
 
 
-def test_wrong_passwords_are_throttled(browser, accounts):
+def test_wrong_passwords_are_throttled(web, accounts):
     for _ in range(MAX_FAILURES):
-        assert sign_in(browser, "alice", "not the password").status_code == 401
-    locked = sign_in(browser, "alice")  # even the right password, while locked
+        assert sign_in(web, "alice", "not the password").status_code == 401
+    locked = sign_in(web, "alice")  # even the right password, while locked
     assert locked.status_code == 429 and "retry-after" in locked.headers
     assert "too many failed sign-ins" in locked.text
 
 
-def test_login_needs_its_csrf_token(browser, accounts):
-    browser.get("/dashboard/login")
-    response = browser.post(
+def test_login_needs_its_csrf_token(web, accounts):
+    web.get("/dashboard/login")
+    response = web.post(
         "/dashboard/login",
         data={"csrf": "forged", "username": "alice", "password": PASSWORD},
         follow_redirects=False,
@@ -101,49 +67,49 @@ def test_login_needs_its_csrf_token(browser, accounts):
     assert response.status_code == 403
 
 
-def test_another_institution_sees_nothing_by_any_url(browser, accounts, flagged_session):
-    assert sign_in(browser, "bob").status_code == 303
-    assert flagged_session not in browser.get("/dashboard").text
-    assert flagged_session not in browser.get("/dashboard?exam=CS101-final").text
-    page = browser.get(f"/dashboard/sessions/{flagged_session}")
+def test_another_institution_sees_nothing_by_any_url(web, accounts, flagged_session):
+    assert sign_in(web, "bob").status_code == 303
+    assert flagged_session not in web.get("/dashboard").text
+    assert flagged_session not in web.get("/dashboard?exam=CS101-final").text
+    page = web.get(f"/dashboard/sessions/{flagged_session}")
     assert page.status_code == 404 and "tab_switch" not in page.text
-    csrf = csrf_of(browser.get("/dashboard").text)
-    decision = browser.post(
+    csrf = csrf_of(web.get("/dashboard").text)
+    decision = web.post(
         f"/dashboard/sessions/{flagged_session}/decisions",
         data={"csrf": csrf, "outcome": "cleared", "comment": "x"},
     )
     assert decision.status_code == 404
     assert accounts.decisions(flagged_session) == []
     for guess in ("ops_", "ops_aaaaaaaaaaaaaaaaaaaaaaaa", "%2e%2e", flagged_session.upper()):
-        assert browser.get(f"/dashboard/sessions/{guess}").status_code == 404
+        assert web.get(f"/dashboard/sessions/{guess}").status_code == 404
 
 
-def test_decisions_are_kept_as_history(browser, accounts, flagged_session):
-    sign_in(browser, "alice")
-    page = browser.get(f"/dashboard/sessions/{flagged_session}")
+def test_decisions_are_kept_as_history(web, accounts, flagged_session):
+    sign_in(web, "alice")
+    page = web.get(f"/dashboard/sessions/{flagged_session}")
     assert page.status_code == 200 and "No decision yet" in page.text
     csrf = csrf_of(page.text)
     url = f"/dashboard/sessions/{flagged_session}/decisions"
-    forged = browser.post(url, data={"csrf": "x", "outcome": "cleared"})
+    forged = web.post(url, data={"csrf": "x", "outcome": "cleared"})
     assert forged.status_code == 403
-    bad = browser.post(url, data={"csrf": csrf, "outcome": "guilty"})
+    bad = web.post(url, data={"csrf": csrf, "outcome": "guilty"})
     assert bad.status_code == 400 and "choose cleared" in bad.text
-    browser.post(url, data={"csrf": csrf, "outcome": "needs_discussion", "comment": "ask"})
-    browser.post(url, data={"csrf": csrf, "outcome": "violation_confirmed", "comment": "6 tabs"})
+    web.post(url, data={"csrf": csrf, "outcome": "needs_discussion", "comment": "ask"})
+    web.post(url, data={"csrf": csrf, "outcome": "violation_confirmed", "comment": "6 tabs"})
     history = accounts.decisions(flagged_session)
     assert [d["outcome"] for d in history] == ["violation_confirmed", "needs_discussion"]
     assert history[0]["reviewer"] == "alice (reviewer)"
-    page = browser.get(f"/dashboard/sessions/{flagged_session}")
+    page = web.get(f"/dashboard/sessions/{flagged_session}")
     assert "Current: <strong>violation confirmed</strong>" in page.text
     assert "“ask”" in page.text  # the earlier decision stays visible
 
 
-def test_sign_out_needs_csrf_and_ends_the_session(browser, accounts):
-    sign_in(browser, "alice")
-    assert browser.post("/dashboard/logout", data={"csrf": "x"}).status_code == 403
-    csrf = csrf_of(browser.get("/dashboard").text)
-    browser.post("/dashboard/logout", data={"csrf": csrf})
-    assert browser.get("/dashboard", follow_redirects=False).status_code == 303
+def test_sign_out_needs_csrf_and_ends_the_session(web, accounts):
+    sign_in(web, "alice")
+    assert web.post("/dashboard/logout", data={"csrf": "x"}).status_code == 403
+    csrf = csrf_of(web.get("/dashboard").text)
+    web.post("/dashboard/logout", data={"csrf": csrf})
+    assert web.get("/dashboard", follow_redirects=False).status_code == 303
 
 
 def test_reviewer_cli(tmp_path, monkeypatch, capsys):

@@ -1,0 +1,181 @@
+"""Institution administration in the dashboard (admins only): alert webhooks with their delivery
+log, and the LMS platforms registered for LTI 1.3. Everything is scoped to the admin's own
+institution; another institution's webhook or platform answers 404 like a missing one."""
+
+from __future__ import annotations
+
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from .errors import ApiError
+from .guard import View, dashboard
+from .http import own_origin
+from .lti_routes import tool_settings
+from .lti_store import LtiStore, check_platform_settings
+
+
+def _who(view: View) -> str:
+    return f"{view.reviewer.name} ({view.reviewer.role})"
+
+
+# -- alert webhooks -------------------------------------------------------------------------------
+
+
+async def _webhooks_page(
+    view: View,
+    status: int = 200,
+    error: str = "",
+    created: tuple[str, str] | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    institution = view.reviewer.institution_id
+    return await view.render(
+        "dashboard_webhooks.html",
+        status=status,
+        webhooks=await view.run(view.state.webhooks.active, institution),
+        deliveries=await view.run(view.state.webhooks.deliveries, institution),
+        error=error,
+        created=created,
+        values=values or {},
+    )
+
+
+@dashboard(admin=True)
+async def webhooks_page(view: View) -> Response:
+    return await _webhooks_page(view)
+
+
+@dashboard(admin=True, post=True)
+async def add_webhook(view: View) -> Response:
+    values = {"url": view.field("url"), "exam": view.field("exam")}
+    try:
+        webhook, secret = await view.run(
+            view.state.webhooks.add,
+            view.reviewer.institution_id,
+            values["url"],
+            values["exam"] or None,
+            _who(view),
+        )
+    except ApiError as exc:
+        return await _webhooks_page(view, status=400, error=exc.message, values=values)
+    # The secret is shown this once; it is stored encrypted and never displayed again.
+    return await _webhooks_page(view, status=201, created=(webhook.url, secret))
+
+
+@dashboard(admin=True, post=True)
+async def remove_webhook(view: View) -> Response:
+    webhook_id = view.request.path_params["webhook_id"]
+    try:
+        await view.run(view.state.webhooks.remove, view.reviewer.institution_id, webhook_id)
+    except ApiError:
+        return await view.render("dashboard_not_found.html", status=404, what="webhook")
+    return RedirectResponse("/dashboard/webhooks", 303)
+
+
+# -- LMS platforms (LTI 1.3 registrations) ---------------------------------------------------
+
+
+async def _lti_page(
+    view: View, status: int = 200, errors: dict[str, str] | None = None, values: dict | None = None
+) -> Response:
+    state, institution = view.state, view.reviewer.institution_id
+    integrations = [
+        i for i in await view.run(state.store.list_integrations) if i.institution_id == institution
+    ]
+    names = {i.id: i.name for i in integrations}
+    registrations = [
+        r for r in await view.run(state.lti_store.list_registrations) if r.integration_id in names
+    ]
+    base = own_origin(view.request, state.settings.public_origin)
+    return await view.render(
+        "dashboard_lti.html",
+        status=status,
+        tool=tool_settings(base),
+        integrations=integrations,
+        registrations=registrations,
+        names=names,
+        errors=errors or {},
+        values=values or {},
+        added=view.request.query_params.get("added", ""),
+    )
+
+
+@dashboard(admin=True)
+async def lti_page(view: View) -> Response:
+    return await _lti_page(view)
+
+
+LTI_FIELDS = (
+    "integration",
+    "issuer",
+    "client_id",
+    "deployment_ids",
+    "auth_url",
+    "jwks_url",
+    "public_jwk",
+    "token_url",
+    "exam_url",
+)
+
+
+@dashboard(admin=True, post=True)
+async def add_platform(view: View) -> Response:
+    values = {name: view.field(name) for name in LTI_FIELDS}
+    values["policy_override"] = "true" if view.field("policy_override") == "true" else ""
+    integrations = {
+        i.name: i
+        for i in await view.run(view.state.store.list_integrations)
+        if i.institution_id == view.reviewer.institution_id
+    }
+    integration = integrations.get(values["integration"])
+    if integration is None:
+        return await _lti_page(
+            view, 400, {"integration": "choose one of your institution's integrations"}, values
+        )
+    try:
+        settings = check_platform_settings(
+            issuer=values["issuer"],
+            client_id=values["client_id"],
+            deployment_ids=values["deployment_ids"].replace(",", "\n").splitlines(),
+            auth_url=values["auth_url"],
+            jwks_url=values["jwks_url"] or None,
+            public_jwk=values["public_jwk"] or None,
+            token_url=values["token_url"] or None,
+            exam_url=values["exam_url"] or None,
+        )
+        await view.run(
+            view.state.lti_store.add_registration,
+            integration.id,
+            **settings,
+            allow_policy_override=bool(values["policy_override"]),
+        )
+    except ApiError as exc:
+        field = str(exc.extra.get("field", "issuer"))
+        return await _lti_page(view, exc.status, {field: exc.message}, values)
+    return RedirectResponse("/dashboard/lti?added=1", 303)
+
+
+@dashboard(admin=True, post=True)
+async def remove_platform(view: View) -> Response:
+    registration_id = view.request.path_params["registration_id"]
+    lti: LtiStore = view.state.lti_store
+    found = await view.run(lti.get_registration, registration_id)
+    integration = (
+        await view.run(view.state.store.get_integration_by_id, found.integration_id)
+        if found is not None
+        else None
+    )
+    if integration is None or integration.institution_id != view.reviewer.institution_id:
+        return await view.render("dashboard_not_found.html", status=404, what="LMS platform")
+    await view.run(lti.remove_registration_by_id, registration_id)
+    return RedirectResponse("/dashboard/lti", 303)
+
+
+routes = [
+    Route("/dashboard/webhooks", webhooks_page, methods=["GET"]),
+    Route("/dashboard/webhooks", add_webhook, methods=["POST"]),
+    Route("/dashboard/webhooks/{webhook_id:int}/remove", remove_webhook, methods=["POST"]),
+    Route("/dashboard/lti", lti_page, methods=["GET"]),
+    Route("/dashboard/lti", add_platform, methods=["POST"]),
+    Route("/dashboard/lti/{registration_id:int}/remove", remove_platform, methods=["POST"]),
+]

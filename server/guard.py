@@ -1,0 +1,113 @@
+"""What every dashboard endpoint checks before it runs: a signed-in reviewer (else the login
+page), the admin role where a page changes settings, and for a POST a size-bounded form that
+carries the CSRF token bound to the reviewer's cookie. Endpoints receive a :class:`View`."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from .auth import Reviewer, csrf_ok, current_reviewer
+from .errors import ApiError
+from .pages import page
+from .state import AppState
+
+MAX_FORM_BYTES = 16 * 1024
+MAX_FORM_FIELDS = 60
+
+
+async def read_form(request: Request) -> FormData:
+    """The posted form, refused before it is read when it is larger than the bound."""
+    declared = request.headers.get("content-length", "0")
+    if not declared.isdigit() or int(declared) > MAX_FORM_BYTES:
+        raise ApiError(413, "body_too_large", f"the form must be at most {MAX_FORM_BYTES} bytes")
+    return await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
+
+
+def frame_origins(state: AppState, reviewer: Reviewer) -> list[str]:
+    """An LTI reviewer sees the dashboard inside the LMS: its registered origins may frame it."""
+    if reviewer.context_id is None:
+        return []
+    return sorted(
+        origin
+        for integration in state.store.list_integrations()
+        if integration.institution_id == reviewer.institution_id
+        for origin in integration.allowed_origins
+    )
+
+
+@dataclass
+class View:
+    """One dashboard request: who asks, the app's services, and the form of a POST."""
+
+    request: Request
+    state: AppState
+    reviewer: Reviewer
+    csrf: str
+    form: FormData = field(default_factory=FormData)
+
+    def field(self, name: str) -> str:
+        value = self.form.get(name, "")
+        return value.strip() if isinstance(value, str) else ""
+
+    def fields(self, name: str) -> list[str]:
+        return [v for v in self.form.getlist(name) if isinstance(v, str)]
+
+    async def render(self, template: str, status: int = 200, **context: Any) -> Response:
+        frames = await run_in_threadpool(frame_origins, self.state, self.reviewer)
+        return page(
+            template,
+            status=status,
+            frame_ancestors=frames,
+            reviewer=self.reviewer,
+            csrf=self.csrf,
+            **context,
+        )
+
+    async def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run blocking work (the database) off the event loop."""
+        return await run_in_threadpool(fn, *args, **kwargs)
+
+
+Endpoint = Callable[[View], Awaitable[Response]]
+
+
+def dashboard(*, admin: bool = False, post: bool = False) -> Callable[[Endpoint], Any]:
+    """Wrap a dashboard endpoint: signed out goes to the login page; ``admin`` pages answer 403
+    to other roles; ``post`` endpoints read the bounded form and refuse a wrong CSRF token."""
+
+    def wrap(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+        @functools.wraps(endpoint)
+        async def handler(request: Request) -> Response:
+            state: AppState = request.app.state.openproctor
+            reviewer = current_reviewer(request, state.keyring)
+            if reviewer is None:
+                return RedirectResponse("/dashboard/login", 303)
+            view = View(request, state, reviewer, state.keyring.csrf_token(reviewer.token))
+            if admin and reviewer.role != "admin":
+                return await view.render(
+                    "dashboard_forbidden.html",
+                    status=403,
+                    reason="This page is for institution administrators.",
+                )
+            if post:
+                view.form = await read_form(request)
+                if not csrf_ok(state.keyring, reviewer, view.form.get("csrf")):
+                    return await view.render(
+                        "dashboard_forbidden.html",
+                        status=403,
+                        reason="The form expired or did not come from this dashboard; "
+                        "go back, reload the page and try again.",
+                    )
+            return await endpoint(view)
+
+        return handler
+
+    return wrap

@@ -1,0 +1,224 @@
+"""Exam policies in the dashboard: every reviewer reads them; administrators edit the staging
+version (validated by the core, errors next to the field) and promote it to production after
+seeing the differences."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from openproctor.core import FLAG_TYPES, PolicyError, parse_policy, policy_from_lti_custom
+from openproctor.core import Policy as CorePolicy
+
+from .errors import ApiError
+from .guard import View, dashboard
+from .policies import PolicyStore, diff
+
+FIELDS = ("trust_threshold", "log_retention_days", "heartbeat_seconds")
+
+
+def _store(view: View) -> PolicyStore:
+    return PolicyStore(view.state.store)
+
+
+@dashboard()
+async def policy_list(view: View) -> Response:
+    exams = await view.run(_store(view).overview, view.reviewer.institution_id)
+    return await view.render("dashboard_policies.html", exams=exams)
+
+
+def _values(policy: CorePolicy) -> dict[str, Any]:
+    """A policy as the form's values (strings), to prefill the form."""
+    return {
+        "exam_id": policy.exam_id,
+        "trust_threshold": f"{policy.trust_threshold:g}",
+        "log_retention_days": str(policy.log_retention_days),
+        "heartbeat_seconds": str(policy.heartbeat_seconds),
+        "allow_mobile": policy.allow_mobile,
+        "flags_enabled": list(policy.flags_enabled),
+        "weights": {flag: f"{w:g}" for flag, w in policy.weights.items()},
+        "accommodations": "\n".join(
+            f"{candidate}: {', '.join(f for f in FLAG_TYPES if f in acc.exempt_flags)}"
+            + (f"  # {acc.note}" if acc.note else "")
+            for candidate, acc in sorted(policy.accommodations.items())
+        ),
+    }
+
+
+def _accommodations(text: str, errors: dict[str, str]) -> dict[str, Any]:
+    """One line per candidate: ``candidate-id: flag, flag  # note``."""
+    out: dict[str, Any] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line:
+            continue
+        entry, _, note = line.partition("#")
+        candidate, colon, flags = entry.partition(":")
+        if not colon or not candidate.strip():
+            errors["accommodations"] = (
+                f"line {number} must look like 'candidate-id: focus_loss, idle  # note'"
+            )
+            continue
+        out[candidate.strip()] = {
+            "exempt_flags": [f.strip() for f in flags.split(",") if f.strip()],
+            "note": note.strip(),
+        }
+    return out
+
+
+def policy_from_form(
+    view: View, exam_id: str
+) -> tuple[CorePolicy | None, dict[str, Any], dict[str, str]]:
+    """The staging policy the form describes, the values to show again, and errors per field.
+    Validation is the core's (the same as for the API and LTI custom parameters)."""
+    values: dict[str, Any] = {name: view.field(name) for name in FIELDS}
+    values.update(
+        exam_id=exam_id,
+        allow_mobile=view.field("allow_mobile") == "true",
+        flags_enabled=view.fields("flags_enabled"),
+        weights={f: view.field(f"weights.{f}") for f in FLAG_TYPES if view.field(f"weights.{f}")},
+        accommodations=str(view.form.get("accommodations", "")),
+    )
+    errors: dict[str, str] = {}
+    for name in FIELDS:
+        if not values[name]:
+            errors[name] = "is required"
+    accommodations = _accommodations(values["accommodations"], errors)
+    if errors:
+        return None, values, errors
+    custom = {
+        "trust_threshold": values["trust_threshold"],
+        "log_retention_days": values["log_retention_days"],
+        "heartbeat_seconds": values["heartbeat_seconds"],
+        "allow_mobile": "true" if values["allow_mobile"] else "false",
+        "flags_enabled": ",".join(values["flags_enabled"]),
+        "weights": ",".join(f"{flag}:{w}" for flag, w in values["weights"].items()),
+    }
+    try:
+        base = parse_policy(
+            {"exam_id": exam_id, "accommodations": accommodations, "environment": "staging"}
+        )
+        return policy_from_lti_custom(custom, base), values, errors
+    except PolicyError as exc:
+        errors[exc.field.split(".")[0] if exc.field.startswith("accommodations") else exc.field] = (
+            str(exc)
+        )
+        return None, values, errors
+
+
+async def _edit_page(
+    view: View,
+    exam_id: str | None,
+    values: dict[str, Any],
+    errors: dict[str, str] | None = None,
+    notice: str = "",
+    promote_error: str = "",
+    status: int = 200,
+) -> Response:
+    exam = versions = None
+    changes: list[tuple[str, str, str]] = []
+    if exam_id is not None:
+        store = _store(view)
+        exam = await view.run(store.exam, view.reviewer.institution_id, exam_id)
+        versions = await view.run(store.versions, view.reviewer.institution_id, exam_id)
+        if exam is not None and exam.staging is not None:
+            changes = diff(exam.production.policy if exam.production else None, exam.staging.policy)
+    return await view.render(
+        "dashboard_policy.html",
+        status=400 if errors else status,
+        exam_id=exam_id,
+        exam=exam,
+        versions=versions or [],
+        changes=changes,
+        values=values,
+        errors=errors or {},
+        flag_types=FLAG_TYPES,
+        notice=notice,
+        promote_error=promote_error,
+        editable=view.reviewer.role == "admin",
+    )
+
+
+@dashboard()
+async def policy_page(view: View) -> Response:
+    exam_id = view.request.path_params["exam_id"]
+    exam = await view.run(_store(view).exam, view.reviewer.institution_id, exam_id)
+    if exam is None:
+        return await view.render("dashboard_not_found.html", status=404, what="exam policy")
+    shown = exam.staging or exam.production
+    assert shown is not None
+    notice = {"saved": "Saved to staging.", "promoted": "Promoted to production."}.get(
+        view.request.query_params.get("done", ""), ""
+    )
+    return await _edit_page(view, exam_id, _values(shown.policy), notice=notice)
+
+
+@dashboard(admin=True)
+async def new_policy_page(view: View) -> Response:
+    return await _edit_page(view, None, _values(CorePolicy(exam_id="")) | {"exam_id": ""})
+
+
+@dashboard(admin=True, post=True)
+async def create_policy(view: View) -> Response:
+    exam_id = view.field("exam_id")
+    exists = await view.run(_store(view).exam, view.reviewer.institution_id, exam_id)
+    policy, values, errors = policy_from_form(view, exam_id)
+    if exists is not None:
+        errors["exam_id"] = f"exam {exam_id!r} already has a policy: edit it from the list"
+    if policy is None or errors:
+        return await _edit_page(view, None, values, errors)
+    return await _save(view, policy)
+
+
+@dashboard(admin=True, post=True)
+async def save_policy(view: View) -> Response:
+    exam_id = view.request.path_params["exam_id"]
+    exam = await view.run(_store(view).exam, view.reviewer.institution_id, exam_id)
+    if exam is None:
+        return await view.render("dashboard_not_found.html", status=404, what="exam policy")
+    policy, values, errors = policy_from_form(view, exam_id)
+    if policy is None:
+        return await _edit_page(view, exam_id, values, errors)
+    return await _save(view, policy)
+
+
+async def _save(view: View, policy: CorePolicy) -> Response:
+    who = f"{view.reviewer.name} ({view.reviewer.role})"
+    await view.run(_store(view).save_staging, view.reviewer.institution_id, policy, who)
+    return RedirectResponse(f"/dashboard/policies/{policy.exam_id}?done=saved", 303)
+
+
+@dashboard(admin=True, post=True)
+async def promote(view: View) -> Response:
+    exam_id = view.request.path_params["exam_id"]
+    version = view.field("version")
+    who = f"{view.reviewer.name} ({view.reviewer.role})"
+    try:
+        await view.run(
+            _store(view).promote,
+            view.reviewer.institution_id,
+            exam_id,
+            int(version) if version.isdigit() else -1,
+            who,
+        )
+    except ApiError as exc:
+        if exc.status == 404:
+            return await view.render("dashboard_not_found.html", status=404, what="exam policy")
+        exam = await view.run(_store(view).exam, view.reviewer.institution_id, exam_id)
+        assert exam is not None and exam.staging is not None
+        return await _edit_page(
+            view, exam_id, _values(exam.staging.policy), promote_error=exc.message, status=409
+        )
+    return RedirectResponse(f"/dashboard/policies/{exam_id}?done=promoted", 303)
+
+
+routes = [
+    Route("/dashboard/policies", policy_list, methods=["GET"]),
+    Route("/dashboard/policies/new", new_policy_page, methods=["GET"]),
+    Route("/dashboard/policies/new", create_policy, methods=["POST"]),
+    Route("/dashboard/policies/{exam_id}", policy_page, methods=["GET"]),
+    Route("/dashboard/policies/{exam_id}", save_policy, methods=["POST"]),
+    Route("/dashboard/policies/{exam_id}/promote", promote, methods=["POST"]),
+]

@@ -1,0 +1,134 @@
+"""Reports in the dashboard: per exam or for the whole institution (an LTI instructor: their
+course), with the score histogram, flag rates, review outcomes, the threshold calibration
+and a CSV export. Numbers come from reports.py; charts from charts.py."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import replace
+
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from . import charts
+from .dashboard import integrity_label
+from .guard import View, dashboard
+from .policies import PolicyStore
+from .reports import Report, build_report, csv_rows
+
+
+async def _report(view: View, exam_id: str) -> tuple[Report, float | None]:
+    reviewer = view.reviewer
+    rows = await view.run(
+        view.state.store.report_rows,
+        reviewer.institution_id,
+        context_id=reviewer.context_id,
+        exam_id=exam_id or None,
+    )
+    current = None
+    if exam_id:
+        exam = await view.run(PolicyStore(view.state.store).exam, reviewer.institution_id, exam_id)
+        if exam is not None and exam.production is not None:
+            current = exam.production.policy.trust_threshold
+    return await view.run(build_report, rows, current), current
+
+
+def _calibration_chart(report: Report) -> object:
+    c = report.calibration
+    xs = [float(t) for t in c.thresholds]
+    total = max(c.scored, 1)
+    series = [
+        charts.Series("sessions flagged", [f / total for f in c.flagged], charts.ACCENT),
+        charts.Series(
+            "violations caught", [x / max(c.confirmed, 1) for x in c.caught], charts.GOOD
+        ),
+        charts.Series(
+            "cleared but flagged",
+            [x / max(c.cleared, 1) for x in c.false_flags],
+            charts.BAD,
+            dashed=True,
+        ),
+    ]
+    markers = []
+    if c.current is not None:
+        markers.append((c.current, f"current {c.current:g}", charts.INK))
+    if c.recommended is not None:
+        markers.append((c.recommended, f"recommended {c.recommended:g}", charts.GOOD))
+    return charts.curves(
+        xs, series, markers, title="What each threshold would have done", x_label="threshold"
+    )
+
+
+@dashboard()
+async def report_page(view: View) -> Response:
+    exam_id = view.request.query_params.get("exam", "").strip()
+    report, current = await _report(view, exam_id)
+    exams = await view.run(PolicyStore(view.state.store).overview, view.reviewer.institution_id)
+    calibration = report.calibration
+    return await view.render(
+        "dashboard_report.html",
+        exam_id=exam_id,
+        exams=[e.exam_id for e in exams],
+        report=report,
+        histogram=charts.histogram(report.histogram, report.edges, current)
+        if report.scored
+        else None,
+        curve=_calibration_chart(report) if report.scored else None,
+        at_current=calibration.at(current) if current is not None else None,
+        at_recommended=calibration.at(calibration.recommended)
+        if calibration.recommended is not None
+        else None,
+        error=view.request.query_params.get("error", ""),
+    )
+
+
+@dashboard()
+async def report_csv(view: View) -> Response:
+    exam_id = view.request.query_params.get("exam", "").strip()
+    report, _ = await _report(view, exam_id)
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(csv_rows(report.rows, integrity_label))
+    name = f"openproctor-{exam_id or view.reviewer.institution_id}.csv"
+    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name)
+    return Response(
+        buffer.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "content-disposition": f'attachment; filename="{safe}"',
+            "cache-control": "no-store",
+            "x-content-type-options": "nosniff",
+        },
+    )
+
+
+@dashboard(admin=True, post=True)
+async def apply_threshold(view: View) -> Response:
+    """Put the recommended threshold into the exam's staging policy (promotion stays a
+    separate, reviewed step)."""
+    exam_id = view.field("exam")
+    policies = PolicyStore(view.state.store)
+    exam = await view.run(policies.exam, view.reviewer.institution_id, exam_id)
+    report, _ = await _report(view, exam_id)
+    recommended = report.calibration.recommended
+    if exam is None or recommended is None:
+        return RedirectResponse(
+            f"/dashboard/reports?exam={exam_id}&error=no-recommendation#calibration", 303
+        )
+    base = exam.staging or exam.production
+    assert base is not None
+    who = f"{view.reviewer.name} ({view.reviewer.role}), calibration"
+    await view.run(
+        policies.save_staging,
+        view.reviewer.institution_id,
+        replace(base.policy, trust_threshold=recommended),
+        who,
+    )
+    return RedirectResponse(f"/dashboard/policies/{exam_id}?done=saved#promotion", 303)
+
+
+routes = [
+    Route("/dashboard/reports", report_page, methods=["GET"]),
+    Route("/dashboard/reports.csv", report_csv, methods=["GET"]),
+    Route("/dashboard/reports/apply-threshold", apply_threshold, methods=["POST"]),
+]
