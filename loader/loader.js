@@ -110,6 +110,7 @@
     var worker = null, finishing = false, ended = false;
     var origin = stored && stored.origin ? stored.origin : bootAt;
     this.id = grant.session_id;
+    this.recordUrl = new URL(grant.record_url, server + "/").href; // the student's own record
     this.state = { ready: false, score: 1, flagged: false, flags: [], acknowledged: -1, error: null };
     this.examStarted = started.promise; this.examFinished = finished.promise;
     this.logUploaded = uploaded.promise; this.videoUploaded = uploaded.promise; // alias: no video exists

@@ -164,7 +164,7 @@ async def _session_for_integration(request: Request, state: AppState) -> dict[st
 async def get_session(request: Request) -> JSONResponse:
     state = _state(request)
     row = await _session_for_integration(request, state)
-    return JSONResponse(public_status(row))
+    return JSONResponse(public_status(row, state.keyring.record_path(row["id"])))
 
 
 async def finish_session(request: Request) -> JSONResponse:

@@ -15,7 +15,17 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import admin_pages, api, dashboard, demo, lti_routes, policy_pages, report_pages, sdk
+from . import (
+    admin_pages,
+    api,
+    dashboard,
+    demo,
+    lti_routes,
+    policy_pages,
+    record,
+    report_pages,
+    sdk,
+)
 from .cors import RegisteredOriginsCORS
 from .errors import EXCEPTION_HANDLERS
 from .observability import RequestMetrics, configure_logging, metrics_endpoint
@@ -62,6 +72,7 @@ def create_app(
         *policy_pages.routes,
         *report_pages.routes,
         *admin_pages.routes,
+        *record.routes,
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]

@@ -368,6 +368,25 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .evidence import verify_bundle
+
+    def load(path: Path, what: str) -> object:
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise SystemExit(f"error: cannot read the {what} {str(path)!r}: {exc}") from None
+
+    bundle = load(args.bundle, "bundle")
+    pinned = load(args.jwks, "key set") if args.jwks is not None else None
+    if pinned is not None and not isinstance(pinned, dict):
+        raise SystemExit('error: --jwks must hold a JSON key set ({"keys": [...]})')
+    report = verify_bundle(bundle, pinned)
+    print("\n".join(report.lines()))
+    print("VERIFIED" if report.ok else "NOT VERIFIED")
+    return 0 if report.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="openproctor", description="openproctor server and administration."
@@ -536,6 +555,23 @@ def build_parser() -> argparse.ArgumentParser:
         "rotate-key", parents=[common], help="create a new tool signing key (old one in grace)"
     )
     lrot.set_defaults(func=cmd_lti_rotate_key)
+
+    verify = sub.add_parser(
+        "verify",
+        help="check a student's evidence bundle offline (chain, score, server attestation)",
+        description="Check an evidence bundle (downloaded from a student's record page) without "
+        "the server: every MAC and link of the signed log, completeness, the score recomputed "
+        "with openproctor.core, and the server's attestation. Exits 0 when all checks pass.",
+    )
+    verify.add_argument("bundle", type=Path, help="the evidence bundle (JSON)")
+    verify.add_argument(
+        "--jwks",
+        type=Path,
+        default=None,
+        help="the server's key set (saved from /lti/jwks) to check the attestation against, "
+        "instead of the key the bundle carries",
+    )
+    verify.set_defaults(func=cmd_verify)
 
     sub.add_parser(
         "purge", parents=[common], help="delete event logs past their exam's log_retention_days"

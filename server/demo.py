@@ -1,11 +1,11 @@
-"""The demo: a sample exam page with a fake LMS backend that mints the integration JWT, and a
-page that shows what was recorded. Served with a strict Content-Security-Policy, the one
-docs/sdk.md tells integrators to use, so the demo proves the SDK runs under it."""
+"""The demo: a sample exam page with a fake LMS backend that mints the integration JWT; at the
+end the student follows the record link to see what was recorded (record.py). Served with a
+strict Content-Security-Policy, the one docs/sdk.md tells integrators to use, so the demo proves
+the SDK runs under it."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import secrets
 from pathlib import Path
 
@@ -63,29 +63,8 @@ async def fake_lms_start(request: Request) -> JSONResponse:
     return JSONResponse({"integrationName": INTEGRATION, "jwt": token})
 
 
-async def results_page(request: Request) -> Response:
-    state: AppState = request.app.state.openproctor
-    row = await run_in_threadpool(state.store.get_session, request.path_params["session_id"])
-    if (
-        row is None
-        or row["integration_id"]
-        != (await run_in_threadpool(state.store.get_integration, INTEGRATION)).id
-    ):
-        raise ApiError(404, "unknown_session", "no such demo session")
-    events = await run_in_threadpool(state.store.events, row["id"])
-    breakdown = json.loads(row["breakdown_json"]) if row["breakdown_json"] else []
-    return page(
-        "demo_results.html",
-        session=row,
-        events=events,
-        breakdown=breakdown,
-        flagged_threshold=json.loads(row["policy_json"])["trust_threshold"],
-    )
-
-
 routes = [
     Route("/demo", exam_page, methods=["GET"]),
     Route("/demo/lms/start", fake_lms_start, methods=["POST"]),
-    Route("/demo/sessions/{session_id}", results_page, methods=["GET"]),
     Mount("/demo/static", StaticFiles(directory=HERE / "static"), name="demo-static"),
 ]

@@ -172,3 +172,21 @@ class Keyring:
             _subkey(self.masters[0].reveal(), "csrf"), session_token.encode(), hashlib.sha256
         )
         return mac.hexdigest()[:40]
+
+    # -- the student's link to what was recorded --------------------------------------------
+
+    def record_key(self, session_id: str) -> str:
+        """The capability in the link a student gets to their own record (and evidence
+        bundle): an HMAC of the session id, so it needs no storage and only the server mints it."""
+        return self._record_key(self.masters[0], session_id)
+
+    def check_record_key(self, session_id: str, key: str) -> bool:
+        return any(hmac.compare_digest(self._record_key(m, session_id), key) for m in self.masters)
+
+    @staticmethod
+    def _record_key(master: Secret, session_id: str) -> str:
+        mac = hmac.new(_subkey(master.reveal(), "student-record"), session_id.encode(), "sha256")
+        return base64.urlsafe_b64encode(mac.digest()[:24]).decode()
+
+    def record_path(self, session_id: str) -> str:
+        return f"/record/{session_id}?key={self.record_key(session_id)}"

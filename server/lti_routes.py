@@ -376,6 +376,7 @@ async def _end_assessment(request: Request, state: AppState, launch: Launch) -> 
         "lti_end.html",
         session_id=row["id"],
         summary=summary,
+        record_url=state.keyring.record_path(row["id"]),
         frame_ancestors=_frame_origins(launch.registration),
     )
 

@@ -27,6 +27,11 @@ def _error(description: str) -> dict[str, Any]:
 
 
 HEX64 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+RECORD_URL = {
+    "type": "string",
+    "description": "path (on this server) of the student's own view of what was recorded, "
+    "with the evidence bundle to download; show it to the student at the end of the exam",
+}
 BEARER_SESSION = [{"sessionToken": []}]
 BEARER_INTEGRATION = [{"integrationCredential": []}]
 SESSION_ID = {
@@ -96,6 +101,7 @@ SCHEMAS: dict[str, Any] = {
             "chain",
             "exam",
             "tally",
+            "record_url",
         ],
         "properties": {
             "session_id": {"type": "string"},
@@ -126,6 +132,7 @@ SCHEMAS: dict[str, Any] = {
                 "required": ["id", "name"],
                 "properties": {"id": {"type": "string"}, "name": {"type": "string"}},
             },
+            "record_url": RECORD_URL,
         },
     },
     "Event": {
@@ -187,6 +194,7 @@ SCHEMAS: dict[str, Any] = {
             "started_at",
             "finished_at",
             "logs_purged",
+            "record_url",
         ],
         "properties": {
             "session_id": {"type": "string"},
@@ -212,6 +220,7 @@ SCHEMAS: dict[str, Any] = {
             "started_at": {"type": "integer"},
             "finished_at": {"type": ["integer", "null"]},
             "logs_purged": {"type": "boolean"},
+            "record_url": RECORD_URL,
         },
     },
 }

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from . import schema
 from .errors import ApiError
-from .store import Store
+from .store import Store, require_institution
 
 ROLES = ("reviewer", "admin")
 OUTCOMES = {
@@ -85,13 +85,7 @@ class ReviewerStore:
                 400, "weak_password", f"the password must be at least {MIN_PASSWORD} characters"
             )
         with self.engine.begin() as conn:
-            known = conn.execute(
-                sa.select(schema.institutions.c.id).where(
-                    schema.institutions.c.id == institution_id
-                )
-            ).first()
-            if known is None:
-                raise ApiError(404, "unknown_institution", f"no institution {institution_id!r}")
+            require_institution(conn, institution_id)
             try:
                 conn.execute(
                     schema.reviewers.insert().values(

@@ -177,11 +177,14 @@ class SessionService:
             # Running totals of what is stored: a resumed client scores on from them.
             "tally": json.loads(row["tally_json"]),
             "exam": {"id": row["exam_id"], "name": row["exam_name"]},
+            # The student's own view of what was recorded (a capability link).
+            "record_url": self.keyring.record_path(row["id"]),
         }
 
 
-def public_status(row: dict[str, Any]) -> dict[str, Any]:
-    """What the integrator reads about a session (no personal data beyond their own ids)."""
+def public_status(row: dict[str, Any], record_url: str) -> dict[str, Any]:
+    """What the integrator reads about a session (no personal data beyond their own ids), and
+    the link to show the student so they can see what was recorded."""
     breakdown = json.loads(row["breakdown_json"]) if row["breakdown_json"] else []
     return {
         "session_id": row["id"],
@@ -203,4 +206,5 @@ def public_status(row: dict[str, Any]) -> dict[str, Any]:
         "started_at": int(row["started_at"]),
         "finished_at": int(row["finished_at"]) if row["finished_at"] else None,
         "logs_purged": row["purged_at"] is not None,
+        "record_url": record_url,
     }

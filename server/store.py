@@ -528,6 +528,15 @@ class Store:
         return {"sessions": purged_sessions, "events": deleted_events}
 
 
+def require_institution(conn: Connection, institution_id: str) -> None:
+    """Refuse (404) to attach anything to an institution that does not exist."""
+    known = conn.execute(
+        sa.select(schema.institutions.c.id).where(schema.institutions.c.id == institution_id)
+    ).first()
+    if known is None:
+        raise ApiError(404, "unknown_institution", f"no institution {institution_id!r}")
+
+
 def _load_events(conn: Connection, session_id: str) -> list[dict[str, Any]]:
     e = schema.events
     rows = conn.execute(

@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection
 from . import schema
 from .errors import ApiError
 from .keys import Keyring
-from .store import Store
+from .store import Store, require_institution
 
 log = logging.getLogger("openproctor.server.webhooks")
 
@@ -130,13 +130,7 @@ class WebhookStore:
         secret = "whsec_" + secrets.token_urlsafe(32)
         w = schema.webhooks
         with self.engine.begin() as conn:
-            known = conn.execute(
-                sa.select(schema.institutions.c.id).where(
-                    schema.institutions.c.id == institution_id
-                )
-            ).first()
-            if known is None:
-                raise ApiError(404, "unknown_institution", f"no institution {institution_id!r}")
+            require_institution(conn, institution_id)
             result = conn.execute(
                 w.insert().values(
                     institution_id=institution_id,

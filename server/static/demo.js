@@ -26,7 +26,7 @@
           session.finish();
           session.logUploaded.then(function () {
             show("exam", false); show("done", true);
-            $("results-link").href = "/demo/sessions/" + session.id;
+            $("results-link").href = session.recordUrl;
           }, function (e) { error(e.message); });
         });
       })

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx2 as httpx
 import pytest
@@ -18,9 +19,7 @@ from ..support import ENVIRONMENT
 PASSWORD = "a long reviewer password"
 
 
-@pytest.fixture(scope="module")
-def reviewer(live_server) -> str:
-    env_db = {"OPENPROCTOR_DATABASE_URL": live_server.database_url}
+def add_account(live_server, name: str, role: str) -> str:
     subprocess.run(
         [
             sys.executable,
@@ -28,18 +27,38 @@ def reviewer(live_server) -> str:
             "openproctor.server.cli",
             "reviewer",
             "add",
-            "rita",
+            name,
             "--institution",
             "uni-a",
+            "--role",
+            role,
             "--password-stdin",
         ],
         input=PASSWORD + "\n",
         text=True,
-        env={**os.environ, **env_db},
+        env={**os.environ, "OPENPROCTOR_DATABASE_URL": live_server.database_url},
         check=True,
         capture_output=True,
     )
-    return "rita"
+    return name
+
+
+@pytest.fixture(scope="module")
+def reviewer(live_server) -> str:
+    return add_account(live_server, "rita", "reviewer")
+
+
+@pytest.fixture(scope="module")
+def admin(live_server) -> str:
+    return add_account(live_server, "adam", "admin")
+
+
+def sign_in(page, live_server, name: str) -> None:
+    page.goto(f"{live_server.base}/dashboard/login")
+    page.fill("#username", name)
+    page.fill("#password", PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{live_server.base}/dashboard")
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +132,48 @@ def test_review_a_flagged_session(page, live_server, reviewer, flagged):
     page.wait_for_url(f"**/dashboard/sessions/{flagged}#decisions")
     assert "violation confirmed" in page.inner_text("#current-decision")
     assert "rita (reviewer)" in page.inner_text("#current-decision")
+
+
+def test_an_admin_edits_and_promotes_a_policy(page, live_server, admin, flagged):
+    sign_in(page, live_server, admin)
+    page.click("nav >> text=Exam policies")
+    page.click("#policies >> text=CS101-final")
+    assert page.evaluate(UNLABELLED) == []
+    page.fill("#trust_threshold", "1.4")
+    page.click("#save")
+    assert "must be from 0 to 1" in page.inner_text("#trust_threshold-error")
+    assert page.get_attribute("#trust_threshold", "aria-invalid") == "true"
+    page.fill("#trust_threshold", "0.6")
+    page.uncheck("input[name=flags_enabled][value=context_menu]")
+    page.focus("#heartbeat_seconds")
+    page.keyboard.press("Enter")  # submits from the keyboard
+    page.wait_for_url("**/dashboard/policies/CS101-final?done=saved")
+    diff = page.inner_text("#diff")
+    assert "trust threshold\t0.7\t0.6" in diff and "context_menu" in diff
+    page.click("#promote")
+    page.wait_for_url("**?done=promoted")
+    assert "Promoted to production" in page.inner_text("#notice")
+    assert "No differences" in page.inner_text("#diff")
+    new = live_server.start_session("after-promotion", user_id="student-promo")
+    assert new["policy"]["trust_threshold"] == 0.6
+
+
+def test_a_reviewer_reads_the_report_and_exports_it(page, live_server, reviewer, flagged):
+    sign_in(page, live_server, reviewer)
+    page.click("nav >> text=Reports")
+    page.select_option("#exam", "CS101-final")
+    page.click("text=Show")
+    page.wait_for_url("**/dashboard/reports?exam=CS101-final")
+    assert page.evaluate(UNLABELLED) == []
+    assert int(page.inner_text("#count-sessions")) >= 1
+    chart = page.locator("#histogram svg")
+    assert chart.get_attribute("role") == "img"
+    assert "Sessions by trust score" in chart.locator("title").text_content()
+    assert page.locator('#flag-rates tr[data-flag="tab_switch"]').count() == 1
+    assert "No reviewer decisions yet" in page.inner_text("#calibration-message") or (
+        "Calibration needs" in page.inner_text("#calibration-message")
+    )
+    with page.expect_download() as download:
+        page.click("#csv")
+    text = Path(download.value.path()).read_text()
+    assert text.startswith("session_id,exam_id,started_at") and flagged in text

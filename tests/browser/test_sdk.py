@@ -4,6 +4,8 @@ verified by the CPython core, golden vectors, privacy, a strict CSP, and failure
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 from urllib.parse import urlencode
@@ -227,12 +229,14 @@ def test_privacy_only_the_server_is_contacted_and_no_content_leaves(page, contex
     bodies = [r.post_data or "" for r in requests]
     assert any('"copy_paste"' in b for b in bodies)  # the paste was recorded ...
     assert not any(MARKER in b for b in bodies)  # ... but never its contents
-    session_id = page.get_attribute("#results-link", "href").rsplit("/", 1)[-1]
+    session_id = page.evaluate("() => demoSession.id")
     stored = json.dumps(live_server.events(session_id))
     assert MARKER not in stored and "copy_paste" in stored
 
 
-def test_results_page_shows_what_was_recorded(page, live_server):
+def test_the_student_sees_what_was_recorded_and_verifies_the_download(page, live_server, tmp_path):
+    """The link shown at the end of the exam: the record, and an evidence bundle that
+    `openproctor verify` checks offline."""
     page.goto(f"{live_server.base}/demo")
     page.click("#start")
     page.wait_for_selector('#status:has-text("Proctoring active")', timeout=30000)
@@ -241,10 +245,23 @@ def test_results_page_shows_what_was_recorded(page, live_server):
     page.click("#finish")
     page.wait_for_selector("#done:not([hidden])", timeout=30000)
     page.click("#results-link")
-    assert page.inner_text("#integrity") == "verified and complete"
+    page.wait_for_url("**/record/**")
+    assert page.inner_text("#integrity") == "verified"
     assert "opened the context menu once" in page.inner_text("#breakdown")
     rows = page.query_selector_all("#events tbody tr")
     assert rows[0].inner_text().split("\t")[2] == "session_start"
+    with page.expect_download() as download:
+        page.click("#evidence")
+    bundle = tmp_path / "evidence.json"
+    download.value.save_as(bundle)
+    checked = subprocess.run(
+        [sys.executable, "-m", "openproctor.server.cli", "verify", str(bundle)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "VERIFIED" in checked.stdout and f"{len(rows)} events" in checked.stdout
 
 
 def test_cross_origin_page_under_the_documented_csp(page, lms, live_server):

@@ -23,6 +23,7 @@ from openproctor.server.reviewers import ReviewerStore
 from openproctor.server.settings import Limits
 from openproctor.server.store import Store
 
+from ...lti_platform import Platform, serve_jwks
 from ...support import ENVIRONMENT
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
@@ -237,3 +238,20 @@ def csrf_of(html: str) -> str:
     found = re.search(r'name="csrf" value="([^"]+)"', html)
     assert found is not None, "the page has no form with a CSRF token"
     return found.group(1)
+
+
+# -- an LTI 1.3 platform we did not write (lti1p3platform) ------------------------------------
+
+LTI_TOOL = "https://testserver"
+
+
+@pytest.fixture
+def platform() -> Platform:
+    return Platform(LTI_TOOL)
+
+
+@pytest.fixture
+def jwks_server(platform: Platform) -> Iterator[tuple[str, list[int]]]:
+    """The platform's key set, served over real HTTP on 127.0.0.1."""
+    with serve_jwks(platform) as served:
+        yield served

@@ -27,17 +27,6 @@ EXAM_URL = "https://lms.example.edu/quiz/7/take"
 
 
 @pytest.fixture
-def platform() -> Platform:
-    return Platform(TOOL)
-
-
-@pytest.fixture
-def jwks_server(platform: Platform) -> Iterator[tuple[str, list[int]]]:
-    with serve_jwks(platform) as served:
-        yield served
-
-
-@pytest.fixture
 def tool(app, store, integration, platform, jwks_server) -> Iterator[TestClient]:
     LtiStore(store).add_registration(
         integration.id,

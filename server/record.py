@@ -1,0 +1,87 @@
+"""The student's view: exactly what was recorded about their session (the events, the score and
+its explanation) and the evidence bundle to download. The link carries a key only the server
+can mint (keys.record_key); a wrong key answers 404, like a session that does not exist."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from openproctor.core import FLAG_TYPES
+
+from .dashboard import integrity_label
+from .errors import ApiError
+from .evidence import build_bundle
+from .http import own_origin
+from .pages import page
+from .state import AppState
+
+
+async def _session(request: Request) -> tuple[AppState, dict[str, Any] | None]:
+    state: AppState = request.app.state.openproctor
+    session_id = request.path_params["session_id"]
+    key = request.query_params.get("key", "")
+    if not key or not state.keyring.check_record_key(session_id, key):
+        return state, None
+    return state, await run_in_threadpool(state.store.get_session, session_id)
+
+
+async def record_page(request: Request) -> Response:
+    state, row = await _session(request)
+    if row is None:
+        return page("record_missing.html", status=404)
+    events = await run_in_threadpool(state.store.events, row["id"])
+    policy = json.loads(row["policy_json"])
+    deleted_on = datetime.fromtimestamp(
+        row["started_at"] + policy["log_retention_days"] * 86400, UTC
+    ).strftime("%Y-%m-%d")
+    return page(
+        "record.html",
+        session=row,
+        integrity=integrity_label(row),
+        policy=policy,
+        not_counted=[f for f in FLAG_TYPES if f not in policy["flags_enabled"]],
+        breakdown=json.loads(row["breakdown_json"]) if row["breakdown_json"] else [],
+        events=events,
+        deleted_on=deleted_on,
+        key=request.query_params["key"],
+    )
+
+
+async def evidence(request: Request) -> Response:
+    state, row = await _session(request)
+    if row is None:
+        raise ApiError(404, "unknown_session", "no such session, or the link's key is wrong")
+    if row["purged_at"] is not None:
+        raise ApiError(
+            410, "session_purged", "this session's log was deleted under the retention policy"
+        )
+    events = await run_in_threadpool(state.store.events, row["id"])
+    bundle = await run_in_threadpool(
+        build_bundle,
+        row,
+        events,
+        state.keyring.session_keys(row["id"])[0].reveal(),
+        state.lti_keys,
+        own_origin(request, state.settings.public_origin),
+    )
+    return JSONResponse(
+        bundle,
+        headers={
+            "content-disposition": f'attachment; filename="openproctor-{row["id"]}.json"',
+            "cache-control": "no-store",
+            "referrer-policy": "no-referrer",
+        },
+    )
+
+
+routes = [
+    Route("/record/{session_id}", record_page, methods=["GET"]),
+    Route("/record/{session_id}/evidence.json", evidence, methods=["GET"]),
+]
