@@ -45,7 +45,7 @@ def test_switching_tabs_is_one_tab_switch_not_a_focus_loss_too(driver, live_serv
     time.sleep(1.5)
     driver.find_element(By.ID, "finish").click()
     wait.until(expected_conditions.visibility_of_element_located((By.ID, "done")))
-    session_id = driver.find_element(By.ID, "results-link").get_attribute("href").rsplit("/")[-1]
+    session_id = driver.execute_script("return demoSession.id")
     log = live_server.events(session_id)
     switches = [e for e in log if e["type"] == "tab_switch"]
     assert len(switches) == 1 and switches[0]["data"]["count"] == 1
