@@ -123,11 +123,13 @@ def _refuse_constant(name: str) -> Any:
 
 
 def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, item in pairs:
-        if key in out:
-            raise EncodingError("$", f"duplicate object key {key!r}")
-        out[key] = item
+    out = dict(pairs)
+    if len(out) != len(pairs):  # only then look for which key came twice
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise EncodingError("$", f"duplicate object key {key!r}")
+            seen.add(key)
     return out
 
 

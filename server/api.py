@@ -111,7 +111,7 @@ async def post_events(request: Request) -> JSONResponse:
             state.settings.public_origin,
         )
 
-    result = await run_in_threadpool(state.ingest.ingest, session_id, events, origin_allowed)
+    result = await state.ingest_runner.run(state.ingest.ingest, session_id, events, origin_allowed)
     return JSONResponse(result)
 
 

@@ -6,6 +6,7 @@ client's own score (``session_end.score_milli``) is only compared with it.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -13,12 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.engine import Connection
+
 from openproctor.core import (
     ChainError,
     ChainState,
     Event,
     EventValidationError,
     IncompleteLog,
+    Policy,
     SequenceGap,
     Tally,
     TrustScore,
@@ -53,12 +57,15 @@ class IngestService:
         session_id: str,
         events: list[Any],
         check: Callable[[dict[str, Any]], None] | None = None,
+        group: Connection | None = None,
     ) -> dict[str, Any]:
         """Verify and store one batch; answer with the highest acknowledged seq. ``check`` sees
-        the session row first (the endpoint's origin check) and may refuse the batch."""
+        the session row first (the endpoint's origin check) and may refuse the batch. With
+        ``group`` (the SQLite writer's transaction) the batch is durable at the group's commit,
+        and the caller acknowledges it only then."""
         keys = self.keyring.session_keys(session_id)
         try:
-            with self.store.locked_session(session_id) as tx:
+            with self.store.locked_session(session_id, group) as tx:
                 if check is not None:
                     check(tx.row)
                 if tx.row["purged_at"] is not None:
@@ -105,6 +112,7 @@ class IngestService:
             REJECTIONS.labels(exc.code).inc()
             self.store.update_session(
                 session_id,
+                group,
                 status="integrity_failed",
                 integrity_reason=f"{exc.code}: {exc.message}",
                 integrity_seq=exc.seq,
@@ -122,7 +130,7 @@ class IngestService:
 
     def _rescore(self, tx: SessionTx, new: tuple[Event, ...], state: ChainState) -> dict[str, Any]:
         row = tx.row
-        policy = parse_policy(json.loads(row["policy_json"]))
+        policy = session_policy(row["policy_json"])
         tally = Tally.from_dict(json.loads(row["tally_json"]))
         for event in new:
             tally.add(event)
@@ -168,7 +176,7 @@ class IngestService:
         """Close a session (idempotent): rescore from the stored log, record completeness."""
         with self.store.locked_session(session_id) as tx:
             row = tx.row
-            policy = parse_policy(json.loads(row["policy_json"]))
+            policy = session_policy(row["policy_json"])
             stored = tx.events()
             log = verify_log(
                 row["id"], stored, self.keyring.session_keys(row["id"]), complete=False
@@ -199,6 +207,13 @@ class IngestService:
             return
         url = f"{self.public_origin}/dashboard/sessions/{tx.row['id']}"
         self.alerts.enqueue_flagged(tx.conn, {**tx.row, **fields}, url)
+
+
+@functools.lru_cache(maxsize=1024)
+def session_policy(policy_json: str) -> Policy:
+    """A session's stored policy, parsed and validated once (policies are immutable values and
+    every batch of an exam's sessions carries the same text)."""
+    return parse_policy(json.loads(policy_json))
 
 
 def _score_fields(score: TrustScore) -> dict[str, Any]:

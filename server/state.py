@@ -14,6 +14,7 @@ from .sessions import SessionService
 from .settings import Settings
 from .store import Store
 from .webhooks import WebhookSender, WebhookStore
+from .writer import GroupWriter, ThreadRunner
 
 
 @dataclass
@@ -23,6 +24,8 @@ class AppState:
     keyring: Keyring
     sessions: SessionService
     ingest: IngestService
+    #: Where ingest work runs: the SQLite group writer, or the thread pool (PostgreSQL).
+    ingest_runner: GroupWriter | ThreadRunner
     limiter: RateLimiter
     lti_store: LtiStore
     lti_keys: ToolKeys
@@ -43,6 +46,7 @@ class AppState:
             keyring=keyring,
             sessions=SessionService(store, keyring, settings.token_grace_seconds),
             ingest=IngestService(store, keyring, webhooks, settings.public_origin or ""),
+            ingest_runner=GroupWriter(store) if store.dialect == "sqlite" else ThreadRunner(),
             limiter=RateLimiter(settings.limits.batches_per_minute),
             lti_store=lti_store,
             lti_keys=ToolKeys(lti_store, keyring),

@@ -9,6 +9,7 @@ batch is stored with the new chain state, or nothing is.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import threading
 import time
@@ -59,6 +60,29 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+_DATA_ENCODER = json.JSONEncoder(separators=(",", ":"))
+_EVENT_COLUMNS = "session_id, seq, t, type, data, prev, mac, received_at"
+_INSERT_EVENTS = {
+    # Identifiers are ours, values are bound parameters.
+    style: f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ({', '.join([mark] * 8)})"  # noqa: S608
+    for style, mark in (("qmark", "?"), ("format", "%s"), ("pyformat", "%s"))
+}
+
+
+_SESSION_COLUMNS = frozenset(schema.sessions.c.keys())
+
+
+@functools.lru_cache(maxsize=256)
+def _update_session_sql(names: tuple[str, ...], paramstyle: str) -> str:
+    """UPDATE of these session columns (checked against the schema), cached per column set."""
+    unknown = set(names) - _SESSION_COLUMNS
+    if unknown:
+        raise ValueError(f"not session columns: {sorted(unknown)}")
+    mark = "?" if paramstyle == "qmark" else "%s"
+    assignments = ", ".join(f"{name} = {mark}" for name in names)
+    return f"UPDATE sessions SET {assignments} WHERE id = {mark}"  # noqa: S608 (checked names)
+
+
 @dataclass(frozen=True)
 class Integration:
     id: int
@@ -78,6 +102,12 @@ class SessionTx:
     def __init__(self, conn: Connection, row: Mapping[str, Any]) -> None:
         self.conn = conn
         self.row = dict(row)
+        self._paramstyle = conn.dialect.paramstyle
+
+    def _cursor(self) -> Any:
+        """The driver's cursor on this transaction's connection: the three statements of the
+        ingest hot path skip SQLAlchemy's per-statement machinery (docs/PERFORMANCE.md)."""
+        return self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
 
     def known_macs(self, low: int, high: int) -> dict[int, str]:
         e = schema.events
@@ -89,24 +119,33 @@ class SessionTx:
         return {int(seq): mac for seq, mac in rows}
 
     def insert_events(self, events: Sequence[Event], received_at: float) -> None:
+        """Append verified events. This is the ingest hot path: one driver-level executemany
+        with positional rows, which costs a fraction of building a dict per row for the ORM
+        layer (docs/PERFORMANCE.md)."""
         if not events:
             return
-        self.conn.execute(
-            schema.events.insert(),
-            [
-                {
-                    "session_id": self.row["id"],
-                    "seq": e.seq,
-                    "t": e.t,
-                    "type": e.type,
-                    "data": json.dumps(dict(e.data), separators=(",", ":")),
-                    "prev": e.prev,
-                    "mac": e.mac,
-                    "received_at": received_at,
-                }
-                for e in events
-            ],
-        )
+        session_id, encode = self.row["id"], _DATA_ENCODER.encode
+        cursor = self._cursor()
+        try:
+            cursor.executemany(
+                _INSERT_EVENTS[self._paramstyle],
+                [
+                    # Most events are heartbeats, whose data is empty.
+                    (
+                        session_id,
+                        e.seq,
+                        e.t,
+                        e.type,
+                        encode(e.data) if e.data else "{}",
+                        e.prev,
+                        e.mac,
+                        received_at,
+                    )
+                    for e in events
+                ],
+            )
+        finally:
+            cursor.close()
 
     def events(self) -> list[dict[str, Any]]:
         """The session's stored log, including what this transaction inserted."""
@@ -114,9 +153,15 @@ class SessionTx:
 
     def update(self, **fields: Any) -> None:
         fields["updated_at"] = time.time()
-        self.conn.execute(
-            schema.sessions.update().where(schema.sessions.c.id == self.row["id"]).values(**fields)
-        )
+        names = tuple(sorted(fields))
+        cursor = self._cursor()
+        try:
+            cursor.execute(
+                _update_session_sql(names, self._paramstyle),
+                (*(fields[name] for name in names), self.row["id"]),
+            )
+        finally:
+            cursor.close()
         self.row.update(fields)
 
 
@@ -135,6 +180,14 @@ class Store:
         self._integrations: dict[int, tuple[float, Integration]] = {}
         self._writer: threading.Lock | contextlib.nullcontext[None] = (
             threading.Lock() if self.dialect == "sqlite" else contextlib.nullcontext()
+        )
+        # The ingest hot path reads the session row with driver-level SQL (docs/PERFORMANCE.md).
+        self._session_columns = tuple(schema.sessions.c.keys())
+        columns = ", ".join(self._session_columns)
+        self._lock_sql = (
+            f"SELECT {columns} FROM sessions WHERE id = ?"  # noqa: S608 (schema's own names)
+            if self.dialect == "sqlite"
+            else f"SELECT {columns} FROM sessions WHERE id = %s FOR UPDATE"  # noqa: S608
         )
         if self.dialect == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -455,38 +508,75 @@ class Store:
             return [dict(r) for r in conn.execute(query.order_by(s.c.started_at)).mappings()]
 
     @contextmanager
-    def locked_session(self, session_id: str) -> Iterator[SessionTx]:
+    def locked_session(
+        self, session_id: str, group: Connection | None = None
+    ) -> Iterator[SessionTx]:
         """A transaction holding the session's write lock; commits if the block succeeds.
 
         SQLite has one writer at a time anyway: writers of this process queue on a lock instead
-        of contending in SQLite's busy handler, whose sleeps made the tail latency.
+        of contending in SQLite's busy handler, whose sleeps made the tail latency. Inside a
+        ``group`` transaction (see :meth:`write_group`) the block runs in a savepoint of it.
         """
-        with self._writer:
-            yield from self._locked_session(session_id)
+        if group is not None:
+            cursor = group.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            cursor.execute("SAVEPOINT batch")
+            try:
+                yield self._session_tx(group, session_id)
+            except BaseException:
+                cursor.execute("ROLLBACK TO SAVEPOINT batch")
+                cursor.execute("RELEASE SAVEPOINT batch")
+                raise
+            else:
+                cursor.execute("RELEASE SAVEPOINT batch")
+            finally:
+                cursor.close()
+            return
+        with self._writer, self._write_transaction() as conn:
+            yield self._session_tx(conn, session_id)
 
-    def _locked_session(self, session_id: str) -> Iterator[SessionTx]:
+    @contextmanager
+    def write_group(self) -> Iterator[Connection]:
+        """One write transaction for many batches (the SQLite writer's group commit): each
+        batch runs in a savepoint, and all are durable, or none, at the one commit."""
+        with self._writer, self._write_transaction() as conn:
+            yield conn
+
+    @contextmanager
+    def _write_transaction(self) -> Iterator[Connection]:
         try:
             with self.engine.connect() as conn:
                 conn = conn.execution_options(sqlite_immediate=True)
                 with conn.begin():
-                    query = sa.select(schema.sessions).where(schema.sessions.c.id == session_id)
-                    if self.dialect == "postgresql":
-                        query = query.with_for_update()
-                    row = conn.execute(query).mappings().first()
-                    if row is None:
-                        raise ApiError(404, "unknown_session", f"no session {session_id!r}")
-                    yield SessionTx(conn, row)
+                    yield conn
         except OperationalError as exc:
             raise ApiError(
                 503, "database_unavailable", "the database is unavailable; retry later"
             ) from exc
 
-    def update_session(self, session_id: str, **fields: Any) -> None:
+    def _session_tx(self, conn: Connection, session_id: str) -> SessionTx:
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(self._lock_sql, (session_id,))
+            values = cursor.fetchone()
+        finally:
+            cursor.close()
+        row = None if values is None else dict(zip(self._session_columns, values, strict=True))
+        if row is None:
+            raise ApiError(404, "unknown_session", f"no session {session_id!r}")
+        return SessionTx(conn, row)
+
+    def update_session(
+        self, session_id: str, group: Connection | None = None, **fields: Any
+    ) -> None:
         fields["updated_at"] = time.time()
+        statement = (
+            schema.sessions.update().where(schema.sessions.c.id == session_id).values(**fields)
+        )
+        if group is not None:
+            group.execute(statement)
+            return
         with self.engine.begin() as conn:
-            conn.execute(
-                schema.sessions.update().where(schema.sessions.c.id == session_id).values(**fields)
-            )
+            conn.execute(statement)
 
     def events(self, session_id: str) -> list[dict[str, Any]]:
         """The stored log of a session, as wire dicts in seq order."""

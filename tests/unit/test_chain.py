@@ -24,7 +24,7 @@ from openproctor.core import (
     verify_log,
 )
 from openproctor.core.chain import KEY_SALT
-from openproctor.core.events import checked_signing_bytes, signing_bytes
+from openproctor.core.events import check_data, checked_signing_bytes, signing_bytes
 
 
 def test_session_key_golden_and_equal_to_reference_hkdf(vectors):
@@ -184,6 +184,51 @@ def test_fast_and_careful_encodings_agree(steps):
             signing_bytes(event.seq, event.t, event.type, event.data, event.prev)
         )
     objects = Signer(b"k", "s2")
+    assert checked_signing_bytes(0, 0, "heartbeat", {}, "a" * 64) == signing_bytes(
+        0, 0, "heartbeat", {}, "a" * 64
+    )
     made = [objects.sign(i, "heartbeat", {}) for i in range(3)]
     # Event objects (not validated by verify_batch) take the careful path and verify the same.
     assert verify_batch(ChainState.start("s2"), made, [b"k"]).new_events == tuple(made)
+
+
+printable = st.text(
+    alphabet=st.characters(exclude_categories=["Cs", "Cc", "Cf", "Zl", "Zp", "Co", "Cn"]),
+    min_size=1,
+    max_size=64,
+).filter(str.isprintable)
+
+
+@given(
+    st.integers(min_value=0, max_value=2**53 - 1),
+    st.integers(min_value=0, max_value=2**53 - 1),
+    printable,
+    printable,
+    st.booleans(),
+    st.sampled_from([None, 1, 2, 5]),
+)
+def test_the_direct_signing_encoding_equals_the_canonical_one(
+    seq, t, browser, platform, mobile, screens
+):
+    """Text with any printable characters (quotes, backslashes, non-ASCII), empty data, big
+    integers: the validated fast path writes exactly the canonical bytes."""
+    start = {
+        "sdk_version": "0.1.0",
+        "browser": browser,
+        "browser_version": "1",
+        "engine": "Blink",
+        "platform": platform,
+        "mobile": mobile,
+        "screens": screens,
+        "heartbeat_ms": 15000,
+    }
+    prev = hashlib.sha256(browser.encode()).hexdigest()
+    for kind, data in (
+        ("session_start", start),
+        ("heartbeat", {}),
+        ("idle", {"duration_ms": t, "count": 1}),
+    ):
+        clean = check_data(kind, data)
+        assert checked_signing_bytes(seq, t, kind, clean, prev) == signing_bytes(
+            seq, t, kind, clean, prev
+        )

@@ -1,0 +1,119 @@
+"""The SQLite group writer: many batches in one transaction, each in its own savepoint, each
+answered only after the commit. A bad batch fails alone; a failed commit fails the group and
+stores nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from openproctor.server.errors import ApiError
+from openproctor.server.writer import GroupWriter
+
+
+@pytest.fixture
+def database_url(tmp_path):
+    """The group writer is SQLite's (PostgreSQL runs one transaction per batch, in the pool)."""
+    return f"sqlite:///{tmp_path / 'writer.sqlite3'}"
+
+
+def held_group(writer: GroupWriter):
+    """Occupy the writer inside a group until released, so what is queued meanwhile forms the
+    next group, deterministically."""
+    entered, release = threading.Event(), threading.Event()
+
+    def block(group=None):
+        entered.set()
+        release.wait(10)
+        return "held"
+
+    return block, entered, release
+
+
+def run_group(writer, app, batches):
+    """Queue ``batches`` (callables) while the writer is held, then let them run as one group."""
+    block, entered, release = held_group(writer)
+    ingest = app.state.openproctor.ingest
+
+    async def main():
+        first = asyncio.ensure_future(writer.run(block))
+        await asyncio.get_running_loop().run_in_executor(None, entered.wait, 10)
+        rest = [
+            asyncio.ensure_future(writer.run(ingest.ingest, sid, events)) for sid, events in batches
+        ]
+        await asyncio.sleep(0.05)  # all queued behind the held group
+        release.set()
+        results = await asyncio.gather(first, *rest, return_exceptions=True)
+        return results[1:]
+
+    return asyncio.run(main())
+
+
+def test_one_forged_batch_fails_alone_in_its_group(app, student, store):
+    writer = GroupWriter(store)
+    try:
+        good = [student(f"g-{n}", user_id=f"u{n}") for n in range(5)]
+        bad = student("forger", user_id="u-bad")
+        forged = bad.opening().to_dict()
+        forged["data"]["screens"] = 3  # altered after signing
+        batches = [(s.session_id, [s.opening().to_dict()]) for s in good]
+        batches.insert(2, (bad.session_id, [forged]))
+        results = run_group(writer, app, batches)
+    finally:
+        writer.close()
+    assert isinstance(results[2], ApiError) and results[2].code == "bad_mac"
+    assert all(r["acknowledged_seq"] == 0 for i, r in enumerate(results) if i != 2)
+    for s in good:
+        assert len(store.events(s.session_id)) == 1
+    assert store.events(bad.session_id) == []
+    row = store.get_session(bad.session_id)
+    assert row["status"] == "integrity_failed" and row["integrity_reason"].startswith("bad_mac")
+
+
+def test_a_failed_commit_fails_the_whole_group_and_stores_nothing(app, student, store, monkeypatch):
+    writer = GroupWriter(store)
+    real = store.write_group
+
+    @contextlib.contextmanager
+    def failing_commit():
+        with contextlib.suppress(_Abort), real() as conn:
+            yield conn
+            raise _Abort  # roll the transaction back, as a failed commit leaves it
+        raise OperationalError("COMMIT", {}, Exception("disk I/O error"))
+
+    try:
+        students = [student(f"c-{n}", user_id=f"u{n}") for n in range(3)]
+        monkeypatch.setattr(store, "write_group", failing_commit)
+        results = run_group(
+            writer, app, [(s.session_id, [s.opening().to_dict()]) for s in students]
+        )
+    finally:
+        writer.close()
+    assert all(isinstance(r, ApiError) and r.status == 503 for r in results)
+    assert all(store.events(s.session_id) == [] for s in students)
+
+
+class _Abort(Exception):
+    pass
+
+
+def test_the_server_answers_each_batch_after_the_group_commits(client, student, store):
+    """Through HTTP: many sessions at once, every acknowledged event stored exactly once."""
+    import concurrent.futures
+
+    students = [student(f"h-{n}", user_id=f"u{n}") for n in range(12)]
+
+    def upload(s):
+        batch = [s.opening(), *s.heartbeats(20)]
+        first = s.post(batch)
+        again = s.post(batch)  # a resend in another group: acknowledged, not duplicated
+        return first.json()["acknowledged_seq"], again.json()["resent"]
+
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(upload, students))
+    assert answers == [(20, 21)] * 12
+    assert all(len(store.events(s.session_id)) == 21 for s in students)
