@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx2 as httpx
@@ -172,6 +173,41 @@ async def drive(base: str, work: list, concurrency: int, path: str | None = None
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and every process below it (uvicorn workers)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+        todo += children.get(current, [])
+    return total
+
+
+def measured(process: subprocess.Popen, run: Callable[[], dict]) -> dict:
+    """Run the load and add the server's and this client's CPU per request: the echo is
+    bounded by the client, so the server's cost per request is what the ratio hides."""
+    server_before, client_before = cpu_seconds(process.pid), time.process_time()
+    result = run()
+    server = cpu_seconds(process.pid) - server_before
+    client = time.process_time() - client_before
+    result["server_cpu_ms_per_request"] = round(server / result["requests"] * 1000, 3)
+    result["client_cpu_ms_per_request"] = round(client / result["requests"] * 1000, 3)
+    return result
+
+
 def stored_events(database_url: str) -> int:
     engine = sa.create_engine(database_url)
     with engine.connect() as conn:
@@ -185,7 +221,7 @@ def run_backend(name: str, database_url: str, workers: int, args: argparse.Names
         process, base = start_openproctor(database_url, Path(tmp), workers)
         try:
             work = prepare(base, args.sessions, args.batches)
-            result = asyncio.run(drive(base, work, args.concurrency))
+            result = measured(process, lambda: asyncio.run(drive(base, work, args.concurrency)))
         finally:
             process.terminate()
             process.wait(20)
@@ -211,7 +247,9 @@ def main() -> None:
     try:
         body = json.dumps({"events": [{"seq": i, "pad": "x" * 180} for i in range(50)]}).encode()
         work = [("echo", "none", [body] * args.batches) for _ in range(args.sessions)]
-        results["echo"] = asyncio.run(drive(base, work, args.concurrency, path="/echo"))
+        results["echo"] = measured(
+            echo, lambda: asyncio.run(drive(base, work, args.concurrency, path="/echo"))
+        )
     finally:
         echo.terminate()
         echo.wait(10)

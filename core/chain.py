@@ -194,9 +194,10 @@ def verify_batch(
     _check_order(parsed)
     new: list[Event] = []
     resent = 0
-    current = state
+    # The chain's head as plain locals: one ChainState at the end, not one per event.
+    next_seq, last_mac, last_t = state.next_seq, state.last_mac, state.last_t
     for event in parsed:
-        if event.seq < current.next_seq:
+        if event.seq < next_seq:
             stored = known_mac(event.seq) if known_mac is not None else None
             if stored is None or not hmac.compare_digest(stored, event.mac):
                 raise DuplicateEvent(event.seq)
@@ -204,19 +205,20 @@ def verify_batch(
                 raise BadMac(event.seq)
             resent += 1
             continue
-        if event.seq > current.next_seq:
-            raise SequenceGap(event.seq, current.next_seq)
-        if not hmac.compare_digest(event.prev, current.last_mac):
+        if event.seq > next_seq:
+            raise SequenceGap(event.seq, next_seq)
+        if not hmac.compare_digest(event.prev, last_mac):
             if event.seq == 0:
                 raise ForeignSession(0)
             raise BrokenLink(event.seq)
         if not _mac_matches(secrets, event, checked):
             raise BadMac(event.seq)
-        if event.t < current.last_t:
-            raise TimeWentBackwards(event.seq, event.t, current.last_t)
+        if event.t < last_t:
+            raise TimeWentBackwards(event.seq, event.t, last_t)
         new.append(event)
-        current = current.after(event)
-    return BatchResult(current, tuple(new), resent)
+        next_seq, last_mac, last_t = event.seq + 1, event.mac, event.t
+    head = ChainState(state.session_id, next_seq, last_mac, last_t) if new else state
+    return BatchResult(head, tuple(new), resent)
 
 
 def _check_order(events: Sequence[Event]) -> None:

@@ -5,13 +5,15 @@ verify."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
 import secrets
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -62,16 +64,34 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     os.environ["OPENPROCTOR_LOG_FORMAT"] = args.log_format
     os.environ["OPENPROCTOR_LOG_LEVEL"] = args.log_level
-    uvicorn.run(
-        "openproctor.server.app:app_from_env",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=args.log_level,
-        proxy_headers=args.proxy_headers,
-    )
+    with _metrics_shared_by(args.workers):
+        uvicorn.run(
+            "openproctor.server.app:app_from_env",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level=args.log_level,
+            proxy_headers=args.proxy_headers,
+            limit_concurrency=args.limit_concurrency,
+            timeout_keep_alive=args.timeout_keep_alive,
+        )
     return 0
+
+
+@contextlib.contextmanager
+def _metrics_shared_by(workers: int) -> Iterator[None]:
+    """Several workers answer /metrics from one port: let them share their values through
+    files (prometheus-client's multiprocess mode), in a fresh directory removed at exit."""
+    if workers <= 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="openproctor-metrics-") as directory:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+        try:
+            yield
+        finally:
+            del os.environ["PROMETHEUS_MULTIPROC_DIR"]
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -425,6 +445,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--proxy-headers", action="store_true", help="trust X-Forwarded-* from a reverse proxy"
+    )
+    serve.add_argument(
+        "--limit-concurrency",
+        type=int,
+        default=None,
+        metavar="N",
+        help="answer 503 beyond N open connections and requests per process (default: no limit)",
+    )
+    serve.add_argument(
+        "--timeout-keep-alive",
+        type=int,
+        default=5,
+        metavar="SECONDS",
+        help="close idle keep-alive connections after this long (default 5)",
     )
     serve.add_argument(
         "--demo",

@@ -16,6 +16,7 @@ from starlette.responses import RedirectResponse, Response
 
 from .auth import Reviewer, csrf_ok, current_reviewer
 from .errors import ApiError
+from .http import body_deadline
 from .pages import page
 from .state import AppState
 
@@ -28,7 +29,8 @@ async def read_form(request: Request) -> FormData:
     declared = request.headers.get("content-length", "0")
     if not declared.isdigit() or int(declared) > MAX_FORM_BYTES:
         raise ApiError(413, "body_too_large", f"the form must be at most {MAX_FORM_BYTES} bytes")
-    return await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
+    async with body_deadline(request):
+        return await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
 
 
 def frame_origins(state: AppState, reviewer: Reviewer) -> list[str]:

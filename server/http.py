@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
@@ -9,6 +12,19 @@ from starlette.requests import Request
 from openproctor.core import EncodingError, parse_json
 
 from .errors import ApiError
+
+
+@contextlib.asynccontextmanager
+async def body_deadline(request: Request) -> AsyncIterator[None]:
+    """Reading the body must end within the configured time: a slow client gets 408."""
+    seconds = request.app.state.openproctor.settings.limits.body_timeout_seconds
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError:
+        raise ApiError(
+            408, "request_timeout", f"the request body did not arrive within {seconds:g} s"
+        ) from None
 
 
 async def read_json(request: Request, limit: int) -> Any:
@@ -23,12 +39,13 @@ async def read_json(request: Request, limit: int) -> Any:
             413, "body_too_large", f"the body must be at most {limit} bytes", limit=limit
         )
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise ApiError(
-                413, "body_too_large", f"the body must be at most {limit} bytes", limit=limit
-            )
+    async with body_deadline(request):
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise ApiError(
+                    413, "body_too_large", f"the body must be at most {limit} bytes", limit=limit
+                )
     try:
         return parse_json(bytes(body))
     except EncodingError as exc:

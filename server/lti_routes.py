@@ -24,7 +24,7 @@ from openproctor.core.policy import Policy
 from .auth import Reviewer, sign_in
 from .claims import StartClaims
 from .errors import ApiError
-from .http import own_origin
+from .http import body_deadline, own_origin
 from .lti import AP, DL, LTI, Launch, LtiError, deep_linking_response, start_assessment
 from .lti_store import Registration
 from .pages import page
@@ -69,7 +69,8 @@ async def _params(request: Request) -> dict[str, str]:
         declared = request.headers.get("content-length", "0")
         if not declared.isdigit() or int(declared) > MAX_FORM_BYTES:
             raise LtiError("request_too_large", "the request is too large", status=413)
-        form = await request.form(max_files=0, max_fields=100)
+        async with body_deadline(request):
+            form = await request.form(max_files=0, max_fields=100)
         params.update({k: v for k, v in form.items() if isinstance(v, str)})
     return params
 

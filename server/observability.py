@@ -1,7 +1,9 @@
 """Metrics (Prometheus text format at /metrics) and structured logs (one JSON object a line).
 
-Metrics are per server process (no shared multiprocess registry): scrape every process, or sum
-them at the collector. Nothing secret is ever a label or a log field: session ids are
+With ``openproctor serve --workers N`` the workers share one port, so the CLI turns on
+prometheus-client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``): every worker writes its
+values to files there and ``/metrics`` sums them, whichever worker answers. Separate machines
+are scraped one by one, as usual. Nothing secret is ever a label or a log field: session ids are
 pseudonymous, and tokens, keys and secrets are never passed to the logger.
 """
 
@@ -9,10 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import Response
@@ -41,7 +44,11 @@ LATENCY = Histogram(
 
 
 async def metrics_endpoint(request: Request) -> Response:
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    registry = REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # several workers: add up their files
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
 class RequestMetrics:

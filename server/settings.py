@@ -17,6 +17,9 @@ class Limits:
     max_start_body_bytes: int = 16 * 1024
     max_events_per_batch: int = 500
     batches_per_minute: int = 120
+    #: A request body must arrive within this many seconds (408 otherwise): a client trickling
+    #: bytes cannot hold a request open for ever.
+    body_timeout_seconds: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,10 @@ class Settings:
             values["webhook_allow_private"] = True
         if "OPENPROCTOR_WEBHOOK_BACKOFF_SECONDS" in env:
             values["webhook_backoff_seconds"] = float(env["OPENPROCTOR_WEBHOOK_BACKOFF_SECONDS"])
+        if "OPENPROCTOR_BODY_TIMEOUT_SECONDS" in env:
+            values["limits"] = Limits(
+                body_timeout_seconds=float(env["OPENPROCTOR_BODY_TIMEOUT_SECONDS"])
+            )
         if "OPENPROCTOR_PUBLIC_ORIGIN" in env:
             values["public_origin"] = env["OPENPROCTOR_PUBLIC_ORIGIN"]
         values.update({k: v for k, v in overrides.items() if v is not None})

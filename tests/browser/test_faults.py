@@ -3,6 +3,7 @@ under a live exam page. Nothing is lost, everything arrives in order, the log ve
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -107,3 +108,44 @@ def test_server_restart_mid_exam(page, lms, live_server, tmp_path):
         stop(server)
     log = verify_log(session_id, live_server.events(session_id), live_server.keys(session_id))
     assert "context_menu" in [e.type for e in log] and log[-1].type == "session_end"
+
+
+WALL_CLOCK = """() => {
+  // The page's wall clock (Date) can be moved by the test, as an NTP step or a student
+  // changing the system time would move it. performance.now() is left alone, as in browsers.
+  const Real = Date; let offset = 0;
+  window.jumpClock = ms => { offset += ms; };
+  function Fake(...args) { return args.length ? new Real(...args) : new Real(Real.now() + offset); }
+  Fake.now = () => Real.now() + offset; Fake.parse = Real.parse; Fake.UTC = Real.UTC;
+  Fake.prototype = Real.prototype;
+  window.Date = Fake;
+}"""
+
+
+def test_wall_clock_jumps_do_not_break_the_chain(page, lms, live_server):
+    """Two hours forward, then three back, mid-exam: events keep their order and their real
+    spacing, the log verifies and is complete."""
+    page.add_init_script(f"({WALL_CLOCK})()")
+    page.goto(lms("/exam", lms_page(live_server.base)))
+    session_id = start(page, live_server, "clock-jump")
+    started = time.monotonic()
+    page.click("#question", button="right")
+    time.sleep(1.2)
+    page.evaluate("() => jumpClock(2 * 3600 * 1000)")
+    assert page.evaluate("() => Date.now() - performance.timeOrigin - performance.now()") > 7e6
+    page.click("#question", button="right")
+    time.sleep(1.2)
+    page.evaluate("() => jumpClock(-3 * 3600 * 1000)")
+    page.click("#question", button="right")
+    time.sleep(1.2)
+    page.evaluate("() => s.finish().then(() => s.logUploaded)")
+    elapsed_ms = (time.monotonic() - started) * 1000
+    log = verify_log(session_id, live_server.events(session_id), live_server.keys(session_id))
+    times = [e.t for e in log]
+    assert times == sorted(times)
+    assert times[-1] <= elapsed_ms + 15_000  # real exam time, not hours
+    menus = [e for e in log if e.type == "context_menu"]
+    assert len(menus) == 3
+    assert all(1000 <= b.t - a.t <= 3000 for a, b in itertools.pairwise(menus))
+    row = live_server.session(session_id)
+    assert row["complete"] and not row["score_mismatch"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -26,11 +27,18 @@ from .conftest import SECRET
 
 
 @contextmanager
-def server(database_url: str, secret_file: Path, port: int) -> Iterator[subprocess.Popen]:
+def server(
+    database_url: str,
+    secret_file: Path,
+    port: int,
+    extra_env: dict[str, str] | None = None,
+    workers: int = 1,
+) -> Iterator[subprocess.Popen]:
     env = {
         **os.environ,
         "OPENPROCTOR_DATABASE_URL": database_url,
         "OPENPROCTOR_SECRET_FILE": str(secret_file),
+        **(extra_env or {}),
     }
     env.pop("OPENPROCTOR_SECRET_KEYS", None)
     log_path = secret_file.parent / f"server-{port}.log"
@@ -45,6 +53,8 @@ def server(database_url: str, secret_file: Path, port: int) -> Iterator[subproce
             str(port),
             "--log-level",
             "warning",
+            "--workers",
+            str(workers),
         ],
         env=env,
         stdout=log,
@@ -233,3 +243,76 @@ def test_two_server_processes_share_one_postgresql(database_url, tmp_path):
         row = store.get_session(grant["session_id"])
         assert row["status"] == "finished" and row["complete"]
     store.close()
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_slow_clients_get_408_and_do_not_hold_the_server(tmp_path):
+    """100 clients send their headers and the start of a body, then stall: each gets 408 once
+    the body deadline passes, the server keeps answering others meanwhile, memory stays
+    bounded, and nothing is stored."""
+    database_url = f"sqlite:///{tmp_path / 'slow.sqlite3'}"
+    secret_file = tmp_path / "secret.key"
+    register(database_url, secret_file)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with server(database_url, secret_file, port, {"OPENPROCTOR_BODY_TIMEOUT_SECONDS": "2"}) as proc:
+        grant = start_session(base, "slow-1")
+        before = rss_bytes(proc.pid)
+        head = (
+            f"POST /api/v1/sessions/{grant['session_id']}/events HTTP/1.1\r\n"
+            f"Host: 127.0.0.1:{port}\r\ncontent-type: application/json\r\n"
+            f"authorization: Bearer {grant['token']}\r\ncontent-length: 200000\r\n\r\n"
+        ).encode()
+        sockets = []
+        try:
+            for _ in range(100):
+                sock = socket.create_connection(("127.0.0.1", port), timeout=15)
+                sock.sendall(head + b'{"events": [')
+                sockets.append(sock)
+            started = time.monotonic()
+            assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
+            assert time.monotonic() - started < 1.5  # not stuck behind the slow ones
+            answers = [sock.recv(4096) for sock in sockets]
+        finally:
+            for sock in sockets:
+                sock.close()
+        assert all(a.startswith(b"HTTP/1.1 408") for a in answers), answers[0][:200]
+        assert b"request_timeout" in answers[0]
+        assert rss_bytes(proc.pid) - before < 64 * 1024 * 1024
+        store = Store(database_url)
+        try:
+            assert store.events(grant["session_id"]) == []
+        finally:
+            store.close()
+
+
+def test_metrics_add_up_across_workers(tmp_path):
+    """Two workers behind one port: whichever answers /metrics reports every session started
+    (prometheus-client's multiprocess mode, set up by `serve --workers 2`)."""
+    database_url = f"sqlite:///{tmp_path / 'metrics.sqlite3'}"
+    secret_file = tmp_path / "secret.key"
+    register(database_url, secret_file)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with (
+        server(database_url, secret_file, port, workers=2),
+        httpx.Client(base_url=base, timeout=10) as http,
+    ):
+        for n in range(12):  # a new connection each: spread over the workers
+            start_session(base, f"metrics-{n}")
+        seen = set()
+        for _ in range(8):
+            text = http.get("/metrics", headers={"connection": "close"}).text
+            line = next(
+                line
+                for line in text.splitlines()
+                if line.startswith('openproctor_sessions_started_total{kind="started"}')
+            )
+            seen.add(float(line.rsplit(" ", 1)[1]))
+    assert seen == {12.0}
