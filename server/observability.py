@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 from typing import Any
 
@@ -100,12 +101,32 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+#: Query parameters whose values are capabilities (the student's record key) or credentials.
+SECRET_QUERY = re.compile(r"([?&](?:key|token|jwt|id_token|state|code)=)[^&\s\"]*")
+
+
+class RedactQueryStrings(logging.Filter):
+    """uvicorn's access log prints each request's full path: blank the values of query
+    parameters that carry a capability or a credential before the line is written."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                SECRET_QUERY.sub(r"\1[redacted]", a) if isinstance(a, str) else a
+                for a in record.args
+            )
+        return True
+
+
 def configure_logging(fmt: str, level: str) -> None:
     handler = logging.StreamHandler()
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactQueryStrings) for f in access.filters):
+        access.addFilter(RedactQueryStrings())
     root = logging.getLogger("openproctor")
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
+
 import jwt
 import pytest
 
@@ -18,12 +21,18 @@ def env(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_help_lists_every_command(capsys):
+def test_help_and_docs_list_every_command(capsys):
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert {"serve", "reviewer", "webhook", "lti", "verify", "purge"} <= set(commands.choices)
     with pytest.raises(SystemExit):
-        build_parser().parse_args(["--help"])
+        parser.parse_args(["--help"])
     out = capsys.readouterr().out
-    for command in ("serve", "migrate", "integration", "lti", "token", "purge"):
+    docs = (Path(__file__).parents[3] / "docs" / "server.md").read_text()
+    cli_block = docs.split("## CLI", 1)[1].split("```", 2)[1]
+    for command in commands.choices:
         assert command in out
+        assert f"openproctor {command}" in cli_block, f"docs/server.md lacks {command}"
 
 
 def test_integration_lifecycle(env, capsys):

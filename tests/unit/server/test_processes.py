@@ -33,6 +33,7 @@ def server(
     port: int,
     extra_env: dict[str, str] | None = None,
     workers: int = 1,
+    log_level: str = "warning",
 ) -> Iterator[subprocess.Popen]:
     env = {
         **os.environ,
@@ -52,7 +53,7 @@ def server(
             "--port",
             str(port),
             "--log-level",
-            "warning",
+            log_level,
             "--workers",
             str(workers),
         ],
@@ -316,3 +317,26 @@ def test_metrics_add_up_across_workers(tmp_path):
             )
             seen.add(float(line.rsplit(" ", 1)[1]))
     assert seen == {12.0}
+
+
+def test_the_record_key_stays_out_of_the_server_log(tmp_path):
+    """A real server with its access log on: the student's record link is requested, and its
+    key appears nowhere in what the server printed (uvicorn logs full paths)."""
+    database_url = f"sqlite:///{tmp_path / 'log.sqlite3'}"
+    secret_file = tmp_path / "secret.key"
+    register(database_url, secret_file)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with server(
+        database_url, secret_file, port, {"OPENPROCTOR_LOG_LEVEL": "info"}, log_level="info"
+    ):
+        grant = start_session(base, "log-1")
+        record = grant["record_url"]
+        assert httpx.get(base + record, timeout=10).status_code == 200
+        evidence = record.replace("?", "/evidence.json?", 1)
+        assert httpx.get(base + evidence, timeout=30).status_code == 200
+    printed = (tmp_path / f"server-{port}.log").read_text()
+    assert "GET /record/" in printed  # the access log is on ...
+    key = record.split("key=", 1)[1]
+    assert key not in printed and "key=[redacted]" in printed  # ... and the key is not in it
+    assert grant["token"] not in printed and grant["signing_key"] not in printed
