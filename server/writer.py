@@ -95,7 +95,12 @@ class GroupWriter:
                     stopping = True
                     break
                 group.append(item)
-            self._deliver(self._apply(group))
+            try:
+                self._deliver(self._apply(group))
+            except Exception:  # never let the writer die: its queue would wait for ever
+                log.exception("the writer failed a group of %d batches", len(group))
+                error = ApiError(503, "writer_failed", "the server could not store the batch")
+                self._deliver([(loop, future, error) for _, _, loop, future in group])
 
     def _apply(self, group: list[Any]) -> list[tuple[Any, Any, BaseException | None]]:
         outcomes: list[tuple[Any, Any, BaseException | None]] = []

@@ -117,3 +117,37 @@ def test_the_server_answers_each_batch_after_the_group_commits(client, student, 
         answers = list(pool.map(upload, students))
     assert answers == [(20, 21)] * 12
     assert all(len(store.events(s.session_id)) == 21 for s in students)
+
+
+def test_the_writer_survives_a_failure_outside_any_batch(app, student, store, monkeypatch):
+    """Something unexpected around the group (not in a batch) fails that group with 503; the
+    writer thread lives on and the next batch is stored."""
+    writer = GroupWriter(store)
+    ingest = app.state.openproctor.ingest
+    s = student("survivor", user_id="u-s")
+    real_apply = writer._apply
+    calls = []
+
+    def flaky(group):
+        calls.append(len(group))
+        if len(calls) == 1:
+            raise RuntimeError("unexpected")
+        return real_apply(group)
+
+    monkeypatch.setattr(writer, "_apply", flaky)
+
+    opening = [s.opening().to_dict()]
+
+    async def main():
+        first = await asyncio.gather(
+            writer.run(ingest.ingest, s.session_id, opening), return_exceptions=True
+        )
+        second = await writer.run(ingest.ingest, s.session_id, opening)
+        return first[0], second
+
+    try:
+        failed, stored = asyncio.run(main())
+    finally:
+        writer.close()
+    assert isinstance(failed, ApiError) and failed.status == 503
+    assert stored["acknowledged_seq"] == 0 and len(store.events(s.session_id)) == 1
