@@ -13,11 +13,6 @@ from .http import own_origin
 from .lti_routes import tool_settings
 from .lti_store import LtiStore, check_platform_settings
 
-
-def _who(view: View) -> str:
-    return f"{view.reviewer.name} ({view.reviewer.role})"
-
-
 # -- alert webhooks -------------------------------------------------------------------------------
 
 
@@ -54,7 +49,7 @@ async def add_webhook(view: View) -> Response:
             view.reviewer.institution_id,
             values["url"],
             values["exam"] or None,
-            _who(view),
+            view.who,
         )
     except ApiError as exc:
         return await _webhooks_page(view, status=400, error=exc.message, values=values)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -56,9 +57,12 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         tasks = []
         if purge_every:
-            tasks.append(asyncio.create_task(_purge_loop(state, purge_every)))
+            job = functools.partial(_purge, state)
+            tasks.append(asyncio.create_task(_every(purge_every, job, "retention job")))
         if settings.webhook_poll_seconds:
-            tasks.append(asyncio.create_task(_delivery_loop(state, settings.webhook_poll_seconds)))
+            deliver = state.webhook_sender.deliver_due
+            every = settings.webhook_poll_seconds
+            tasks.append(asyncio.create_task(_every(every, deliver, "webhook delivery round")))
         try:
             yield
         finally:
@@ -95,26 +99,21 @@ def create_app(
     return app
 
 
-async def _purge_loop(state: AppState, every: float) -> None:
+async def _every(seconds: float, job: Callable[[], object], name: str) -> None:
+    """Run a blocking job off the event loop every ``seconds``; a failure is logged and the
+    job runs again next time."""
     while True:
-        await asyncio.sleep(every)
+        await asyncio.sleep(seconds)
         try:
-            result = await run_in_threadpool(state.store.purge)
-            if result["sessions"]:
-                log.info(
-                    "retention: purged %(sessions)d session log(s), %(events)d event(s)", result
-                )
+            await run_in_threadpool(job)
         except Exception:
-            log.exception("retention job failed; will retry")
+            log.exception("%s failed; will retry", name)
 
 
-async def _delivery_loop(state: AppState, every: float) -> None:
-    while True:
-        await asyncio.sleep(every)
-        try:
-            await run_in_threadpool(state.webhook_sender.deliver_due)
-        except Exception:
-            log.exception("webhook delivery round failed; will retry")
+def _purge(state: AppState) -> None:
+    result = state.store.purge()
+    if result["sessions"]:
+        log.info("retention: purged %(sessions)d session log(s), %(events)d event(s)", result)
 
 
 def app_from_env() -> Starlette:

@@ -109,7 +109,7 @@ async def decide(view: View) -> Response:
             row["id"],
             view.field("outcome"),
             str(view.form.get("comment", "")),
-            f"{view.reviewer.name} ({view.reviewer.role})",
+            view.who,
         )
     except ApiError as exc:
         return await _session_response(view, row, error=exc.message)

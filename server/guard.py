@@ -55,6 +55,11 @@ class View:
     csrf: str
     form: FormData = field(default_factory=FormData)
 
+    @property
+    def who(self) -> str:
+        """How the reviewer is recorded on what they decide or change."""
+        return f"{self.reviewer.name} ({self.reviewer.role})"
+
     def field(self, name: str) -> str:
         value = self.form.get(name, "")
         return value.strip() if isinstance(value, str) else ""

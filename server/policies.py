@@ -68,24 +68,24 @@ class PolicyStore:
             ).all()
         return [_version(r) for r in rows]
 
-    def overview(self, institution_id: str) -> list[ExamPolicies]:
+    def overview(self, institution_id: str, exam_id: str | None = None) -> list[ExamPolicies]:
+        """The newest versions of each exam's policy (of one exam, given ``exam_id``)."""
         p, s = schema.policies, schema.sessions
+        policies = sa.select(p).where(p.c.institution_id == institution_id)
+        sessions = sa.select(s.c.exam_id, sa.func.count()).where(
+            s.c.institution_id == institution_id
+        )
+        if exam_id is not None:
+            policies = policies.where(p.c.exam_id == exam_id)
+            sessions = sessions.where(s.c.exam_id == exam_id)
         with self.store.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(p)
-                .where(p.c.institution_id == institution_id)
-                .order_by(p.c.exam_id, p.c.version.desc())
-            ).all()
-            counts = dict(
-                conn.execute(
-                    sa.select(s.c.exam_id, sa.func.count())
-                    .where(s.c.institution_id == institution_id)
-                    .group_by(s.c.exam_id)
-                ).all()
-            )
+            rows = conn.execute(policies.order_by(p.c.exam_id, p.c.version.desc())).all()
+            counts = dict(conn.execute(sessions.group_by(s.c.exam_id)).all())
         newest: dict[str, dict[str, PolicyVersion]] = {}
         for row in rows:  # newest first within an exam: keep the first of each environment
-            newest.setdefault(row.exam_id, {}).setdefault(row.environment, _version(row))
+            envs = newest.setdefault(row.exam_id, {})
+            if row.environment not in envs:
+                envs[row.environment] = _version(row)
         return [
             ExamPolicies(
                 exam_id,
@@ -97,7 +97,7 @@ class PolicyStore:
         ]
 
     def exam(self, institution_id: str, exam_id: str) -> ExamPolicies | None:
-        found = [e for e in self.overview(institution_id) if e.exam_id == exam_id]
+        found = self.overview(institution_id, exam_id)
         return found[0] if found else None
 
     def save_staging(self, institution_id: str, policy: Policy, created_by: str) -> int:

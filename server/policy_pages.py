@@ -185,8 +185,7 @@ async def save_policy(view: View) -> Response:
 
 
 async def _save(view: View, policy: CorePolicy) -> Response:
-    who = f"{view.reviewer.name} ({view.reviewer.role})"
-    await view.run(_store(view).save_staging, view.reviewer.institution_id, policy, who)
+    await view.run(_store(view).save_staging, view.reviewer.institution_id, policy, view.who)
     return RedirectResponse(f"/dashboard/policies/{policy.exam_id}?done=saved", 303)
 
 
@@ -194,14 +193,13 @@ async def _save(view: View, policy: CorePolicy) -> Response:
 async def promote(view: View) -> Response:
     exam_id = view.request.path_params["exam_id"]
     version = view.field("version")
-    who = f"{view.reviewer.name} ({view.reviewer.role})"
     try:
         await view.run(
             _store(view).promote,
             view.reviewer.institution_id,
             exam_id,
             int(version) if version.isdigit() else -1,
-            who,
+            view.who,
         )
     except ApiError as exc:
         if exc.status == 404:

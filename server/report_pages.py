@@ -18,7 +18,8 @@ from .policies import PolicyStore
 from .reports import Report, build_report, csv_rows
 
 
-async def _report(view: View, exam_id: str) -> tuple[Report, float | None]:
+async def _report(view: View, exam_id: str) -> Report:
+    """The report of one exam (calibrated against its production threshold) or of all."""
     reviewer = view.reviewer
     rows = await view.run(
         view.state.store.report_rows,
@@ -31,7 +32,8 @@ async def _report(view: View, exam_id: str) -> tuple[Report, float | None]:
         exam = await view.run(PolicyStore(view.state.store).exam, reviewer.institution_id, exam_id)
         if exam is not None and exam.production is not None:
             current = exam.production.policy.trust_threshold
-    return await view.run(build_report, rows, current), current
+    report: Report = await view.run(build_report, rows, current)
+    return report
 
 
 def _calibration_chart(report: Report) -> object:
@@ -63,7 +65,8 @@ def _calibration_chart(report: Report) -> object:
 @dashboard()
 async def report_page(view: View) -> Response:
     exam_id = view.request.query_params.get("exam", "").strip()
-    report, current = await _report(view, exam_id)
+    report = await _report(view, exam_id)
+    current = report.calibration.current
     exams = await view.run(PolicyStore(view.state.store).overview, view.reviewer.institution_id)
     calibration = report.calibration
     return await view.render(
@@ -86,7 +89,7 @@ async def report_page(view: View) -> Response:
 @dashboard()
 async def report_csv(view: View) -> Response:
     exam_id = view.request.query_params.get("exam", "").strip()
-    report, _ = await _report(view, exam_id)
+    report = await _report(view, exam_id)
     buffer = io.StringIO()
     csv.writer(buffer).writerows(csv_rows(report.rows, integrity_label))
     name = f"openproctor-{exam_id or view.reviewer.institution_id}.csv"
@@ -109,7 +112,7 @@ async def apply_threshold(view: View) -> Response:
     exam_id = view.field("exam")
     policies = PolicyStore(view.state.store)
     exam = await view.run(policies.exam, view.reviewer.institution_id, exam_id)
-    report, _ = await _report(view, exam_id)
+    report = await _report(view, exam_id)
     recommended = report.calibration.recommended
     if exam is None or recommended is None:
         return RedirectResponse(
@@ -117,7 +120,7 @@ async def apply_threshold(view: View) -> Response:
         )
     base = exam.staging or exam.production
     assert base is not None
-    who = f"{view.reviewer.name} ({view.reviewer.role}), calibration"
+    who = f"{view.who}, calibration"
     await view.run(
         policies.save_staging,
         view.reviewer.institution_id,

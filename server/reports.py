@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -194,8 +195,6 @@ CSV_COLUMNS = (
 
 def csv_rows(rows: Iterable[Mapping[str, Any]], integrity: Any) -> Iterable[list[str]]:
     """One line per session: what the report counted (pseudonymous ids only)."""
-    from datetime import UTC, datetime
-
     yield list(CSV_COLUMNS)
     for row in rows:
         counts = dict.fromkeys(FLAG_TYPES, 0)

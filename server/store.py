@@ -60,27 +60,39 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+# The ingest hot path runs its statements on the driver's cursor (docs/PERFORMANCE.md). Their
+# identifiers come from the schema only; every value is a bound parameter.
 _DATA_ENCODER = json.JSONEncoder(separators=(",", ":"))
+_MARK = {"qmark": "?", "format": "%s", "pyformat": "%s"}  # the drivers' placeholders
+_SESSION_COLUMNS = tuple(schema.sessions.c.keys())
 _EVENT_COLUMNS = "session_id, seq, t, type, data, prev, mac, received_at"
-_INSERT_EVENTS = {
-    # Identifiers are ours, values are bound parameters.
-    style: f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ({', '.join([mark] * 8)})"  # noqa: S608
-    for style, mark in (("qmark", "?"), ("format", "%s"), ("pyformat", "%s"))
-}
 
 
-_SESSION_COLUMNS = frozenset(schema.sessions.c.keys())
+@contextmanager
+def _driver_cursor(conn: Connection) -> Iterator[Any]:
+    """A cursor of the driver on this connection (inside its current transaction)."""
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        yield cursor
+    finally:
+        cursor.close()
 
 
 @functools.lru_cache(maxsize=256)
 def _update_session_sql(names: tuple[str, ...], paramstyle: str) -> str:
     """UPDATE of these session columns (checked against the schema), cached per column set."""
-    unknown = set(names) - _SESSION_COLUMNS
+    unknown = set(names) - set(_SESSION_COLUMNS)
     if unknown:
         raise ValueError(f"not session columns: {sorted(unknown)}")
-    mark = "?" if paramstyle == "qmark" else "%s"
+    mark = _MARK[paramstyle]
     assignments = ", ".join(f"{name} = {mark}" for name in names)
     return f"UPDATE sessions SET {assignments} WHERE id = {mark}"  # noqa: S608 (checked names)
+
+
+@functools.lru_cache(maxsize=4)
+def _insert_events_sql(paramstyle: str) -> str:
+    marks = ", ".join([_MARK[paramstyle]] * 8)
+    return f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ({marks})"  # noqa: S608
 
 
 @dataclass(frozen=True)
@@ -104,11 +116,6 @@ class SessionTx:
         self.row = dict(row)
         self._paramstyle = conn.dialect.paramstyle
 
-    def _cursor(self) -> Any:
-        """The driver's cursor on this transaction's connection: the three statements of the
-        ingest hot path skip SQLAlchemy's per-statement machinery (docs/PERFORMANCE.md)."""
-        return self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-
     def known_macs(self, low: int, high: int) -> dict[int, str]:
         e = schema.events
         rows = self.conn.execute(
@@ -125,10 +132,9 @@ class SessionTx:
         if not events:
             return
         session_id, encode = self.row["id"], _DATA_ENCODER.encode
-        cursor = self._cursor()
-        try:
+        with _driver_cursor(self.conn) as cursor:
             cursor.executemany(
-                _INSERT_EVENTS[self._paramstyle],
+                _insert_events_sql(self._paramstyle),
                 [
                     # Most events are heartbeats, whose data is empty.
                     (
@@ -144,8 +150,6 @@ class SessionTx:
                     for e in events
                 ],
             )
-        finally:
-            cursor.close()
 
     def events(self) -> list[dict[str, Any]]:
         """The session's stored log, including what this transaction inserted."""
@@ -154,14 +158,11 @@ class SessionTx:
     def update(self, **fields: Any) -> None:
         fields["updated_at"] = time.time()
         names = tuple(sorted(fields))
-        cursor = self._cursor()
-        try:
+        with _driver_cursor(self.conn) as cursor:
             cursor.execute(
                 _update_session_sql(names, self._paramstyle),
                 (*(fields[name] for name in names), self.row["id"]),
             )
-        finally:
-            cursor.close()
         self.row.update(fields)
 
 
@@ -181,14 +182,11 @@ class Store:
         self._writer: threading.Lock | contextlib.nullcontext[None] = (
             threading.Lock() if self.dialect == "sqlite" else contextlib.nullcontext()
         )
-        # The ingest hot path reads the session row with driver-level SQL (docs/PERFORMANCE.md).
-        self._session_columns = tuple(schema.sessions.c.keys())
-        columns = ", ".join(self._session_columns)
-        self._lock_sql = (
-            f"SELECT {columns} FROM sessions WHERE id = ?"  # noqa: S608 (schema's own names)
-            if self.dialect == "sqlite"
-            else f"SELECT {columns} FROM sessions WHERE id = %s FOR UPDATE"  # noqa: S608
-        )
+        # Reading the session row is the first statement of the ingest hot path.
+        mark = "?" if self.dialect == "sqlite" else "%s"
+        lock = "" if self.dialect == "sqlite" else " FOR UPDATE"  # SQLite: one writer anyway
+        columns = ", ".join(_SESSION_COLUMNS)
+        self._lock_sql = f"SELECT {columns} FROM sessions WHERE id = {mark}{lock}"  # noqa: S608
         if self.dialect == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
             sa.event.listen(self.engine, "begin", _sqlite_begin)
@@ -518,18 +516,15 @@ class Store:
         ``group`` transaction (see :meth:`write_group`) the block runs in a savepoint of it.
         """
         if group is not None:
-            cursor = group.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            cursor.execute("SAVEPOINT batch")
-            try:
-                yield self._session_tx(group, session_id)
-            except BaseException:
-                cursor.execute("ROLLBACK TO SAVEPOINT batch")
-                cursor.execute("RELEASE SAVEPOINT batch")
-                raise
-            else:
-                cursor.execute("RELEASE SAVEPOINT batch")
-            finally:
-                cursor.close()
+            with _driver_cursor(group) as cursor:
+                cursor.execute("SAVEPOINT batch")
+                try:
+                    yield self._session_tx(group, session_id)
+                except BaseException:
+                    cursor.execute("ROLLBACK TO SAVEPOINT batch")
+                    raise
+                finally:
+                    cursor.execute("RELEASE SAVEPOINT batch")
             return
         with self._writer, self._write_transaction() as conn:
             yield self._session_tx(conn, session_id)
@@ -554,16 +549,12 @@ class Store:
             ) from exc
 
     def _session_tx(self, conn: Connection, session_id: str) -> SessionTx:
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
+        with _driver_cursor(conn) as cursor:
             cursor.execute(self._lock_sql, (session_id,))
             values = cursor.fetchone()
-        finally:
-            cursor.close()
-        row = None if values is None else dict(zip(self._session_columns, values, strict=True))
-        if row is None:
+        if values is None:
             raise ApiError(404, "unknown_session", f"no session {session_id!r}")
-        return SessionTx(conn, row)
+        return SessionTx(conn, dict(zip(_SESSION_COLUMNS, values, strict=True)))
 
     def update_session(
         self, session_id: str, group: Connection | None = None, **fields: Any

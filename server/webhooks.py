@@ -228,13 +228,14 @@ class WebhookStore:
         several server processes never send the same one twice at once)."""
         w, d = schema.webhooks, schema.webhook_deliveries
         with self.engine.connect() as conn:
-            due = conn.execute(
-                sa.select(d.c.id)
-                .where(d.c.status == "pending", d.c.next_attempt_at <= now)
-                .order_by(d.c.next_attempt_at)
-                .limit(limit)
-            ).scalars()
-            due = list(due)
+            due = list(
+                conn.execute(
+                    sa.select(d.c.id)
+                    .where(d.c.status == "pending", d.c.next_attempt_at <= now)
+                    .order_by(d.c.next_attempt_at)
+                    .limit(limit)
+                ).scalars()
+            )
         claimed = []
         for delivery_id in due:
             with self.engine.begin() as conn:
