@@ -469,7 +469,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--bundle-dir",
         type=Path,
         default=None,
-        help="the built SDK bundle (default: $OPENPROCTOR_BUNDLE_DIR or build/sdk)",
+        help="the built SDK bundle (default: $OPENPROCTOR_BUNDLE_DIR, else ./build/sdk when built, "
+        "else the bundle inside the installed wheel)",
     )
     serve.set_defaults(func=cmd_serve)
 

@@ -7,6 +7,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_DATABASE = "sqlite:///openproctor.sqlite3"
+#: Where ``python build.py`` puts the SDK bundle, relative to the working directory.
+BUILT_BUNDLE = Path("build/sdk")
+#: The bundle a wheel carries (setup.py copies ``build/sdk`` there when the wheel is built).
+PACKAGED_BUNDLE = Path(__file__).resolve().parent / "bundle"
+#: A source checkout's own build, for an editable install run from another directory.
+CHECKOUT_BUNDLE = Path(__file__).resolve().parent.parent / "build" / "sdk"
+
+
+def default_bundle_dir() -> Path:
+    """The first of ``./build/sdk``, the wheel's bundle and the checkout's ``build/sdk`` that
+    holds a built bundle (else ``./build/sdk``, whose absence the SDK routes then report)."""
+    for candidate in (BUILT_BUNDLE, PACKAGED_BUNDLE, CHECKOUT_BUNDLE):
+        if (candidate / "manifest.json").is_file():
+            return candidate
+    return BUILT_BUNDLE
 
 
 @dataclass(frozen=True)
@@ -39,8 +54,8 @@ class Settings:
     public_origin: str | None = None
     #: Serve the /demo pages and the demo integration.
     demo: bool = False
-    #: Where ``python build.py`` put the SDK bundle.
-    bundle_dir: Path = Path("build/sdk")
+    #: The built SDK bundle (see :func:`default_bundle_dir`).
+    bundle_dir: Path = field(default_factory=default_bundle_dir)
     #: How often each server process looks for due webhook deliveries (None: never).
     webhook_poll_seconds: float | None = 2.0
     #: Wait before the first retry of a failed delivery; it doubles with every failure.
