@@ -128,7 +128,9 @@ def test_the_demo_exam_runs_from_a_plain_install(demo_server: str):
         events.append(signer.sign(17000, "session_end", {"count": 3, "reason": "finished"}))
         auth = {"authorization": f"Bearer {grant['token']}"}
         url = f"/api/v1/sessions/{grant['session_id']}"
-        stored = http.post(url + "/events", json={"events": [e.to_dict() for e in events]}, headers=auth)
+        stored = http.post(
+            url + "/events", json={"events": [e.to_dict() for e in events]}, headers=auth
+        )
         assert stored.status_code == 200, stored.text
         assert stored.json()["complete"] is True
         finished = http.post(url + "/finish", headers=auth)
@@ -143,7 +145,11 @@ def test_the_demo_exam_runs_from_a_plain_install(demo_server: str):
 
 def test_nothing_from_the_checkout_leaks_into_the_plain_environment(plain_env: Path):
     done = _run(
-        [str(plain_env / "bin" / "python"), "-c", "import openproctor.server as s; print(s.__file__)"],
+        [
+            str(plain_env / "bin" / "python"),
+            "-c",
+            "import openproctor.server as s; print(s.__file__)",
+        ],
         cwd="/",
         env={"PATH": str(plain_env / "bin")},
     )
