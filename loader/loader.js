@@ -5,7 +5,6 @@
   var script = document.currentScript;
   var previous = window.openproctor;
   if (previous && previous.version) return; // loaded twice: keep the first
-  var bootAt = performance.timeOrigin + performance.now();
   var VERSION = "0.1.0";
   var early = []; // raw signals captured before a session exists: {at (epoch ms), s}
   var current = null; // the running session
@@ -108,7 +107,9 @@
     var listeners = [], unacked = (stored && stored.outbox) || [], sending = false, backoff = 0, retryTimer = 0;
     var started = deferred(), finished = deferred(), uploaded = deferred(), ready = deferred();
     var worker = null, finishing = false, ended = false;
-    var origin = stored && stored.origin ? stored.origin : bootAt;
+    // Event times count from the session's start (the server refuses events stamped past the
+    // deadline): a reload keeps its stored origin; a new device starts from the server's clock.
+    var origin = stored && stored.origin ? stored.origin : epoch() - (grant.elapsed_ms || 0);
     this.id = grant.session_id;
     this.recordUrl = new URL(grant.record_url, server + "/").href; // the student's own record
     this.state = { ready: false, score: 1, flagged: false, flags: [], acknowledged: -1, error: null };

@@ -6,6 +6,7 @@ a description for screen readers, and the pages show the same numbers in a table
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,6 +17,10 @@ BAD, GOOD, ACCENT = "#a00000", "#0a6b2d", "#0b4fb3"
 #: Lane colours for event types on a timeline (dark enough for contrast on white).
 PALETTE = ("#0b4fb3", "#a00000", "#7a4b00", "#5b2a86", "#0a6b2d", "#8a1c5a", "#1f5f6b", "#444")
 _ids = itertools.count(1)
+#: A timeline draws at most this many event lanes (there are 11 flag types).
+MAX_LANES = 16
+#: Narrowest bar on a timeline lane, in pixels; closer episodes share a bar.
+MIN_BAR_PX = 2.5
 
 
 @dataclass(frozen=True)
@@ -183,7 +188,7 @@ def timeline(
     threshold: float,
 ) -> Markup:
     """The trust score over the exam (a line) above one lane per event type (marks and bars)."""
-    lanes = sorted({e.lane for e in episodes})
+    lanes = sorted({e.lane for e in episodes})[:MAX_LANES]
     lane_h = 18
     score_h = 160
     height = score_h + lane_h * len(lanes) + 44
@@ -207,12 +212,14 @@ def timeline(
         y = score_h + 8 + index * lane_h
         body.append(_text(frame.left - 6, y + 11, lane.replace("_", " "), anchor="end"))
         body.append(_line(frame.left, y + 14, frame.width - frame.right, y + 14, GRID))
-        for e in episodes:
-            if e.lane != lane:
-                continue
-            x1, x2 = frame.x(e.start_ms / 60000), frame.x(e.end_ms / 60000)
+        spans = [
+            (frame.x(e.start_ms / 60000), frame.x(e.end_ms / 60000))
+            for e in episodes
+            if e.lane == lane
+        ]
+        for x1, x2 in _merged(spans, MIN_BAR_PX):
             body.append(
-                f'<rect x="{x1:.1f}" y="{y + 3:.1f}" width="{max(x2 - x1, 2.5):.1f}" '
+                f'<rect x="{x1:.1f}" y="{y + 3:.1f}" width="{max(x2 - x1, MIN_BAR_PX):.1f}" '
                 f'height="10" fill="{colour}"/>'
             )
     axis_y = height - 30
@@ -234,10 +241,25 @@ def _ticks(top: int) -> list[float]:
 
 
 def _minute_step(minutes: float) -> float:
+    """A round step that gives at most 10 intervals over ``minutes``, however long it is."""
     for step in (0.5, 1, 2, 5, 10, 15, 30, 60):
         if minutes / step <= 10:
             return step
-    return 120.0
+    decade = 10.0 ** math.floor(math.log10(minutes / 10))
+    return next(m * decade for m in (1, 2, 5, 10) if minutes / (m * decade) <= 10)
+
+
+def _merged(spans: Sequence[tuple[float, float]], gap: float) -> list[tuple[float, float]]:
+    """Pixel spans joined where they touch or lie within ``gap`` of each other: a lane draws at
+    most one bar per ``gap`` pixels of width, however many episodes it holds."""
+    merged: list[tuple[float, float]] = []
+    for start, end in sorted(spans):
+        end = max(end, start + gap)
+        if merged and start <= merged[-1][1] + gap:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def _frange(start: float, stop: float, step: float) -> list[float]:

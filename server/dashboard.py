@@ -23,7 +23,7 @@ from . import charts
 from .auth import Reviewer, sign_in, sign_out
 from .errors import ApiError
 from .guard import View, dashboard, read_form
-from .pages import page, when
+from .pages import event_page, page, when
 from .reports import timeline_series
 from .reviewers import OUTCOMES
 from .state import AppState
@@ -222,7 +222,7 @@ async def _session_response(view: View, row: dict[str, Any], error: str = "") ->
         status=400 if error else 200,
         session=_summary(row),
         breakdown=json.loads(row["breakdown_json"]) if row["breakdown_json"] else [],
-        events=events,
+        events=event_page(events, view.request.query_params.get("from")),
         timeline=await view.run(_timeline, row, events),
         decisions=decisions,
         outcomes=OUTCOMES,

@@ -51,6 +51,10 @@ class IngestService:
     alerts: WebhookStore | None = None
     #: Prefix of the dashboard link in alerts (the server's public origin, when configured).
     public_origin: str = ""
+    #: The most events a session may store (Limits.max_events_per_session).
+    max_events: int = 20_000
+    #: How long after the deadline an event may still be stamped (the token's grace period).
+    grace_seconds: int = 30 * 60
 
     def ingest(
         self,
@@ -80,6 +84,7 @@ class IngestService:
                         "session_finished",
                         "the session's log is complete; no events can follow session_end",
                     )
+                self._check_bounds(tx.row, result.new_events)
                 now = time.time()
                 tx.insert_events(result.new_events, now)
                 fields = self._rescore(tx, result.new_events, result.state)
@@ -127,6 +132,31 @@ class IngestService:
         except ApiError as exc:
             REJECTIONS.labels(exc.code).inc()
             raise
+
+    def _check_bounds(self, row: dict[str, Any], new: tuple[Event, ...]) -> None:
+        """A verified event is still refused when the session could not have produced it: later
+        than the deadline plus the grace period (a signed ``t`` near 2**53 would otherwise
+        stretch every share of exam time and every chart), or past the session's event cap."""
+        if not new:
+            return
+        if int(row["next_seq"]) + len(new) > self.max_events:
+            raise ApiError(
+                413,
+                "session_event_limit",
+                f"this session has reached its limit of {self.max_events} events",
+                limit=self.max_events,
+            )
+        limit_ms = int((row["deadline"] - row["started_at"] + self.grace_seconds) * 1000)
+        late = next((e for e in new if e.t > limit_ms), None)
+        if late is not None:
+            raise ApiError(
+                422,
+                "event_after_deadline",
+                f"event {late.seq} is stamped {late.t} ms after the session started, later than "
+                f"the exam's deadline plus {self.grace_seconds} s ({limit_ms} ms)",
+                seq=late.seq,
+                limit_ms=limit_ms,
+            )
 
     def _rescore(self, tx: SessionTx, new: tuple[Event, ...], state: ChainState) -> dict[str, Any]:
         row = tx.row

@@ -98,6 +98,7 @@ SCHEMAS: dict[str, Any] = {
             "policy_version",
             "heartbeat_ms",
             "deadline",
+            "elapsed_ms",
             "chain",
             "exam",
             "tally",
@@ -118,6 +119,13 @@ SCHEMAS: dict[str, Any] = {
             "policy_version": {"type": "integer", "minimum": 1},
             "heartbeat_ms": {"type": "integer"},
             "deadline": {"type": "integer"},
+            "elapsed_ms": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "milliseconds since the session started; event times (t) count "
+                "from the start, and events stamped later than the deadline plus the grace "
+                "period are refused",
+            },
             "chain": {
                 "type": "object",
                 "required": ["next_seq", "last_mac", "last_t"],

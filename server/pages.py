@@ -4,9 +4,11 @@ origins that may show a page in an iframe (LTI launches and the dashboard)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse
@@ -54,3 +56,35 @@ def page(
             **(headers or {}),
         },
     )
+
+
+#: Rows of a signed log shown per page (a session may hold up to Limits.max_events_per_session).
+EVENTS_PER_PAGE = 500
+
+
+@dataclass(frozen=True)
+class EventPage:
+    """One page of a session's events for a table, and where the neighbouring pages start."""
+
+    events: Sequence[Any]
+    start: int
+    total: int
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.events)
+
+    @property
+    def previous(self) -> int | None:
+        return max(0, self.start - EVENTS_PER_PAGE) if self.start else None
+
+    @property
+    def next(self) -> int | None:
+        return self.end if self.end < self.total else None
+
+
+def event_page(events: Sequence[Any], requested: str | None) -> EventPage:
+    """The page of ``events`` starting at the ``from`` query parameter (clamped to the log)."""
+    start = int(requested) if requested and requested.isdigit() and len(requested) < 10 else 0
+    start = min(start, max(0, len(events) - 1)) // EVENTS_PER_PAGE * EVENTS_PER_PAGE
+    return EventPage(events[start : start + EVENTS_PER_PAGE], start, len(events))

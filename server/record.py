@@ -19,7 +19,7 @@ from .dashboard import integrity_label
 from .errors import ApiError
 from .evidence import build_bundle
 from .http import own_origin
-from .pages import page
+from .pages import event_page, page
 from .state import AppState
 
 
@@ -48,7 +48,7 @@ async def record_page(request: Request) -> Response:
         policy=policy,
         not_counted=[f for f in FLAG_TYPES if f not in policy["flags_enabled"]],
         breakdown=json.loads(row["breakdown_json"]) if row["breakdown_json"] else [],
-        events=events,
+        events=event_page(events, request.query_params.get("from")),
         deleted_on=deleted_on,
         key=request.query_params["key"],
     )

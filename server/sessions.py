@@ -169,6 +169,9 @@ class SessionService:
             "policy_version": row["policy_version"],
             "heartbeat_ms": policy["heartbeat_seconds"] * 1000,
             "deadline": int(row["deadline"]),
+            # How long ago the session started: a browser without local state (a new device)
+            # counts event times from the session's start, as the server does.
+            "elapsed_ms": max(0, int((time.time() - row["started_at"]) * 1000)),
             "chain": {
                 "next_seq": row["next_seq"],
                 "last_mac": row["last_mac"],

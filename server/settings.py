@@ -31,6 +31,9 @@ class Limits:
     max_body_bytes: int = 256 * 1024
     max_start_body_bytes: int = 16 * 1024
     max_events_per_batch: int = 500
+    #: The most events one session may store: a 24-hour exam at a 5 s heartbeat signs about
+    #: 17,300. It bounds the storage and the work a student's key can cause.
+    max_events_per_session: int = 20_000
     batches_per_minute: int = 120
     #: A request body must arrive within this many seconds (408 otherwise): a client trickling
     #: bytes cannot hold a request open for ever.
