@@ -40,14 +40,16 @@ MESSAGE_TYPES = (
 LEEWAY_SECONDS = 60
 JWKS_LIFESPAN = 300
 KEY_GRACE_SECONDS = 7 * 86400
-STAFF_ROLES = (
-    "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor",
-    "http://purl.imsglobal.org/vocab/lis/v2/membership#Administrator",
-    "http://purl.imsglobal.org/vocab/lis/v2/membership#ContentDeveloper",
-    "http://purl.imsglobal.org/vocab/lis/v2/membership/Instructor#TeachingAssistant",
-    "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator",
-    "http://purl.imsglobal.org/vocab/lis/v2/system/person#Administrator",
+LIS = "http://purl.imsglobal.org/vocab/lis/v2/"
+#: Exact role URIs only (docs/lti.md has the table): a custom role that merely ends in
+#: "#Administrator" is no administrator.
+ADMIN_ROLES = (LIS + "institution/person#Administrator", LIS + "system/person#Administrator")
+INSTRUCTOR_ROLES = (LIS + "membership#Instructor", LIS + "membership#Administrator")
+ASSISTANT_ROLES = (
+    LIS + "membership/Instructor#TeachingAssistant",
+    LIS + "membership#ContentDeveloper",
 )
+STAFF_ROLES = ADMIN_ROLES + INSTRUCTOR_ROLES + ASSISTANT_ROLES
 LEARNER_ROLES = (
     "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner",
     "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Student",
@@ -204,6 +206,20 @@ class Launch:
     @property
     def is_staff(self) -> bool:
         return any(role in STAFF_ROLES for role in self.roles)
+
+    @property
+    def staff_role(self) -> str | None:
+        """The dashboard role this launch signs in with: admin, instructor, assistant, or
+        None for a launch without a staff role."""
+        roles = self.roles
+        for role, uris in (
+            ("admin", ADMIN_ROLES),
+            ("instructor", INSTRUCTOR_ROLES),
+            ("assistant", ASSISTANT_ROLES),
+        ):
+            if any(r in uris for r in roles):
+                return role
+        return None
 
     @property
     def is_learner(self) -> bool:

@@ -4,12 +4,14 @@ log line without secrets (never a token)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
 import re
 import secrets
 import time
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -21,6 +23,7 @@ from starlette.routing import Route
 from openproctor.core import FLAG_TYPES, PolicyError, parse_policy, policy_from_lti_custom
 from openproctor.core.policy import Policy
 
+from .access import may_edit_exam
 from .auth import Reviewer, sign_in
 from .claims import StartClaims
 from .errors import ApiError
@@ -29,6 +32,7 @@ from .lti import AP, DL, LTI, Launch, LtiError, deep_linking_response, start_ass
 from .lti_store import Registration
 from .pages import page
 from .state import AppState
+from .store import Integration
 
 log = logging.getLogger("openproctor.server.lti")
 
@@ -262,17 +266,29 @@ async def _dispatch(request: Request, state: AppState, launch: Launch) -> Respon
             "wrong_role", "this launch has neither a learner nor an instructor role", status=403
         )
     exam_url = str(launch.custom.get("exam_url") or launch.registration.exam_url or "")
-    if not re.match(r"https?://[^\s#]+$", exam_url):
+    if not exam_url:
         raise LtiError(
             "no_exam_url",
             "this link has no exam page: set the custom parameter exam_url on the link, or "
             "register the platform with --exam-url",
         )
+    integration = await run_in_threadpool(
+        state.store.get_integration_by_id, launch.registration.integration_id
+    )
+    assert integration is not None
+    problem = exam_url_problem(exam_url, _exam_origins(launch.registration, integration))
+    if problem:  # the page receives the session token, which yields the signing key
+        raise LtiError("exam_url_not_allowed", f"the link's exam_url {problem}", status=403)
     grant = await _start_session(request, state, launch)
     return RedirectResponse(exam_url + "#openproctor_token=" + grant["token"], 303)
 
 
 # -- sessions from launches ---------------------------------------------------------------------
+
+
+def _context_id(launch: Launch) -> str | None:
+    """The LMS course of the launch (its context claim's id), if it has one."""
+    return str(launch.context.get("id") or "") or None
 
 
 def _external_id(launch: Launch, attempt: object | None) -> str:
@@ -355,7 +371,7 @@ async def _start_session(request: Request, state: AppState, launch: Launch) -> d
             integration,
             claims,
             now,
-            context_id=str(launch.context.get("id") or "") or None,
+            context_id=_context_id(launch),
             override=override,
         )
     )
@@ -390,12 +406,21 @@ async def _open_dashboard(request: Request, state: AppState, launch: Launch) -> 
         state.store.get_integration_by_id, launch.registration.integration_id
     )
     assert integration is not None
-    admin = any(r.endswith("#Administrator") for r in launch.roles)
+    role = launch.staff_role
+    assert role is not None  # dispatched here for staff only
+    if role != "admin" and _context_id(launch) is None:
+        raise LtiError(
+            "missing_claim",
+            "a course staff launch must carry the course (context claim): without it the "
+            "dashboard cannot tell which course's sessions you may see",
+            status=403,
+        )
     reviewer = Reviewer(
         name=str(launch.claims.get("name") or f"lti:{launch.subject}")[:255],
         institution_id=integration.institution_id,
-        role="admin" if admin else "instructor",
-        context_id=str(launch.context.get("id") or "") or None,
+        role=role,
+        # An administrator is the institution's; the others see the course they came from.
+        context_id=None if role == "admin" else _context_id(launch),
     )
     response = RedirectResponse("/dashboard?" + urlencode({"exam": launch.exam_id()}), 303)
     sign_in(response, state.keyring, reviewer, cross_site=True)
@@ -448,8 +473,11 @@ DL_FIELDS = ("exam_id", "title", "trust_threshold", "log_retention_days", "durat
 
 
 async def deep_linking_submit(request: Request) -> Response:
-    """The instructor's choice: an existing exam, or a new policy, returned to the platform as
-    a signed LtiDeepLinkingResponse whose resource link carries the policy as custom params."""
+    """The instructor's choice, returned to the platform as a signed LtiDeepLinkingResponse
+    whose resource link names the exam (the policy stays on the server): an existing exam as it
+    is, a new exam with the policy of the form, or, for the people who may change it (an
+    administrator, the instructor of the exam's course), a new staging version of an existing
+    exam's policy, to be promoted on the dashboard like any other change."""
     state = _state(request)
     try:
         params = await _params(request)
@@ -471,39 +499,60 @@ async def deep_linking_submit(request: Request) -> Response:
             state.store.get_integration_by_id, registration.integration_id
         )
         assert integration is not None
+        institution = integration.institution_id
+        staff = _staff(launch, institution)
         values = {name: params.get(name, "").strip() for name in DL_FIELDS}
         values["flags_enabled"] = [f for f in form.getlist("flags_enabled") if isinstance(f, str)]
         values["allow_mobile"] = params.get("allow_mobile") == "true"
-        exams = await run_in_threadpool(state.store.exams, integration.institution_id)
+        exams = await run_in_threadpool(_linkable_exams, state, institution, staff)
         chosen = next((e for e in exams if e["exam_id"] == params.get("existing")), None)
-        if chosen is not None:  # an existing exam: its stored policy, as it is
-            stored = chosen["policy"]
-            values.update(
-                exam_id=chosen["exam_id"],
-                trust_threshold=str(stored["trust_threshold"]),
-                log_retention_days=str(stored["log_retention_days"]),
-                flags_enabled=list(stored["flags_enabled"]),
-                allow_mobile=bool(stored["allow_mobile"]),
-            )
         errors: dict[str, str] = {}
-        custom = _custom_from_form(values, errors)
+        if chosen is not None:
+            values["exam_id"] = chosen["exam_id"]
+        link = _link_custom(values, errors, _exam_origins(registration, integration))
+        policy = existing = None
+        if chosen is None:
+            policy = _policy_from_form(values, errors)
+        if policy is not None:
+            existing = await run_in_threadpool(state.store.exam_record, institution, policy.exam_id)
+            if existing is not None and not may_edit_exam(staff, existing.context_id):
+                errors["exam_id"] = (
+                    f"exam {policy.exam_id!r} already exists; only an administrator or the "
+                    "instructor of its course may change its policy: choose another id"
+                    + (", or pick it from the list above" if _listed(exams, policy) else "")
+                )
         if errors:
             return _deep_linking_page(params["context"], exams, values, errors, registration)
-        if chosen is None:
-            policy = policy_from_lti_custom(custom)
-            created_by = f"lti:{launch.subject or 'instructor'}"
-            await run_in_threadpool(
-                state.store.save_policy, integration.institution_id, policy, created_by
-            )
         if not await run_in_threadpool(state.lti_store.consume_context, params["context"]):
             raise LtiError("unknown_context", "this form was already submitted")
+        if policy is not None:
+            actor = f"lti:{launch.subject or 'staff'} ({staff.role}, course {staff.context_id})"
+            if existing is None:  # a new exam, in this course
+                save = functools.partial(
+                    state.store.save_policy,
+                    institution,
+                    policy,
+                    actor,
+                    context_id=staff.context_id,
+                    audit=(actor, "exam.created"),
+                )
+            else:  # a change: into staging; promotion stays a separate, reviewed step
+                save = functools.partial(
+                    state.store.save_policy,
+                    institution,
+                    replace(policy, environment="staging"),
+                    actor,
+                    audit=(actor, "policy.staged"),
+                )
+            await run_in_threadpool(save)
+            log.info("deep linking stored %s for exam %s", policy.environment, policy.exam_id)
         launch_url = own_origin(request, state.settings.public_origin) + "/lti/launch"
         jwt_text, url = await run_in_threadpool(
             deep_linking_response,
             state.lti_keys,
             launch,
             values["title"] or values["exam_id"],
-            custom,
+            link,
             launch_url,
         )
         return page(
@@ -517,28 +566,79 @@ async def deep_linking_submit(request: Request) -> Response:
         return _error_page(request, exc)
 
 
-def _custom_from_form(values: dict[str, Any], errors: dict[str, str]) -> dict[str, str]:
-    """The custom parameters for the resource link, validated by the core's own rules."""
-    custom: dict[str, str] = {
+def _staff(launch: Launch, institution_id: str) -> Reviewer:
+    """The staff member behind a launch, as the access rules see them."""
+    role = launch.staff_role or "assistant"
+    context = None if role == "admin" else _context_id(launch)
+    return Reviewer(f"lti:{launch.subject}", institution_id, role, context)
+
+
+def _linkable_exams(state: AppState, institution_id: str, staff: Reviewer) -> list[dict[str, Any]]:
+    """The exams a deep link may name: the course's own and the institution's shared ones (an
+    administrator: all)."""
+    contexts = state.store.exam_contexts(institution_id)
+    return [
+        e
+        for e in state.store.exams(institution_id)
+        if staff.role == "admin" or contexts.get(e["exam_id"]) in (None, staff.context_id)
+    ]
+
+
+def _listed(exams: list[dict[str, Any]], policy: Policy) -> bool:
+    return any(e["exam_id"] == policy.exam_id for e in exams)
+
+
+def _exam_origins(registration: Registration, integration: Integration) -> set[str]:
+    """Where a link's exam page may be: the registration's exam page, or an origin the
+    integration registered for its LMS pages (custom ``exam_url`` receives a session token)."""
+    origins = set(integration.allowed_origins)
+    if registration.exam_url:
+        origins.add(_origin(registration.exam_url))
+    return origins
+
+
+def _link_custom(
+    values: dict[str, Any], errors: dict[str, str], exam_origins: set[str]
+) -> dict[str, str]:
+    """The resource link's custom parameters: the exam, its length and page (no policy)."""
+    custom = {"exam_id": values["exam_id"], "duration": values["duration"] or "180"}
+    if values["exam_url"]:
+        custom["exam_url"] = values["exam_url"]
+        problem = exam_url_problem(values["exam_url"], exam_origins)
+        if problem:
+            errors["exam_url"] = problem
+    duration = custom["duration"]
+    if not duration.isdigit() or not 1 <= int(duration) <= 1440:
+        errors["duration"] = "must be whole minutes from 1 to 1440"
+    return custom
+
+
+def _policy_from_form(values: dict[str, Any], errors: dict[str, str]) -> Policy | None:
+    """The policy the form describes, validated by the core's own rules (errors by field)."""
+    settings = {
         "exam_id": values["exam_id"],
         "trust_threshold": values["trust_threshold"] or "0.7",
         "flags_enabled": ",".join(values["flags_enabled"]),
         "log_retention_days": values["log_retention_days"] or "30",
         "allow_mobile": "true" if values["allow_mobile"] else "false",
-        "duration": values["duration"] or str(DEFAULT_DURATION_MINUTES),
     }
-    if values["exam_url"]:
-        custom["exam_url"] = values["exam_url"]
-        if not re.match(r"https?://[^\s#]+$", values["exam_url"]):
-            errors["exam_url"] = "must be an http(s) address without a #fragment"
-    duration = custom["duration"]
-    if not duration.isdigit() or not 1 <= int(duration) <= 1440:
-        errors["duration"] = "must be whole minutes from 1 to 1440"
     try:
-        policy_from_lti_custom(custom)
+        return policy_from_lti_custom(settings)
     except PolicyError as exc:
         errors[exc.field.split(".")[0]] = str(exc)
-    return custom
+        return None
+
+
+def exam_url_problem(url: str, allowed_origins: set[str]) -> str | None:
+    """Why ``url`` may not receive a session token, or None when it may."""
+    if not re.match(r"https?://[^\s#]+$", url):
+        return "must be an http(s) address without a #fragment"
+    if _origin(url) not in allowed_origins:
+        return (
+            f"must be on the registration's exam page origin or one of the integration's "
+            f"origins ({', '.join(sorted(allowed_origins)) or 'none registered'})"
+        )
+    return None
 
 
 # -- the tool's public keys and configuration ---------------------------------------------------

@@ -103,7 +103,10 @@ class PolicyStore:
     def save_staging(self, institution_id: str, policy: Policy, created_by: str) -> int:
         """Store an edited policy as the exam's newest staging version; return its number."""
         _, version = self.store.save_policy(
-            institution_id, replace(policy, environment="staging"), created_by
+            institution_id,
+            replace(policy, environment="staging"),
+            created_by,
+            audit=(created_by, "policy.staged"),
         )
         return version
 
@@ -123,7 +126,9 @@ class PolicyStore:
         if not exam.pending:
             raise ApiError(409, "nothing_to_promote", "production already runs exactly this policy")
         promoted = replace(exam.staging.policy, environment="production")
-        _, new_version = self.store.save_policy(institution_id, promoted, created_by)
+        _, new_version = self.store.save_policy(
+            institution_id, promoted, created_by, audit=(created_by, "policy.promoted")
+        )
         return new_version
 
 

@@ -12,9 +12,10 @@ from starlette.routing import Route
 from openproctor.core import FLAG_TYPES, PolicyError, parse_policy, policy_from_lti_custom
 from openproctor.core import Policy as CorePolicy
 
+from .access import may_edit_exam, may_read_exam, sees_accommodations
 from .errors import ApiError
 from .guard import View, dashboard
-from .policies import PolicyStore, diff
+from .policies import ExamPolicies, PolicyStore, diff
 
 FIELDS = ("trust_threshold", "log_retention_days", "heartbeat_seconds")
 
@@ -26,7 +27,22 @@ def _store(view: View) -> PolicyStore:
 @dashboard()
 async def policy_list(view: View) -> Response:
     exams = await view.run(_store(view).overview, view.reviewer.institution_id)
-    return await view.render("dashboard_policies.html", exams=exams)
+    contexts = await view.run(view.state.store.exam_contexts, view.reviewer.institution_id)
+    readable = [e for e in exams if may_read_exam(view.reviewer, contexts.get(e.exam_id))]
+    return await view.render("dashboard_policies.html", exams=readable)
+
+
+async def readable_exam(view: View, exam_id: str) -> tuple[ExamPolicies | None, str | None]:
+    """The exam's policies if this reviewer may read them (else None, answered as 404), and
+    the course the exam belongs to."""
+    record = await view.run(view.state.store.exam_record, view.reviewer.institution_id, exam_id)
+    context = record.context_id if record is not None else None
+    if record is None or not may_read_exam(view.reviewer, context):
+        return None, context
+    return await view.run(_store(view).exam, view.reviewer.institution_id, exam_id), context
+
+
+HIDDEN = "(hidden: accommodations are shown to administrators and the course's instructors)"
 
 
 def _values(policy: CorePolicy) -> dict[str, Any]:
@@ -119,12 +135,17 @@ async def _edit_page(
 ) -> Response:
     exam = versions = None
     changes: list[tuple[str, str, str]] = []
+    editable = view.reviewer.role == "admin"
     if exam_id is not None:
         store = _store(view)
-        exam = await view.run(store.exam, view.reviewer.institution_id, exam_id)
+        exam, context = await readable_exam(view, exam_id)
         versions = await view.run(store.versions, view.reviewer.institution_id, exam_id)
         if exam is not None and exam.staging is not None:
             changes = diff(exam.production.policy if exam.production else None, exam.staging.policy)
+        editable = may_edit_exam(view.reviewer, context)
+        if not sees_accommodations(view.reviewer, context):
+            values = {**values, "accommodations": HIDDEN}
+            changes = [c for c in changes if c[0] != "accommodations"]
     return await view.render(
         "dashboard_policy.html",
         status=400 if errors else status,
@@ -137,14 +158,14 @@ async def _edit_page(
         flag_types=FLAG_TYPES,
         notice=notice,
         promote_error=promote_error,
-        editable=view.reviewer.role == "admin",
+        editable=editable,
     )
 
 
 @dashboard()
 async def policy_page(view: View) -> Response:
     exam_id = view.request.path_params["exam_id"]
-    exam = await view.run(_store(view).exam, view.reviewer.institution_id, exam_id)
+    exam, _ = await readable_exam(view, exam_id)
     if exam is None:
         return await view.render("dashboard_not_found.html", status=404, what="exam policy")
     shown = exam.staging or exam.production
@@ -172,12 +193,23 @@ async def create_policy(view: View) -> Response:
     return await _save(view, policy)
 
 
-@dashboard(admin=True, post=True)
+async def edit_forbidden(view: View) -> Response:
+    return await view.render(
+        "dashboard_forbidden.html",
+        status=403,
+        reason="This policy is changed by the institution's administrators and the instructor "
+        "of the exam's course only.",
+    )
+
+
+@dashboard(post=True)
 async def save_policy(view: View) -> Response:
     exam_id = view.request.path_params["exam_id"]
-    exam = await view.run(_store(view).exam, view.reviewer.institution_id, exam_id)
+    exam, context = await readable_exam(view, exam_id)
     if exam is None:
         return await view.render("dashboard_not_found.html", status=404, what="exam policy")
+    if not may_edit_exam(view.reviewer, context):
+        return await edit_forbidden(view)
     policy, values, errors = policy_from_form(view, exam_id)
     if policy is None:
         return await _edit_page(view, exam_id, values, errors)
@@ -189,9 +221,14 @@ async def _save(view: View, policy: CorePolicy) -> Response:
     return RedirectResponse(f"/dashboard/policies/{policy.exam_id}?done=saved", 303)
 
 
-@dashboard(admin=True, post=True)
+@dashboard(post=True)
 async def promote(view: View) -> Response:
     exam_id = view.request.path_params["exam_id"]
+    found, context = await readable_exam(view, exam_id)
+    if found is None:
+        return await view.render("dashboard_not_found.html", status=404, what="exam policy")
+    if not may_edit_exam(view.reviewer, context):
+        return await edit_forbidden(view)
     version = view.field("version")
     try:
         await view.run(

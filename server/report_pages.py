@@ -12,9 +12,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from . import charts
+from .access import may_edit_exam, may_read_exam
 from .dashboard import integrity_label
 from .guard import View, dashboard
 from .policies import PolicyStore
+from .policy_pages import edit_forbidden, readable_exam
 from .reports import Report, build_report, csv_rows
 
 
@@ -68,6 +70,8 @@ async def report_page(view: View) -> Response:
     report = await _report(view, exam_id)
     current = report.calibration.current
     exams = await view.run(PolicyStore(view.state.store).overview, view.reviewer.institution_id)
+    contexts = await view.run(view.state.store.exam_contexts, view.reviewer.institution_id)
+    exams = [e for e in exams if may_read_exam(view.reviewer, contexts.get(e.exam_id))]
     calibration = report.calibration
     return await view.render(
         "dashboard_report.html",
@@ -105,13 +109,15 @@ async def report_csv(view: View) -> Response:
     )
 
 
-@dashboard(admin=True, post=True)
+@dashboard(post=True)
 async def apply_threshold(view: View) -> Response:
     """Put the recommended threshold into the exam's staging policy (promotion stays a
-    separate, reviewed step)."""
+    separate, reviewed step): administrators and the instructor of the exam's course."""
     exam_id = view.field("exam")
     policies = PolicyStore(view.state.store)
-    exam = await view.run(policies.exam, view.reviewer.institution_id, exam_id)
+    exam, context = await readable_exam(view, exam_id)
+    if exam is not None and not may_edit_exam(view.reviewer, context):
+        return await edit_forbidden(view)
     report = await _report(view, exam_id)
     recommended = report.calibration.recommended
     if exam is None or recommended is None:

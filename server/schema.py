@@ -26,6 +26,9 @@ integrations = sa.Table(
     sa.Column("secret_enc", sa.LargeBinary, nullable=False),
     sa.Column("allowed_origins", sa.Text, nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
+    #: The secret before the last rotation, accepted until ``previous_secret_until``.
+    sa.Column("previous_secret_enc", sa.LargeBinary),
+    sa.Column("previous_secret_until", sa.Double),
 )
 
 policies = sa.Table(
@@ -110,7 +113,9 @@ lti_registrations = sa.Table(
     sa.Column("exam_url", sa.Text),
     sa.Column("allow_policy_override", sa.Boolean, nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
-    sa.UniqueConstraint("issuer", "client_id", name="uq_lti_registration"),
+    # Per integration: another institution registering the same issuer and client id neither
+    # collides with nor learns of this one (its logins use its own URL, docs/lti.md).
+    sa.UniqueConstraint("integration_id", "issuer", "client_id", name="uq_lti_registration"),
 )
 
 lti_tool_keys = sa.Table(
@@ -142,6 +147,48 @@ lti_contexts = sa.Table(
     sa.Column("claims", sa.Text, nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("used_at", sa.Double),
+)
+
+# -- exams, reviewer sessions, the audit log (migration 0005) -----------------------------------
+
+exams = sa.Table(
+    "exams",
+    metadata,
+    sa.Column("institution_id", sa.String(64), sa.ForeignKey("institutions.id"), primary_key=True),
+    sa.Column("exam_id", sa.String(128), primary_key=True),
+    #: The LMS course (LTI context) the exam was created in; None: the institution's own.
+    sa.Column("context_id", sa.String(255)),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("created_by", sa.String(255), nullable=False),
+)
+
+reviewer_sessions = sa.Table(
+    "reviewer_sessions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("institution_id", sa.String(64), sa.ForeignKey("institutions.id"), nullable=False),
+    #: A local account's username, or None for a reviewer signed in by an LTI launch.
+    sa.Column("username", sa.String(100)),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("context_id", sa.String(255)),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("expires_at", sa.Double, nullable=False),
+    sa.Column("revoked_at", sa.Double),
+    sa.Index("ix_reviewer_sessions_username", "username"),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("institution_id", sa.String(64)),
+    sa.Column("at", sa.Double, nullable=False),
+    sa.Column("actor", sa.String(255), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(255), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Index("ix_audit_institution", "institution_id", "at"),
 )
 
 # -- reviewers and decisions (migration 0003) ---------------------------------------------------

@@ -35,14 +35,19 @@ def effective_policy(policy: Policy, claims: StartClaims, session_id: str) -> Po
     return parse_policy(body)
 
 
-def exam_policy(store: Store, institution_id: str, exam_id: str) -> tuple[int, int, Policy]:
+def exam_policy(
+    store: Store, institution_id: str, exam_id: str, context_id: str | None = None
+) -> tuple[int, int, Policy]:
     """The exam's production policy; an exam seen for the first time gets the default policy
-    stored as version 1, so every session records the version it ran under."""
+    stored as version 1 (in the course of the launch that created it, if any), so every
+    session records the version it ran under."""
     found = store.current_policy(institution_id, exam_id)
     if found is not None:
         return found
     policy = parse_policy({"exam_id": exam_id})
-    policy_id, version = store.save_policy(institution_id, policy, created_by="default")
+    policy_id, version = store.save_policy(
+        institution_id, policy, created_by="default", context_id=context_id
+    )
     return policy_id, version, policy
 
 
@@ -115,7 +120,7 @@ class SessionService:
     ) -> tuple[dict[str, Any], bool]:
         """The new session's row, and whether another request had created it first."""
         policy_id, version, policy = exam_policy(
-            self.store, integration.institution_id, claims.exam_id
+            self.store, integration.institution_id, claims.exam_id, context_id
         )
         if override is not None:
             policy = override(policy)

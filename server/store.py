@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from openproctor.core import Event, Policy, parse_policy
 
 from . import schema
+from .audit import record as audit_record
 from .errors import ApiError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -93,6 +94,13 @@ def _update_session_sql(names: tuple[str, ...], paramstyle: str) -> str:
 def _insert_events_sql(paramstyle: str) -> str:
     marks = ", ".join([_MARK[paramstyle]] * 8)
     return f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ({marks})"  # noqa: S608
+
+
+@dataclass(frozen=True)
+class ExamRecord:
+    exam_id: str
+    #: The LMS course the exam was created in (None: an institution-wide exam).
+    context_id: str | None
 
 
 @dataclass(frozen=True)
@@ -320,8 +328,19 @@ class Store:
 
     # -- policies --------------------------------------------------------------------------
 
-    def save_policy(self, institution_id: str, policy: Policy, created_by: str) -> tuple[int, int]:
-        """Store a new version of the exam's policy; return (policy id, version)."""
+    def save_policy(
+        self,
+        institution_id: str,
+        policy: Policy,
+        created_by: str,
+        *,
+        context_id: str | None = None,
+        audit: tuple[str, str] | None = None,
+    ) -> tuple[int, int]:
+        """Store a new version of the exam's policy; return (policy id, version). The first
+        version of an exam records the course (``context_id``) it was created in; ``audit``
+        (actor, action) appends an entry with the versions before and after, in the same
+        transaction."""
         p = schema.policies
         for _ in range(5):  # two writers may race for the same version number
             with self.engine.begin() as conn:
@@ -332,21 +351,55 @@ class Store:
                 ).scalar_one()
                 version = (current or 0) + 1
                 try:
-                    result = conn.execute(
-                        p.insert().values(
-                            institution_id=institution_id,
-                            exam_id=policy.exam_id,
-                            version=version,
-                            environment=policy.environment,
-                            body=json.dumps(policy.to_dict()),
-                            created_at=time.time(),
-                            created_by=created_by,
+                    with conn.begin_nested():
+                        result = conn.execute(
+                            p.insert().values(
+                                institution_id=institution_id,
+                                exam_id=policy.exam_id,
+                                version=version,
+                                environment=policy.environment,
+                                body=json.dumps(policy.to_dict()),
+                                created_at=time.time(),
+                                created_by=created_by,
+                            )
                         )
-                    )
                 except IntegrityError:
                     continue
+                _ensure_exam(conn, institution_id, policy.exam_id, context_id, created_by)
+                if audit is not None:
+                    audit_record(
+                        conn,
+                        institution_id,
+                        audit[0],
+                        audit[1],
+                        f"exam:{policy.exam_id}",
+                        {
+                            "version": version,
+                            "environment": policy.environment,
+                            "previous_version": current,
+                            "policy": policy.to_dict(),
+                        },
+                    )
                 return int(result.inserted_primary_key[0]), version
         raise ApiError(503, "busy", "could not store the policy; try again")
+
+    def exam_record(self, institution_id: str, exam_id: str) -> ExamRecord | None:
+        """The exam and the course it belongs to, or None when it does not exist."""
+        x = schema.exams
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(x).where(x.c.institution_id == institution_id, x.c.exam_id == exam_id)
+            ).first()
+        return ExamRecord(row.exam_id, row.context_id) if row else None
+
+    def exam_contexts(self, institution_id: str) -> dict[str, str | None]:
+        """Every exam of the institution with its course (None: the institution's own)."""
+        x = schema.exams
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(x.c.exam_id, x.c.context_id).where(x.c.institution_id == institution_id)
+            ).all()
+        return {row.exam_id: row.context_id for row in rows}
 
     def current_policy(
         self, institution_id: str, exam_id: str, environment: str = "production"
@@ -607,6 +660,25 @@ class Store:
             purged_sessions += 1
             deleted_events += max(deleted, 0)
         return {"sessions": purged_sessions, "events": deleted_events}
+
+
+def _ensure_exam(
+    conn: Connection, institution_id: str, exam_id: str, context_id: str | None, created_by: str
+) -> None:
+    x = schema.exams
+    found = conn.execute(
+        sa.select(x.c.exam_id).where(x.c.institution_id == institution_id, x.c.exam_id == exam_id)
+    ).first()
+    if found is None:
+        conn.execute(
+            x.insert().values(
+                institution_id=institution_id,
+                exam_id=exam_id,
+                context_id=context_id,
+                created_at=time.time(),
+                created_by=created_by,
+            )
+        )
 
 
 def require_institution(conn: Connection, institution_id: str) -> None:

@@ -7,7 +7,7 @@ import re
 import secrets
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,11 +19,12 @@ from starlette.testclient import TestClient
 from openproctor.core import Event, Signer
 from openproctor.server import Settings, create_app
 from openproctor.server.cli import mint_test_jwt
+from openproctor.server.lti_store import LtiStore
 from openproctor.server.reviewers import ReviewerStore
 from openproctor.server.settings import Limits
 from openproctor.server.store import Store
 
-from ...lti_platform import Platform, serve_jwks
+from ...lti_platform import LEARNER, LaunchSpec, Platform, serve_jwks
 from ...support import ENVIRONMENT
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
@@ -255,3 +256,50 @@ def jwks_server(platform: Platform) -> Iterator[tuple[str, list[int]]]:
     """The platform's key set, served over real HTTP on 127.0.0.1."""
     with serve_jwks(platform) as served:
         yield served
+
+
+# -- the tool registered with that platform, and the browser steps of a launch ---------------
+
+TOOL = LTI_TOOL
+EXAM_URL = "https://lms.example.edu/quiz/7/take"
+
+
+@pytest.fixture
+def tool(app, store, integration, platform, jwks_server) -> Iterator[TestClient]:
+    LtiStore(store).add_registration(
+        integration.id,
+        platform.issuer,
+        platform.client_id,
+        [platform.deployment_id],
+        auth_url=platform.base + "/auth",
+        jwks_url=jwks_server[0],
+        exam_url=EXAM_URL,
+    )
+    app.state.openproctor.platform_keys.refetch_cooldown = 0  # see the rotation tests
+    with TestClient(app, base_url=TOOL) as client:
+        yield client
+
+
+def login(client: TestClient, platform: Platform, spec: LaunchSpec) -> dict[str, Any]:
+    """Browser steps 1 and 2: the tool's login redirects to the platform, which signs."""
+    response = client.get(platform.login_url(spec), follow_redirects=False)
+    assert response.status_code == 302, response.text
+    assert response.headers["location"].startswith(platform.base + "/auth?")
+    return platform.authorize(response.headers["location"])
+
+
+def launch(
+    client: TestClient,
+    platform: Platform,
+    spec: LaunchSpec,
+    change: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+):
+    data = login(client, platform, spec)
+    form = {"id_token": data["id_token"], "state": data["state"]}
+    if change is not None:
+        form = change(form)
+    return client.post("/lti/launch", data=form, follow_redirects=False)
+
+
+def learner(**kw: Any) -> LaunchSpec:
+    return LaunchSpec(user=kw.pop("user", "learner-1"), roles=[LEARNER], **kw)

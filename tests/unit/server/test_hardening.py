@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
+from openproctor.core import parse_policy
 from openproctor.server import charts
+from openproctor.server.audit import AuditLog
 from openproctor.server.charts import Episode
 
-from .conftest import sign_in
+from ...lti_platform import INSTRUCTOR, LaunchSpec
+from .conftest import LMS_ORIGIN, csrf_of, launch, learner, sign_in
 
 # -- 1. a student's own key cannot take the dashboard down -------------------------------------
 
@@ -74,3 +79,190 @@ def test_the_event_table_is_paged(app, student, web, accounts):
     assert second.text.count("<td>heartbeat</td>") == 200
     assert "Events 500 to 699 of 700" in second.text
     assert web.get(f"/dashboard/sessions/{s.session_id}?from=99999999999").status_code == 200
+
+
+# -- 2. deep linking may create an exam, not overwrite another's policy -------------------------
+
+TA = "http://purl.imsglobal.org/vocab/lis/v2/membership/Instructor#TeachingAssistant"
+LIS = "http://purl.imsglobal.org/vocab/lis/v2/"
+
+
+def _deep_link_form(tool, platform, roles, context="course-42"):
+    page = launch(
+        tool,
+        platform,
+        LaunchSpec(user="staff-1", roles=roles, kind="deep_linking", context=context),
+    )
+    assert page.status_code == 200, page.text
+    return page.text.split('name="context" value="', 1)[1].split('"', 1)[0]
+
+
+def _submit(tool, context, exam_id="ALG-final", **fields):
+    form = {
+        "context": context,
+        "exam_id": exam_id,
+        "title": "Final",
+        "trust_threshold": "0.6",
+        "log_retention_days": "30",
+        "duration": "90",
+        "flags_enabled": ["tab_switch"],
+        **fields,
+    }
+    return tool.post("/lti/deep-linking", data=form)
+
+
+def _production(store, exam_id="ALG-final"):
+    found = store.current_policy("uni-a", exam_id)
+    return found[1], found[2].trust_threshold, found[2].log_retention_days
+
+
+def test_a_teaching_assistant_cannot_overwrite_an_exams_policy(tool, platform, store):
+    assert _submit(tool, _deep_link_form(tool, platform, [INSTRUCTOR])).status_code == 200
+    assert _production(store) == (1, 0.6, 30)
+    attack = _submit(
+        tool,
+        _deep_link_form(tool, platform, [TA]),
+        trust_threshold="0.01",
+        flags_enabled=["idle"],
+        log_retention_days="1",
+    )
+    assert attack.status_code == 400 and 'id="exam_id-error"' in attack.text
+    assert "only an administrator or the instructor of its course" in attack.text
+    assert _production(store) == (1, 0.6, 30)
+    assert store.current_policy("uni-a", "ALG-final", "staging") is None
+
+
+def test_the_courses_instructor_changes_an_exam_into_staging_and_it_is_audited(
+    tool, platform, store
+):
+    assert _submit(tool, _deep_link_form(tool, platform, [INSTRUCTOR])).status_code == 200
+    change = _submit(tool, _deep_link_form(tool, platform, [INSTRUCTOR]), trust_threshold="0.5")
+    assert change.status_code == 200, change.text
+    assert _production(store) == (1, 0.6, 30)  # promotion is a separate step
+    staging = store.current_policy("uni-a", "ALG-final", "staging")
+    assert staging is not None and staging[2].trust_threshold == 0.5
+    entries = AuditLog(store.engine).entries("uni-a")
+    assert [e["action"] for e in entries] == ["policy.staged", "exam.created"]
+    assert entries[0]["target"] == "exam:ALG-final" and "instructor" in entries[0]["actor"]
+    assert entries[0]["detail"]["previous_version"] == 1
+
+
+def test_an_instructor_of_another_course_cannot_change_the_exam(tool, platform, store):
+    assert _submit(tool, _deep_link_form(tool, platform, [INSTRUCTOR])).status_code == 200
+    other = _deep_link_form(tool, platform, [INSTRUCTOR], context="course-other")
+    refused = _submit(tool, other, trust_threshold="0.01")
+    assert refused.status_code == 400 and 'id="exam_id-error"' in refused.text
+    assert '<option value="ALG-final"' not in refused.text  # not offered to another course
+    assert _production(store) == (1, 0.6, 30)
+
+
+def test_an_institution_administrator_may_stage_any_exam(tool, platform, store):
+    assert _submit(tool, _deep_link_form(tool, platform, [INSTRUCTOR])).status_code == 200
+    admin = _deep_link_form(tool, platform, [LIS + "institution/person#Administrator"], "elsewhere")
+    assert _submit(tool, admin, trust_threshold="0.4").status_code == 200
+    assert store.current_policy("uni-a", "ALG-final", "staging")[2].trust_threshold == 0.4
+
+
+# -- 8. LTI roles: exact administrator URIs, course-scoped instructors ------------------------
+
+
+@pytest.mark.parametrize(
+    ("roles", "status", "role"),
+    [
+        (["urn:x:anything#Administrator"], 403, None),
+        ([LIS + "membership#Administrator"], 303, "instructor"),
+        ([TA], 303, "assistant"),
+        ([LIS + "system/person#Administrator"], 303, "admin"),
+        ([INSTRUCTOR], 303, "instructor"),
+    ],
+)
+def test_lti_roles_map_exactly(tool, platform, store, roles, status, role):
+    response = launch(tool, platform, LaunchSpec(user="staff-1", roles=roles))
+    assert response.status_code == status, response.text
+    if role is not None:
+        page = tool.get("/dashboard")
+        assert f" · {role} · uni-a" in page.text
+
+
+def test_an_instructor_of_an_unrelated_course_reads_nothing_of_another_courses_exam(
+    tool, platform, store
+):
+    assert _submit(tool, _deep_link_form(tool, platform, [INSTRUCTOR])).status_code == 200
+    launch(tool, platform, LaunchSpec(user="other", roles=[INSTRUCTOR], context="course-other"))
+    assert tool.get("/dashboard/policies/ALG-final").status_code == 404
+    assert "ALG-final" not in tool.get("/dashboard/policies").text
+    assert "ALG-final" not in tool.get("/dashboard/reports").text
+
+
+def test_accommodations_are_shown_to_admins_and_the_courses_instructors_only(
+    tool, platform, store, web, accounts
+):
+    policy = parse_policy(
+        {
+            "exam_id": "ALG-final",
+            "accommodations": {"cand-991": {"exempt_flags": ["focus_loss"], "note": "dyslexia"}},
+        }
+    )
+    store.save_policy("uni-a", policy, "test", context_id="course-42")
+    launch(tool, platform, LaunchSpec(user="teacher", roles=[INSTRUCTOR]))
+    assert "dyslexia" in tool.get("/dashboard/policies/ALG-final").text
+    launch(tool, platform, LaunchSpec(user="assistant", roles=[TA]))
+    assert "dyslexia" not in tool.get("/dashboard/policies/ALG-final").text
+    sign_in(web, "alice")  # a local reviewer
+    page = web.get("/dashboard/policies/ALG-final")
+    assert page.status_code == 200 and "dyslexia" not in page.text and "cand-991" not in page.text
+    sign_in(web, "ada")  # an administrator
+    assert "dyslexia" in web.get("/dashboard/policies/ALG-final").text
+
+
+def test_a_course_instructor_edits_and_promotes_on_the_dashboard_an_assistant_does_not(
+    tool, platform, store
+):
+    store.save_policy("uni-a", parse_policy({"exam_id": "ALG-final"}), "t", context_id="course-42")
+    launch(tool, platform, LaunchSpec(user="assistant", roles=[TA]))
+    page = tool.get("/dashboard/policies/ALG-final")
+    assert 'id="save"' not in page.text
+    form = {
+        "csrf": csrf_of(page.text),
+        "trust_threshold": "0.5",
+        "log_retention_days": "30",
+        "heartbeat_seconds": "15",
+        "flags_enabled": ["tab_switch"],
+    }
+    assert tool.post("/dashboard/policies/ALG-final", data=form).status_code == 403
+    launch(tool, platform, LaunchSpec(user="teacher", roles=[INSTRUCTOR]))
+    page = tool.get("/dashboard/policies/ALG-final")
+    form["csrf"] = csrf_of(page.text)
+    saved = tool.post("/dashboard/policies/ALG-final", data=form, follow_redirects=False)
+    assert saved.status_code == 303
+    staging = store.current_policy("uni-a", "ALG-final", "staging")
+    promoted = tool.post(
+        "/dashboard/policies/ALG-final/promote",
+        data={"csrf": form["csrf"], "version": str(staging[1])},
+        follow_redirects=False,
+    )
+    assert promoted.status_code == 303
+    assert store.current_policy("uni-a", "ALG-final")[2].trust_threshold == 0.5
+
+
+# -- 11. a link's exam_url receives the session token: only registered origins ---------------
+
+
+def test_a_custom_exam_url_elsewhere_is_refused(tool, platform, store):
+    response = launch(
+        tool, platform, learner(custom={"exam_url": "https://attacker.example/steal"})
+    )
+    assert response.status_code == 403 and "exam_url_not_allowed" in response.text
+    assert "#openproctor_token" not in response.headers.get("location", "")
+    allowed = launch(tool, platform, learner(user="l2", custom={"exam_url": LMS_ORIGIN + "/q/1"}))
+    assert allowed.status_code == 303
+    assert allowed.headers["location"].startswith(LMS_ORIGIN + "/q/1#openproctor_token=")
+
+
+def test_deep_linking_refuses_an_exam_url_elsewhere(tool, platform):
+    response = _submit(
+        tool,
+        _deep_link_form(tool, platform, [INSTRUCTOR]),
+        exam_url="https://attacker.example/steal",
+    )
+    assert response.status_code == 400 and 'id="exam_url-error"' in response.text

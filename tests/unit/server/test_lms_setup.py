@@ -17,8 +17,7 @@ from starlette.testclient import TestClient
 from openproctor.server.cli import main
 
 from ...lti_platform import INSTRUCTOR, LaunchSpec
-from .conftest import LTI_TOOL, PASSWORD, csrf_of, sign_in
-from .test_lti import launch, learner
+from .conftest import LTI_TOOL, PASSWORD, csrf_of, launch, learner, sign_in
 
 GUIDE = Path(__file__).resolve().parents[3] / "docs" / "lms-setup.md"
 EXAM_URL = "https://lms.example.edu/courses/1/quizzes/7/take"

@@ -1,0 +1,39 @@
+"""Who may read and change an exam, in one place (dashboard pages and LTI deep linking).
+
+Roles: ``admin`` (the institution's administrators: local accounts, or an LTI launch with the
+institution's or the system's Administrator role) reads and changes everything of its
+institution. ``reviewer`` (local accounts) reads every exam and decides sessions, without the
+candidates' accommodation details. ``instructor`` (an LTI launch with the course's Instructor
+or Administrator role) reads and changes the exams of that course only. ``assistant`` (a
+teaching assistant or content developer) reads that course's exams and decides its sessions,
+and changes nothing. docs/dashboard.md has the table.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+ROLES = ("admin", "reviewer", "instructor", "assistant")
+
+
+class Who(Protocol):
+    role: str
+    #: The LMS course an LTI launch came from; None for institution-wide accounts.
+    context_id: str | None
+
+
+def may_read_exam(who: Who, exam_context: str | None) -> bool:
+    """An institution-wide account reads every exam; a course's staff, that course's exams."""
+    return who.context_id is None or exam_context == who.context_id
+
+
+def may_edit_exam(who: Who, exam_context: str | None) -> bool:
+    """Administrators change any exam; a course's instructor, the exams of that course."""
+    if who.role == "admin":
+        return True
+    return who.role == "instructor" and exam_context is not None and exam_context == who.context_id
+
+
+def sees_accommodations(who: Who, exam_context: str | None) -> bool:
+    """Which candidates have accommodations, and why, is for the people who set them."""
+    return may_edit_exam(who, exam_context)
