@@ -85,7 +85,15 @@ async def login(request: Request) -> Response:
         return _login_page("Wrong username or password.", status=401, username=username)
     response = RedirectResponse("/dashboard", 303)
     reviewer = Reviewer(row["username"], row["institution_id"], row["role"])
-    sign_in(response, state.keyring, reviewer, cross_site=False)
+    await run_in_threadpool(
+        sign_in,
+        response,
+        state.keyring,
+        state.reviewers,
+        reviewer,
+        cross_site=False,
+        username=row["username"],
+    )
     response.delete_cookie(LOGIN_COOKIE, path="/dashboard/", secure=True, httponly=True)
     return response
 
@@ -93,7 +101,7 @@ async def login(request: Request) -> Response:
 @dashboard(post=True)
 async def logout(view: View) -> Response:
     response = RedirectResponse("/dashboard/login", 303)
-    sign_out(response)
+    await view.run(sign_out, response, view.state.reviewers, view.reviewer)
     return response
 
 

@@ -94,7 +94,9 @@ def dashboard(*, admin: bool = False, post: bool = False) -> Callable[[Endpoint]
         @functools.wraps(endpoint)
         async def handler(request: Request) -> Response:
             state: AppState = request.app.state.openproctor
-            reviewer = current_reviewer(request, state.keyring)
+            reviewer = await run_in_threadpool(
+                current_reviewer, request, state.keyring, state.reviewers
+            )
             if reviewer is None:
                 return RedirectResponse("/dashboard/login", 303)
             view = View(request, state, reviewer, state.keyring.csrf_token(reviewer.token))

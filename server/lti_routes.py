@@ -423,7 +423,9 @@ async def _open_dashboard(request: Request, state: AppState, launch: Launch) -> 
         context_id=None if role == "admin" else _context_id(launch),
     )
     response = RedirectResponse("/dashboard?" + urlencode({"exam": launch.exam_id()}), 303)
-    sign_in(response, state.keyring, reviewer, cross_site=True)
+    await run_in_threadpool(
+        sign_in, response, state.keyring, state.reviewers, reviewer, cross_site=True
+    )
     return response
 
 

@@ -12,6 +12,8 @@ import time
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from . import schema
@@ -27,7 +29,9 @@ OUTCOMES = {
 MIN_PASSWORD = 12
 # scrypt at n=2**15, r=8 (about 32 MiB and tens of milliseconds per check).
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
-MAX_FAILURES = 5
+#: Failed sign-ins allowed per (username, client address) and per address, in the window.
+PAIR_LIMIT = 5
+CLIENT_LIMIT = 50
 FAILURE_WINDOW = 15 * 60
 
 
@@ -110,61 +114,137 @@ class ReviewerStore:
             return [dict(row) for row in rows]
 
     def remove(self, username: str) -> None:
-        r = schema.reviewers
+        """Delete the account and revoke every session it has open, in one transaction."""
+        r, rs = schema.reviewers, schema.reviewer_sessions
         with self.engine.begin() as conn:
             if not conn.execute(r.delete().where(r.c.username == username)).rowcount:
                 raise ApiError(404, "unknown_reviewer", f"no reviewer named {username!r}")
+            conn.execute(
+                rs.update()
+                .where(rs.c.username == username, rs.c.revoked_at.is_(None))
+                .values(revoked_at=time.time())
+            )
+
+    # -- dashboard sessions (revocable: every request looks its session up) -------------------
+
+    def open_session(
+        self,
+        institution_id: str,
+        username: str | None,
+        name: str,
+        role: str,
+        context_id: str | None,
+        lifetime: float,
+    ) -> str:
+        """A new session for a signed-in reviewer; returns its id (named by the cookie)."""
+        session_id = secrets.token_urlsafe(24)
+        now = time.time()
+        rs = schema.reviewer_sessions
+        with self.engine.begin() as conn:
+            conn.execute(
+                rs.insert().values(
+                    id=session_id,
+                    institution_id=institution_id,
+                    username=username,
+                    name=name[:255],
+                    role=role,
+                    context_id=context_id,
+                    created_at=now,
+                    expires_at=now + lifetime,
+                )
+            )
+            # Housekeeping: sessions that ended more than a day ago.
+            conn.execute(rs.delete().where(rs.c.expires_at < now - 86400))
+        return session_id
+
+    def live_session(self, session_id: str) -> dict[str, Any] | None:
+        """The session if it is open (not revoked, not expired) and, for a local account, the
+        account still exists: then with the account's current role and institution."""
+        rs, r = schema.reviewer_sessions, schema.reviewers
+        query = (
+            sa.select(rs, r.c.role.label("account_role"), r.c.institution_id.label("account_inst"))
+            .outerjoin(r, r.c.username == rs.c.username)
+            .where(rs.c.id == session_id, rs.c.revoked_at.is_(None), rs.c.expires_at > time.time())
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        if row is None:
+            return None
+        found = dict(row)
+        if found["username"] is not None:
+            if found["account_role"] is None:  # the account was removed
+                return None
+            found.update(role=found["account_role"], institution_id=found["account_inst"])
+        return found
+
+    def revoke_session(self, session_id: str) -> None:
+        rs = schema.reviewer_sessions
+        with self.engine.begin() as conn:
+            conn.execute(
+                rs.update()
+                .where(rs.c.id == session_id, rs.c.revoked_at.is_(None))
+                .values(revoked_at=time.time())
+            )
 
     def authenticate(self, username: str, password: str, client: str) -> dict[str, Any] | None:
-        """The reviewer's row for a correct password, else None. Raises 429 while the username
-        or the client address is locked out after repeated failures."""
-        keys = [f"user:{username.lower()}"[:200], f"client:{client}"[:200]]
+        """The reviewer's row for a correct password, else None.
+
+        Each attempt is reserved before the password is hashed, atomically in the database
+        (shared by every server process): at most ``PAIR_LIMIT`` failures per username and
+        client address, and a softer ``CLIENT_LIMIT`` per address (many reviewers may share
+        one behind NAT), in ``FAILURE_WINDOW``. Past either, 429 without hashing. A failed
+        reservation (the database is busy) refuses the attempt: nothing is checked uncounted.
+        A correct password releases its reservation."""
+        pair = f"pair:{username.lower()}|{client}"[:200]
+        address = f"client:{client}"[:200]
         now = time.time()
-        self._check_throttle(keys, now)
+        self._reserve(((pair, PAIR_LIMIT), (address, CLIENT_LIMIT)), now)
         r = schema.reviewers
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(r).where(r.c.username == username)).mappings().first()
         ok = check_password(password, row["password_hash"] if row else _dummy_hash())
         if row is None or not ok:
-            self._record_failure(keys, now)
-            return None
+            return None  # the reservation stands as the failure
+        f = schema.login_failures
         with self.engine.begin() as conn:
-            f = schema.login_failures
-            conn.execute(f.delete().where(f.c.key == keys[0]))
+            conn.execute(f.delete().where(f.c.key == pair))
+            conn.execute(
+                f.update()
+                .where(f.c.key == address, f.c.failures > 0)
+                .values(failures=f.c.failures - 1)
+            )
         return dict(row)
 
-    def _check_throttle(self, keys: list[str], now: float) -> None:
+    def _reserve(self, limits: tuple[tuple[str, int], ...], now: float) -> None:
+        """Count one attempt against each key in one transaction, or none and raise 429."""
         f = schema.login_failures
-        with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(f).where(f.c.key.in_(keys))).all()
-        for row in rows:
-            if row.failures >= MAX_FAILURES and row.first_at + FAILURE_WINDOW > now:
-                wait = int(row.first_at + FAILURE_WINDOW - now) + 1
-                error = ApiError(
-                    429,
-                    "too_many_attempts",
-                    f"too many failed sign-ins; try again in {wait // 60 + 1} minute(s)",
-                )
-                error.headers["retry-after"] = str(wait)
-                raise error
-
-    def _record_failure(self, keys: list[str], now: float) -> None:
-        f = schema.login_failures
+        insert = postgresql_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        expired = f.c.first_at <= now - FAILURE_WINDOW
         with self.engine.begin() as conn:
-            for key in keys:
-                row = conn.execute(sa.select(f).where(f.c.key == key)).first()
-                if row is None:
-                    try:
-                        with conn.begin_nested():
-                            conn.execute(f.insert().values(key=key, failures=1, first_at=now))
-                    except IntegrityError:
-                        conn.execute(
-                            f.update().where(f.c.key == key).values(failures=f.c.failures + 1)
-                        )
-                elif row.first_at + FAILURE_WINDOW <= now:
-                    conn.execute(f.update().where(f.c.key == key).values(failures=1, first_at=now))
-                else:
-                    conn.execute(f.update().where(f.c.key == key).values(failures=f.c.failures + 1))
+            for key, limit in limits:
+                statement = (
+                    insert(f)
+                    .values(key=key, failures=1, first_at=now)
+                    .on_conflict_do_update(
+                        index_elements=[f.c.key],
+                        set_={
+                            "failures": sa.case((expired, 1), else_=f.c.failures + 1),
+                            "first_at": sa.case((expired, now), else_=f.c.first_at),
+                        },
+                    )
+                    .returning(f.c.failures, f.c.first_at)
+                )
+                failures, first_at = conn.execute(statement).one()
+                if failures > limit:
+                    conn.rollback()
+                    wait = int(first_at + FAILURE_WINDOW - now) + 1
+                    error = ApiError(
+                        429,
+                        "too_many_attempts",
+                        f"too many failed sign-ins; try again in {wait // 60 + 1} minute(s)",
+                    )
+                    error.headers["retry-after"] = str(wait)
+                    raise error
 
     # -- decisions -------------------------------------------------------------------------
 

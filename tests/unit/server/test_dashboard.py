@@ -8,7 +8,7 @@ import io
 import pytest
 
 from openproctor.server.cli import main
-from openproctor.server.reviewers import MAX_FAILURES, check_password
+from openproctor.server.reviewers import PAIR_LIMIT, check_password
 
 from .conftest import PASSWORD, StudentClient, csrf_of, sign_in, start_jwt
 
@@ -50,7 +50,7 @@ def test_sign_in_sets_a_secure_cookie_and_shows_the_queue(web, accounts, flagged
 
 
 def test_wrong_passwords_are_throttled(web, accounts):
-    for _ in range(MAX_FAILURES):
+    for _ in range(PAIR_LIMIT):
         assert sign_in(web, "alice", "not the password").status_code == 401
     locked = sign_in(web, "alice")  # even the right password, while locked
     assert locked.status_code == 429 and "retry-after" in locked.headers

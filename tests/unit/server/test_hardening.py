@@ -8,14 +8,16 @@ from __future__ import annotations
 import re
 
 import pytest
+from starlette.testclient import TestClient
 
 from openproctor.core import parse_policy
 from openproctor.server import charts
 from openproctor.server.audit import AuditLog
 from openproctor.server.charts import Episode
+from openproctor.server.errors import ApiError
 
 from ...lti_platform import INSTRUCTOR, LaunchSpec
-from .conftest import LMS_ORIGIN, csrf_of, launch, learner, sign_in
+from .conftest import LMS_ORIGIN, PASSWORD, csrf_of, launch, learner, sign_in
 
 # -- 1. a student's own key cannot take the dashboard down -------------------------------------
 
@@ -266,3 +268,87 @@ def test_deep_linking_refuses_an_exam_url_elsewhere(tool, platform):
         exam_url="https://attacker.example/steal",
     )
     assert response.status_code == 400 and 'id="exam_url-error"' in response.text
+
+
+# -- 3. reviewer sessions are revoked on the server -----------------------------------------
+
+
+def test_a_removed_reviewers_cookie_stops_working_at_once(web, accounts):
+    assert sign_in(web, "ada").status_code == 303
+    assert web.get("/dashboard/webhooks").status_code == 200  # an admin page
+    accounts.remove("ada")
+    for path in ("/dashboard/webhooks", "/dashboard"):
+        response = web.get(path, follow_redirects=False)
+        assert response.status_code == 303 and response.headers["location"] == "/dashboard/login"
+
+
+def test_a_cookie_copied_before_sign_out_is_dead_after_it(app, web, accounts):
+    sign_in(web, "alice")
+    copied = web.cookies.get("openproctor_reviewer")
+    with TestClient(app, base_url="https://testserver") as thief:
+        thief.cookies.set("openproctor_reviewer", copied)
+        assert thief.get("/dashboard").status_code == 200
+        page = web.get("/dashboard")
+        web.post("/dashboard/logout", data={"csrf": csrf_of(page.text)})
+        replay = thief.get("/dashboard", follow_redirects=False)
+    assert replay.status_code == 303 and replay.headers["location"] == "/dashboard/login"
+
+
+def test_a_role_change_applies_to_open_sessions(web, accounts, store):
+    import sqlalchemy as sa
+
+    from openproctor.server import schema
+
+    sign_in(web, "ada")
+    assert web.get("/dashboard/webhooks").status_code == 200
+    with store.engine.begin() as conn:
+        r = schema.reviewers
+        conn.execute(r.update().where(r.c.username == "ada").values(role="reviewer"))
+    assert web.get("/dashboard/webhooks").status_code == 403
+
+
+# -- 4. the sign-in throttle cannot be raced, and does not lock out a whole address -----------
+
+
+def test_parallel_wrong_passwords_are_reserved_before_hashing(accounts, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from openproctor.server import reviewers
+
+    checked = []
+    real = reviewers.check_password
+    monkeypatch.setattr(reviewers, "check_password", lambda p, h: checked.append(1) or real(p, h))
+
+    def attempt(_: int) -> str:
+        try:
+            accounts.authenticate("alice", "wrong password!", "203.0.113.9")
+        except ApiError as exc:
+            return str(exc.status)
+        return "checked"
+
+    with ThreadPoolExecutor(25) as pool:
+        outcomes = list(pool.map(attempt, range(25)))
+    assert len(checked) <= reviewers.PAIR_LIMIT
+    assert outcomes.count("checked") == len(checked)
+    assert all(o in ("checked", "429", "503") for o in outcomes)
+    with pytest.raises(ApiError) as locked:
+        accounts.authenticate("alice", PASSWORD, "203.0.113.9")
+    assert locked.value.status == 429
+
+
+def test_failures_for_other_usernames_do_not_lock_out_a_reviewer(accounts):
+    for name in ("mallory", "eve", "trent", "oscar", "peggy", "victor"):
+        assert accounts.authenticate(name, "guess guess guess", "198.51.100.7") is None
+    assert accounts.authenticate("alice", PASSWORD, "198.51.100.7") is not None
+
+
+def test_an_address_has_a_softer_limit_of_its_own(accounts, monkeypatch):
+    from openproctor.server import reviewers
+
+    monkeypatch.setattr(reviewers, "CLIENT_LIMIT", 8)
+    for n in range(8):
+        assert accounts.authenticate(f"user{n}", "guess guess guess", "192.0.2.1") is None
+    with pytest.raises(ApiError) as locked:
+        accounts.authenticate("alice", PASSWORD, "192.0.2.1")
+    assert locked.value.status == 429
+    assert accounts.authenticate("alice", PASSWORD, "192.0.2.2") is not None
