@@ -295,7 +295,6 @@ def test_a_cookie_copied_before_sign_out_is_dead_after_it(app, web, accounts):
 
 
 def test_a_role_change_applies_to_open_sessions(web, accounts, store):
-    import sqlalchemy as sa
 
     from openproctor.server import schema
 
