@@ -21,6 +21,8 @@ PACKAGED = Path("openproctor") / "server" / "bundle"
 
 class BuildPyWithBundle(build_py):
     def run(self) -> None:
+        if not self.editable_mode:  # a module deleted from the source must not live on here
+            shutil.rmtree(Path(self.build_lib) / "openproctor", ignore_errors=True)
         super().run()
         if self.editable_mode:
             return

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import re
 import secrets
 import threading
@@ -20,10 +21,13 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt import PyJWK, PyJWKClient
+from jwt import PyJWK, PyJWKSet
 
 from .keys import Keyring
 from .lti_store import LtiStore, Registration
+from .outbound import OutboundError, OutboundGuard
+
+log = logging.getLogger("openproctor.server.lti")
 
 LTI = "https://purl.imsglobal.org/spec/lti/claim/"
 DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
@@ -133,50 +137,99 @@ class ToolKeys:
 
 
 class PlatformKeys:
-    """Each registration's verification keys: a pasted JWK, or its key set URL fetched and
-    cached (an unknown ``kid`` triggers one refetch, so a platform's rotation just works)."""
+    """Each registration's verification keys: a pasted JWK, or its key set URL fetched through
+    the address guard and cached (an unknown ``kid`` triggers one refetch, so a platform's
+    rotation just works). Any failure to fetch or read the set is one error with one status,
+    whatever the cause, so a launch cannot be used to probe the network."""
 
-    def __init__(self, refetch_cooldown: float = 30.0) -> None:
+    def __init__(
+        self, guard: OutboundGuard, refetch_cooldown: float = 30.0, lifespan: float = JWKS_LIFESPAN
+    ) -> None:
+        self.guard = guard
         #: At most one refetch per cooldown for unknown kids (a flood of forged kids cannot
         #: turn the tool into a load generator against the platform).
         self.refetch_cooldown = refetch_cooldown
-        self._clients: dict[tuple[int, str], PyJWKClient] = {}
+        self.lifespan = lifespan
+        self._sets: dict[tuple[int, str], tuple[float, PyJWKSet]] = {}
         self._lock = threading.Lock()
 
     def key_for(self, registration: Registration, token: str) -> Any:
+        header = _header(token)
+        kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise LtiError("malformed_id_token", "the id_token's 'kid' header must be a string")
         if registration.public_jwk is not None:
             jwk = PyJWK(registration.public_jwk, algorithm="RS256")
-            header = jwt.get_unverified_header(token)
-            if "kid" in header and jwk.key_id and header["kid"] != jwk.key_id:
+            if kid is not None and jwk.key_id and kid != jwk.key_id:
                 raise LtiError(
                     "unknown_kid",
-                    f"the id_token names key {header['kid']!r}, which the "
-                    "registration's public key is not",
+                    f"the id_token names key {kid!r}, which the registration's public key is not",
                 )
             return jwk.key
         if not registration.jwks_url:
             raise LtiError("no_platform_key", "the registration has no key set URL or public key")
+        url = registration.jwks_url
+        cache_key = (registration.id, url)
         with self._lock:
-            client = self._clients.get((registration.id, registration.jwks_url))
-            if client is None:
-                client = PyJWKClient(
-                    registration.jwks_url,
-                    cache_jwk_set=True,
-                    lifespan=JWKS_LIFESPAN,
-                    timeout=10,
-                    cooldown_duration=self.refetch_cooldown,
-                )
-                self._clients[(registration.id, registration.jwks_url)] = client
+            cached = self._sets.get(cache_key)
+        now = time.monotonic()
+        if cached is None or now - cached[0] > self.lifespan:
+            cached = self._fetch(cache_key, url, now)
+        key = _find(cached[1], kid)
+        if key is None and now - cached[0] > self.refetch_cooldown:
+            cached = self._fetch(cache_key, url, now)
+            key = _find(cached[1], kid)
+        if key is None:
+            raise LtiError("unknown_kid", f"no key of the platform's key set matches kid {kid!r}")
+        return key.key
+
+    def forget(self) -> None:
+        """Drop every cached key set (the next launch of each registration fetches again)."""
+        with self._lock:
+            self._sets.clear()
+
+    def _fetch(self, cache_key: tuple[int, str], url: str, now: float) -> tuple[float, PyJWKSet]:
         try:
-            return client.get_signing_key_from_jwt(token).key
-        except jwt.PyJWKClientConnectionError as exc:
+            response = self.guard.request("GET", url, headers={"accept": "application/json"})
+            if response.status_code != 200:
+                raise OutboundError(url, f"answered HTTP {response.status_code}")
+            keys = _key_set(json.loads(response.content))
+        except (OutboundError, ValueError, jwt.PyJWTError) as exc:
+            reason = exc.reason if isinstance(exc, OutboundError) else f"not a key set: {exc}"
+            log.warning("platform key set %s unusable: %s", url, reason)
             raise LtiError(
                 "platform_keys_unavailable",
-                f"the platform's key set could not be fetched from {registration.jwks_url}",
+                "the platform's key set could not be fetched or read; ask the LMS administrator "
+                "to check the key set URL registered with this tool",
                 status=502,
-            ) from exc
-        except jwt.PyJWKClientError as exc:
-            raise LtiError("unknown_kid", f"no platform key matches the id_token: {exc}") from exc
+            ) from None
+        entry = (now, keys)
+        with self._lock:
+            self._sets[cache_key] = entry
+        return entry
+
+
+def _key_set(data: Any) -> PyJWKSet:
+    """A JWK set from parsed JSON; anything else is a ``ValueError`` naming what is wrong."""
+    if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
+        raise ValueError("the answer is not a JSON object with a 'keys' list")
+    if not all(isinstance(k, dict) for k in data["keys"]):
+        raise ValueError("every entry of 'keys' must be a JSON object")
+    return PyJWKSet(data["keys"])
+
+
+def _header(token: str) -> dict[str, Any]:
+    try:
+        return jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError as exc:
+        raise LtiError("malformed_id_token", f"the id_token is not a JWT: {exc}") from exc
+
+
+def _find(keys: PyJWKSet, kid: str | None) -> PyJWK | None:
+    signing = [k for k in keys.keys if k.public_key_use in ("sig", None)]
+    if kid is None:  # a set of one key may be used without a kid
+        return signing[0] if len(signing) == 1 else None
+    return next((k for k in signing if k.key_id == kid), None)
 
 
 @dataclass(frozen=True)
@@ -261,10 +314,7 @@ def verify_id_token(
     key is used), ``iss``, ``aud``/``azp``, ``exp``/``iat``, nonce, deployment id, version,
     message type, and the resource link where the message type needs one.
     """
-    try:
-        header = jwt.get_unverified_header(token)
-    except jwt.DecodeError as exc:
-        raise LtiError("malformed_id_token", f"the id_token is not a JWT: {exc}") from exc
+    header = _header(token)
     if header.get("alg") != "RS256":
         raise LtiError(
             "wrong_algorithm", f"the id_token must be signed with RS256, not {header.get('alg')!r}"

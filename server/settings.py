@@ -63,9 +63,9 @@ class Settings:
     webhook_poll_seconds: float | None = 2.0
     #: Wait before the first retry of a failed delivery; it doubles with every failure.
     webhook_backoff_seconds: float = 10.0
-    #: Let webhooks call loopback and private addresses (off: a dashboard admin cannot make
-    #: the server call internal services).
-    webhook_allow_private: bool = False
+    #: Let outbound calls (webhooks, platforms' key sets) reach loopback and private addresses
+    #: (off: an administrator cannot make the server call internal services).
+    outbound_allow_private: bool = False
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -82,8 +82,8 @@ class Settings:
             values["bundle_dir"] = Path(env["OPENPROCTOR_BUNDLE_DIR"])
         if env.get("OPENPROCTOR_DEMO") in ("1", "true", "yes"):
             values["demo"] = True
-        if env.get("OPENPROCTOR_WEBHOOK_ALLOW_PRIVATE") in ("1", "true", "yes"):
-            values["webhook_allow_private"] = True
+        if env.get("OPENPROCTOR_OUTBOUND_ALLOW_PRIVATE") in ("1", "true", "yes"):
+            values["outbound_allow_private"] = True
         if "OPENPROCTOR_WEBHOOK_BACKOFF_SECONDS" in env:
             values["webhook_backoff_seconds"] = float(env["OPENPROCTOR_WEBHOOK_BACKOFF_SECONDS"])
         if "OPENPROCTOR_BODY_TIMEOUT_SECONDS" in env:

@@ -8,6 +8,7 @@ from .ingest import IngestService
 from .keys import Keyring, load_master_keys
 from .lti import Launch, PlatformKeys, ToolKeys, verify_id_token
 from .lti_store import LtiStore, Registration
+from .outbound import OutboundGuard
 from .ratelimit import RateLimiter
 from .reviewers import ReviewerStore
 from .sessions import SessionService
@@ -33,6 +34,8 @@ class AppState:
     reviewers: ReviewerStore
     webhooks: WebhookStore
     webhook_sender: WebhookSender
+    #: Every call out goes through it (webhooks, platforms' key sets).
+    outbound: OutboundGuard
 
     @classmethod
     def build(cls, settings: Settings, store: Store | None = None) -> AppState:
@@ -40,6 +43,7 @@ class AppState:
         keyring = Keyring(tuple(load_master_keys(settings.secret_keys, settings.secret_file)))
         lti_store = LtiStore(store)
         webhooks = WebhookStore(store, keyring)
+        outbound = OutboundGuard(allow_private=settings.outbound_allow_private)
         return cls(
             settings=settings,
             store=store,
@@ -57,12 +61,11 @@ class AppState:
             limiter=RateLimiter(settings.limits.batches_per_minute),
             lti_store=lti_store,
             lti_keys=ToolKeys(lti_store, keyring),
-            platform_keys=PlatformKeys(),
+            platform_keys=PlatformKeys(outbound),
             reviewers=ReviewerStore(store),
             webhooks=webhooks,
-            webhook_sender=WebhookSender(
-                webhooks, settings.webhook_backoff_seconds, settings.webhook_allow_private
-            ),
+            webhook_sender=WebhookSender(webhooks, outbound, settings.webhook_backoff_seconds),
+            outbound=outbound,
         )
 
     def lti_verify(self, token: str, registration: Registration, nonce: str) -> Launch:

@@ -5,33 +5,32 @@ log the dashboard shows.
 A delivery is queued in the same transaction that flags the session, so an alert is never lost
 to a crash between the two; any server process may then send it (deliveries are claimed with a
 conditional UPDATE, so two processes never send the same one at once). The body is signed like
-``t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>`` in the ``openproctor-signature``
-header; :func:`verify_signature` is what a receiver runs.
+``t=<unix time>,id=<delivery id>,v1=<hex HMAC-SHA256(secret, "<t>.<id>." + body)>`` in the
+``openproctor-signature`` header, so the delivery id a receiver deduplicates by is covered too;
+:func:`verify_signature` is what a receiver runs. Requests go out through the address guard
+(outbound.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import re
 import secrets
-import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx2 as httpx
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from . import schema
 from .errors import ApiError
 from .keys import Keyring
+from .outbound import OutboundError, OutboundGuard
 from .store import Store, require_institution
 
 log = logging.getLogger("openproctor.server.webhooks")
@@ -45,25 +44,28 @@ MAX_BACKOFF_SECONDS = 3600.0
 URL = re.compile(r"https?://[^\s/@#?]+(/[^\s#]*)?")
 
 
-def sign(secret: str, body: bytes, timestamp: int) -> str:
-    """The signature header of ``body`` sent at ``timestamp``."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
+def sign(secret: str, body: bytes, timestamp: int, delivery_id: int | str) -> str:
+    """The signature header of delivery ``delivery_id`` carrying ``body``, sent at ``timestamp``."""
+    signed = f"{timestamp}.{delivery_id}.".encode() + body
+    mac = hmac.new(secret.encode(), signed, hashlib.sha256)
+    return f"t={timestamp},id={delivery_id},v1={mac.hexdigest()}"
 
 
 def verify_signature(
     secret: str, header: str, body: bytes, tolerance: float = 300.0, now: float | None = None
 ) -> bool:
-    """What a receiver checks: the MAC over the raw body (constant-time) and a timestamp
-    within ``tolerance`` seconds, so a captured delivery cannot be replayed later."""
+    """What a receiver checks: the MAC over the timestamp, the delivery id and the raw body
+    (constant-time), and a timestamp within ``tolerance`` seconds, so a captured delivery can
+    be neither replayed later nor passed off under another id. The id is the header's ``id``."""
     parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
-    stamp, mac = parts.get("t", ""), parts.get("v1", "")
-    if not stamp.isdigit():
+    stamp, delivery, mac = parts.get("t", ""), parts.get("id", ""), parts.get("v1", "")
+    if not stamp.isdigit() or not delivery.isdigit():
         return False
     now = time.time() if now is None else now
     if abs(now - int(stamp)) > tolerance:
         return False
-    return hmac.compare_digest(sign(secret, body, int(stamp)), f"t={stamp},v1={mac}")
+    expected = sign(secret, body, int(stamp), delivery)
+    return hmac.compare_digest(expected, f"t={stamp},id={delivery},v1={mac}")
 
 
 def backoff(attempts: int, base: float) -> float:
@@ -81,19 +83,6 @@ def check_url(url: str) -> str:
             field="url",
         )
     return url
-
-
-def _private(host: str) -> bool:
-    """Whether ``host`` resolves to an address a server should not be made to call."""
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except OSError:
-        return False  # unresolvable: the POST fails with a clear error of its own
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            return True
-    return False
 
 
 @dataclass(frozen=True)
@@ -318,50 +307,39 @@ class WebhookSender:
     """Sends due deliveries; ``deliver_due`` is what the server's background task runs."""
 
     webhooks: WebhookStore
+    guard: OutboundGuard
     backoff_base: float = 10.0
-    allow_private: bool = False
     clock: Callable[[], float] = time.time
 
     def deliver_due(self) -> dict[str, int]:
         outcome = {"delivered": 0, "retrying": 0, "failed": 0}
-        claimed = self.webhooks.claim_due(self.clock())
-        if not claimed:
-            return outcome
-        with httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client:
-            for delivery in claimed:
-                ok, status, error = self._send(client, delivery)
-                new = self.webhooks.record(
-                    delivery, ok, status, error, self.backoff_base, self.clock()
+        for delivery in self.webhooks.claim_due(self.clock()):
+            ok, status, error = self._send(delivery)
+            new = self.webhooks.record(delivery, ok, status, error, self.backoff_base, self.clock())
+            outcome[{"delivered": "delivered", "failed": "failed"}.get(new, "retrying")] += 1
+            if not ok:
+                log.warning(
+                    "webhook delivery %s failed (attempt %s): %s",
+                    delivery["id"],
+                    int(delivery["attempts"]) + 1,
+                    error,
                 )
-                outcome[{"delivered": "delivered", "failed": "failed"}.get(new, "retrying")] += 1
-                if not ok:
-                    log.warning(
-                        "webhook delivery %s failed (attempt %s): %s",
-                        delivery["id"],
-                        int(delivery["attempts"]) + 1,
-                        error,
-                    )
         return outcome
 
-    def _send(
-        self, client: httpx.Client, delivery: Mapping[str, Any]
-    ) -> tuple[bool, int | None, str | None]:
-        host = urlsplit(delivery["url"]).hostname or ""
-        if not self.allow_private and _private(host):
-            return False, None, f"refused: {host} is a private or local address"
+    def _send(self, delivery: Mapping[str, Any]) -> tuple[bool, int | None, str | None]:
         body = delivery["payload"].encode()
         secret = self.webhooks.keyring.decrypt(delivery["secret_enc"])
         headers = {
             "content-type": "application/json",
             "user-agent": "openproctor-webhooks/1",
-            SIGNATURE_HEADER: sign(secret, body, int(self.clock())),
+            SIGNATURE_HEADER: sign(secret, body, int(self.clock()), delivery["id"]),
             "openproctor-event": delivery["event"],
             "openproctor-delivery": str(delivery["id"]),
         }
         try:
-            response = client.post(delivery["url"], content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            return False, None, f"{type(exc).__name__}: {exc}"[:300]
+            response = self.guard.request("POST", delivery["url"], content=body, headers=headers)
+        except OutboundError as exc:
+            return False, None, f"refused or failed: {exc.reason}"[:300]
         if 200 <= response.status_code < 300:
             return True, response.status_code, None
         # The body is not kept: a receiver's error page is none of the log's business.

@@ -81,7 +81,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         limits=Limits(batches_per_minute=1000),
         # Tests send due webhook deliveries themselves (deterministically), to a local receiver.
         webhook_poll_seconds=None,
-        webhook_allow_private=True,
+        outbound_allow_private=True,
     )
 
 

@@ -6,7 +6,9 @@ Each of these failed before its fix; docs/threat-model.md points here for every 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
+import httpx2 as httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -15,9 +17,22 @@ from openproctor.server import charts
 from openproctor.server.audit import AuditLog
 from openproctor.server.charts import Episode
 from openproctor.server.errors import ApiError
+from openproctor.server.lti_store import LtiStore
+from openproctor.server.outbound import AddressRefused, OutboundError, OutboundGuard
+from openproctor.server.webhooks import SIGNATURE_HEADER, verify_signature
 
 from ...lti_platform import INSTRUCTOR, LaunchSpec
-from .conftest import LMS_ORIGIN, PASSWORD, csrf_of, launch, learner, sign_in
+from ...support import free_port
+from .conftest import (
+    LMS_ORIGIN,
+    PASSWORD,
+    StudentClient,
+    csrf_of,
+    launch,
+    learner,
+    sign_in,
+    start_jwt,
+)
 
 # -- 1. a student's own key cannot take the dashboard down -------------------------------------
 
@@ -351,3 +366,206 @@ def test_an_address_has_a_softer_limit_of_its_own(accounts, monkeypatch):
         accounts.authenticate("alice", PASSWORD, "192.0.2.1")
     assert locked.value.status == 429
     assert accounts.authenticate("alice", PASSWORD, "192.0.2.2") is not None
+
+
+# -- 5. and 6. one address guard for every call out ------------------------------------------
+
+
+class Resolver:
+    """A resolver answering from a script: the first answer, then the next, ..."""
+
+    def __init__(self, *answers: list[str]) -> None:
+        self.answers = list(answers)
+        self.calls = 0
+
+    def __call__(self, host: str, port: int) -> list[str]:
+        self.calls += 1
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+
+def test_the_guard_connects_to_the_address_it_checked(monkeypatch):
+    seen = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(204)
+
+    rebinding = Resolver(["93.184.216.34"], ["127.0.0.1"])  # public for the check, then local
+    guard = OutboundGuard(resolver=rebinding, transport=httpx.MockTransport(handler))
+    assert (
+        guard.request("POST", "https://hooks.example.org/x?y=1", content=b"{}").status_code == 204
+    )
+    (request,) = seen
+    assert request.url.host == "93.184.216.34" and request.url.path == "/x"
+    assert request.url.query == b"y=1"
+    assert request.headers["host"] == "hooks.example.org"
+    assert request.extensions["sni_hostname"] == "hooks.example.org"
+    assert rebinding.calls == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "answers", "reason"),
+    [
+        ("http://127.0.0.1:9/x", [], "private or local"),
+        ("http://[::1]:9/x", [], "private or local"),
+        ("http://[::ffff:127.0.0.1]/x", [], "private or local"),
+        ("http://10.0.0.8/x", [], "private or local"),
+        ("http://169.254.169.254/latest", [], "private or local"),
+        ("https://inside.example/x", [["10.1.2.3"]], "private or local"),
+        ("https://mixed.example/x", [["93.184.216.34", "127.0.0.1"]], "private or local"),
+        ("https://nowhere.example/x", [[]], "does not resolve"),
+        ("ftp://files.example/x", [["93.184.216.34"]], "only http and https"),
+        ("https://user:pw@hooks.example/x", [["93.184.216.34"]], "credentials"),
+    ],
+)
+def test_the_guard_refuses_what_it_must(url, answers, reason):
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise AssertionError("nothing may be sent")
+
+    resolver = Resolver(*(answers or [["93.184.216.34"]]))
+    guard = OutboundGuard(resolver=resolver, transport=httpx.MockTransport(handler))
+    with pytest.raises(AddressRefused) as refused:
+        guard.request("GET", url)
+    assert reason in refused.value.reason
+
+
+def test_the_guard_never_follows_a_redirect_and_bounds_the_answer():
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/big":
+            return httpx.Response(200, content=b"x" * 2000)
+        return httpx.Response(302, headers={"location": "http://127.0.0.1/admin"})
+
+    guard = OutboundGuard(
+        resolver=Resolver(["93.184.216.34"]), transport=httpx.MockTransport(handler), max_bytes=1000
+    )
+    assert guard.request("GET", "https://a.example/").status_code == 302
+    with pytest.raises(OutboundError, match="exceeds 1000 bytes"):
+        guard.request("GET", "https://a.example/big")
+
+
+def test_a_webhook_reaches_its_pinned_address_over_a_real_connection(app, store, integration):
+    from ...support import Receiver
+
+    receiver = Receiver()
+    try:
+        port = receiver.server.server_address[1]
+        state = app.state.openproctor
+        guard = OutboundGuard(allow_private=True, resolver=Resolver(["127.0.0.1"]))
+        sender = replace(state.webhook_sender, guard=guard)
+        state.webhooks.add("uni-a", f"http://receiver.test:{port}/hook", None, "test")
+        _flag(app)
+        assert sender.deliver_due()["delivered"] == 1
+        headers, _ = receiver.requests[0]
+        assert headers["host"] == f"receiver.test:{port}"
+    finally:
+        receiver.close()
+
+
+def test_a_webhook_to_a_rebinding_or_unresolvable_name_is_refused(app, store, integration):
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise AssertionError("nothing may be sent")
+
+    state = app.state.openproctor
+    state.webhooks.add("uni-a", "https://rebind.example/hook", None, "test")
+    state.webhooks.add("uni-a", "https://gone.example/hook", None, "test")
+    answers = {"rebind.example": ["127.0.0.1"], "gone.example": []}
+    guard = OutboundGuard(resolver=lambda h, p: answers[h], transport=httpx.MockTransport(handler))
+    _flag(app)
+    assert replace(state.webhook_sender, guard=guard).deliver_due()["retrying"] == 2
+    errors = {d["url"]: d["last_error"] for d in state.webhooks.deliveries("uni-a")}
+    assert "private or local" in errors["https://rebind.example/hook"]
+    assert "does not resolve" in errors["https://gone.example/hook"]
+
+
+def test_the_webhook_signature_covers_the_delivery_id(app, store, integration):
+    from ...support import Receiver
+
+    receiver = Receiver()
+    try:
+        state = app.state.openproctor
+        _, secret = state.webhooks.add("uni-a", receiver.url, None, "test")
+        _flag(app)
+        state.webhook_sender.deliver_due()
+        headers, body = receiver.requests[0]
+        signature = headers[SIGNATURE_HEADER]
+        assert f"id={headers['openproctor-delivery']}," in signature
+        assert verify_signature(secret, signature, body)
+        other = signature.replace(f"id={headers['openproctor-delivery']},", "id=999,")
+        assert not verify_signature(secret, other, body)
+    finally:
+        receiver.close()
+
+
+def _flag(app) -> None:
+    with TestClient(app) as client:
+        grant = client.post(
+            "/api/v1/sessions", json={"integrationName": "lms1", "jwt": start_jwt("flag-1")}
+        ).json()
+        s = StudentClient(client, grant)
+        events = [s.opening()]
+        events += [s.sign("tab_switch", {"duration_ms": 60_000, "count": 1}) for _ in range(6)]
+        assert s.post(events).status_code == 200
+
+
+def _kid_launch(tool, platform):
+    import jwt as pyjwt
+
+    def change(form):
+        claims = pyjwt.decode(form["id_token"], options={"verify_signature": False})
+        token = pyjwt.encode(claims, platform.private_pem, "RS256", headers={"kid": "unknown"})
+        return {**form, "id_token": token}
+
+    return launch(tool, platform, learner(), change)
+
+
+@pytest.mark.parametrize("listening", [True, False])
+def test_an_lti_key_set_on_a_private_address_is_never_fetched(
+    app, store, integration, platform, listening
+):
+    from ...lti_platform import serve_jwks
+
+    with serve_jwks(platform) as (url, fetches):
+        if not listening:
+            url = f"http://127.0.0.1:{free_port()}/jwks"  # a closed port
+        state = app.state.openproctor
+        state.platform_keys.guard = OutboundGuard(allow_private=False)
+        LtiStore(store).add_registration(
+            integration.id,
+            platform.issuer,
+            platform.client_id,
+            [platform.deployment_id],
+            auth_url=platform.base + "/auth",
+            jwks_url=url,
+            exam_url=LMS_ORIGIN + "/exam",
+        )
+        with TestClient(app, base_url="https://testserver") as tool:
+            response = _kid_launch(tool, platform)
+        assert response.status_code == 502
+        assert '<code id="error-code">platform_keys_unavailable</code>' in response.text
+        assert fetches[0] == 0
+
+
+@pytest.mark.parametrize(
+    "body", [b"<html>not json</html>", b'{"keys": []}', b'{"keys": "x"}', b"\xff\xfe", b"[]"]
+)
+def test_an_unusable_key_set_is_a_clear_lti_error(app, store, integration, platform, body):
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body)
+
+    state = app.state.openproctor
+    state.platform_keys.guard = OutboundGuard(
+        resolver=Resolver(["93.184.216.34"]), transport=httpx.MockTransport(handler)
+    )
+    LtiStore(store).add_registration(
+        integration.id,
+        platform.issuer,
+        platform.client_id,
+        [platform.deployment_id],
+        auth_url=platform.base + "/auth",
+        jwks_url="https://keys.example/jwks",
+        exam_url=LMS_ORIGIN + "/exam",
+    )
+    with TestClient(app, base_url="https://testserver") as tool:
+        response = _kid_launch(tool, platform)
+    assert response.status_code == 502, response.text
+    assert '<code id="error-code">platform_keys_unavailable</code>' in response.text

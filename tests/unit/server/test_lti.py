@@ -354,7 +354,7 @@ def test_attack_unknown_kid(app, tool, platform, jwks_server):
     assert jwks_server[1][0] >= before + 1  # it looked again before refusing
     # With the production cooldown, a flood of forged kids costs the platform no more fetches.
     app.state.openproctor.platform_keys.refetch_cooldown = 30
-    app.state.openproctor.platform_keys._clients.clear()
+    app.state.openproctor.platform_keys.forget()
     assert launch(tool, platform, learner()).status_code == 303
     fetched = jwks_server[1][0]
     for _ in range(3):

@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 
 from openproctor.server import create_app
 from openproctor.server.cli import main
+from openproctor.server.outbound import OutboundGuard
 from openproctor.server.webhooks import (
     MAX_ATTEMPTS,
     SIGNATURE_HEADER,
@@ -140,7 +141,7 @@ def test_a_receiver_that_never_answers_ok_ends_failed(app, client, accounts, web
 def test_private_addresses_are_refused_unless_allowed(app, web, client, accounts, receiver):
     add_webhook(web, receiver.url)
     flag(client)
-    strict = replace(sender_of(app), allow_private=False)
+    strict = replace(sender_of(app), guard=OutboundGuard(allow_private=False))
     assert strict.deliver_due()["retrying"] == 1
     assert receiver.requests == []
     assert "private or local address" in web.get("/dashboard/webhooks").text
@@ -216,7 +217,7 @@ def test_the_server_sends_due_deliveries_by_itself(settings, store, integration,
 
 def test_signatures_expire():
     body = b'{"event":"session.flagged"}'
-    header = sign("whsec_x", body, 1_000_000)
+    header = sign("whsec_x", body, 1_000_000, 7)
     assert verify_signature("whsec_x", header, body, now=1_000_100)
     assert not verify_signature("whsec_x", header, body, now=1_000_400)
     assert not verify_signature("whsec_x", "v1=abc", body)
