@@ -2,10 +2,13 @@
 
 A bundle holds the signed log, the session key the student's browser signed it with, the policy
 it was scored under, the server's result, and an attestation: an RS256 JWT, signed with the
-tool's key (the one published at ``/lti/jwks``), over the SHA-256 of the log and of the policy,
-the event count, the last MAC and the score of record. Verifying needs no network: the chain is
-checked with the key, the score recomputed with openproctor.core, and the attestation checked
-against the key in the bundle or, better, a key set the verifier pins (``--jwks``).
+tool's key (the one published at ``/lti/jwks``), over the SHA-256 of every field the bundle
+presents (log, policy, result and verdict, exam, times), the event count, the last MAC and the
+score of record. Verifying needs no network: the chain is checked with the key, the score
+recomputed with openproctor.core, and the attestation checked against a key set the verifier
+pins (``--jwks FILE``, or ``--server URL`` which fetches it). Without a pinned key the bundle's
+own key is used and the verifier says plainly that the server's identity was not checked: a
+bundle made up with its own key is consistent with itself and proves nothing.
 """
 
 from __future__ import annotations
@@ -31,7 +34,10 @@ from openproctor.core import (
     verify_log,
 )
 
-FORMAT = "openproctor-evidence/1"
+FORMAT = "openproctor-evidence/2"
+#: Fields of a bundle that the attestation's ``bundle_sha256`` does not cover (itself, the key
+#: set a verifier must not trust anyway, and the prose).
+UNATTESTED = ("attestation", "attestation_keys", "about")
 ATTESTATION_AUDIENCE = "openproctor:evidence"
 
 
@@ -71,13 +77,11 @@ def build_bundle(
         "flagged": bool(row["flagged"]),
         "complete": bool(row["complete"]),
     }
-    attestation = tool_keys.sign(claims)
-    kid = jwt.get_unverified_header(attestation)["kid"]
-    published = [k for k in tool_keys.jwks()["keys"] if k["kid"] == kid]
-    return {
+    bundle: dict[str, Any] = {
         "format": FORMAT,
         "about": "The signed proctoring log of one exam session, as stored by the server, with "
-        "what is needed to check it offline: `openproctor verify THIS_FILE`.",
+        "what is needed to check it offline: `openproctor verify THIS_FILE --server "
+        f"{issuer}`.",
         "session_id": row["id"],
         "exam": {"id": row["exam_id"], "name": row["exam_name"]},
         "policy_version": row["policy_version"],
@@ -87,17 +91,27 @@ def build_bundle(
         "signing_key": signing_key.hex(),
         "events": list(events),
         "server_result": result,
-        "attestation": attestation,
-        "attestation_keys": {"keys": published},
     }
+    claims["bundle_sha256"] = attested_digest(bundle)
+    attestation = tool_keys.sign(claims)
+    kid = jwt.get_unverified_header(attestation)["kid"]
+    published = [k for k in tool_keys.jwks()["keys"] if k["kid"] == kid]
+    return {**bundle, "attestation": attestation, "attestation_keys": {"keys": published}}
+
+
+def attested_digest(bundle: Mapping[str, Any]) -> str:
+    """The SHA-256 the attestation carries: every field of the bundle but :data:`UNATTESTED`."""
+    return digest({k: v for k, v in bundle.items() if k not in UNATTESTED})
 
 
 @dataclass
 class Verification:
-    """Each check with its outcome, in the order they ran."""
+    """Each check with its outcome, in the order they ran, and whether the attestation was
+    checked against a key the verifier pinned (else the server's identity is unknown)."""
 
     checks: list[tuple[bool, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    identity_checked: bool = False
 
     @property
     def ok(self) -> bool:
@@ -115,6 +129,13 @@ class Verification:
 def verify_bundle(bundle: Any, pinned_jwks: Mapping[str, Any] | None = None) -> Verification:
     """Check a bundle offline: format, chain, completeness, score, attestation."""
     report = Verification()
+    if isinstance(bundle, dict) and bundle.get("format") == "openproctor-evidence/1":
+        report.add(
+            False,
+            "this bundle has the older format openproctor-evidence/1, whose attestation does not "
+            "cover the server's result: download it again from the record page",
+        )
+        return report
     if not isinstance(bundle, dict) or bundle.get("format") != FORMAT:
         report.add(False, f"not an openproctor evidence bundle (format {FORMAT} expected)")
         return report
@@ -166,7 +187,20 @@ def verify_bundle(bundle: Any, pinned_jwks: Mapping[str, Any] | None = None) -> 
         + ("" if same else f"; the bundle states {result.get('score_milli')}/1000"),
     )
     _check_attestation(report, bundle, events, log, score.score_milli, complete, pinned_jwks)
+    report.notes.insert(0, verdict(result))
     return report
+
+
+def verdict(result: Mapping[str, Any]) -> str:
+    """The server's own verdict on the session, in words."""
+    status = str(result.get("status", "unknown")).replace("_", " ")
+    score = result.get("score_milli")
+    scored = f"score {score / 1000:.3f}" if isinstance(score, int) else "not scored"
+    flagged = "flagged for review" if result.get("flagged") else "not flagged"
+    text = f"the server's verdict: {status}, {scored}, {flagged}"
+    if result.get("integrity_reason"):
+        text += f"; INTEGRITY FAILED: {result['integrity_reason']}"
+    return text
 
 
 def _check_attestation(
@@ -196,13 +230,14 @@ def _check_attestation(
             public.key,
             algorithms=["RS256"],
             audience=ATTESTATION_AUDIENCE,
-            options={"require": ["sub", "iat", "log_sha256", "policy_sha256"]},
+            options={"require": ["sub", "iat", "bundle_sha256", "log_sha256", "policy_sha256"]},
         )
     except jwt.InvalidTokenError as exc:
         report.add(False, f"attestation: {exc}")
         return
     expected = {
         "sub": bundle["session_id"],
+        "bundle_sha256": attested_digest(bundle),
         "log_sha256": digest(events),
         "events": len(log),
         "last_mac": log[-1].mac if log else None,
@@ -221,10 +256,12 @@ def _check_attestation(
     report.add(
         True,
         f"attestation: signed by {claims.get('iss')} with key {kid} ({origin}, "
-        f"thumbprint {thumbprint}) over this exact log, policy and score",
+        f"thumbprint {thumbprint}) over this exact log, policy, result and verdict",
     )
+    report.identity_checked = pinned is not None
     if pinned is None:
         report.notes.append(
-            "the attestation key came with the bundle: to be sure it is the server's, compare "
-            "it with the server's /lti/jwks, or verify again with --jwks FILE"
+            "THE SERVER'S IDENTITY WAS NOT CHECKED: the attestation key came with the bundle, "
+            "so a bundle made up with its own key would pass too. Verify again with "
+            "--server URL (fetches the server's /lti/jwks) or --jwks FILE"
         )

@@ -255,7 +255,11 @@ def test_the_student_sees_what_was_recorded_and_verifies_the_download(page, live
     bundle = tmp_path / "evidence.json"
     download.value.save_as(bundle)
     checked = subprocess.run(
-        [sys.executable, "-m", "openproctor.server.cli", "verify", str(bundle)],
+        [
+            sys.executable,
+            *("-m", "openproctor.server.cli", "verify", str(bundle)),
+            *("--server", live_server.base),
+        ],
         capture_output=True,
         text=True,
         timeout=60,

@@ -5,18 +5,23 @@ Each of these failed before its fix; docs/threat-model.md points here for every 
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import replace
 
 import httpx2 as httpx
+import jwt as pyjwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.testclient import TestClient
 
 from openproctor.core import parse_policy
 from openproctor.server import charts
 from openproctor.server.audit import AuditLog
 from openproctor.server.charts import Episode
+from openproctor.server.cli import main
 from openproctor.server.errors import ApiError
+from openproctor.server.evidence import attested_digest
 from openproctor.server.lti_store import LtiStore
 from openproctor.server.outbound import AddressRefused, OutboundError, OutboundGuard
 from openproctor.server.webhooks import SIGNATURE_HEADER, verify_signature
@@ -569,3 +574,83 @@ def test_an_unusable_key_set_is_a_clear_lti_error(app, store, integration, platf
         response = _kid_launch(tool, platform)
     assert response.status_code == 502, response.text
     assert '<code id="error-code">platform_keys_unavailable</code>' in response.text
+
+
+# -- 7. openproctor verify attests every field and says when the server was not checked -----
+
+
+@pytest.fixture
+def bundle_and_keys(student, client):
+    s = student()
+    events = [s.opening(), s.sign("tab_switch", {"duration_ms": 2000, "count": 1})]
+    events.append(s.end())
+    assert s.post(events).status_code == 200
+    bundle = client.get(s.grant["record_url"].replace("?", "/evidence.json?", 1)).json()
+    return bundle, client.get("/lti/jwks").json()
+
+
+def _run_verify(tmp_path, bundle, *extra, capsys):
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(bundle))
+    code = main(["verify", str(path), *extra])
+    return code, capsys.readouterr().out
+
+
+def test_a_bundle_fabricated_with_its_own_key_is_not_verified(bundle_and_keys, tmp_path, capsys):
+    bundle, server_jwks = bundle_and_keys
+    kid = server_jwks["keys"][0]["kid"]
+    fake = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    claims = pyjwt.decode(bundle["attestation"], options={"verify_signature": False})
+    made_up = {**bundle, "server_result": {**bundle["server_result"], "score_milli": 1000}}
+    claims.update(score_milli=1000, bundle_sha256=attested_digest(made_up))
+    made_up["attestation"] = pyjwt.encode(claims, fake, "RS256", headers={"kid": kid})
+    public = json.loads(pyjwt.algorithms.RSAAlgorithm.to_jwk(fake.public_key()))
+    made_up["attestation_keys"] = {"keys": [{**public, "kid": kid, "alg": "RS256"}]}
+    code, out = _run_verify(tmp_path, made_up, capsys=capsys)
+    assert code == 1  # the score no longer matches the log
+    made_up["server_result"] = bundle["server_result"]
+    claims.update(score_milli=bundle["server_result"]["score_milli"])
+    claims["bundle_sha256"] = attested_digest(made_up)
+    made_up["attestation"] = pyjwt.encode(claims, fake, "RS256", headers={"kid": kid})
+    code, out = _run_verify(tmp_path, made_up, capsys=capsys)
+    assert code == 3 and "THE SERVER'S IDENTITY WAS NOT CHECKED" in out
+    jwks = tmp_path / "server-jwks.json"
+    jwks.write_text(json.dumps(server_jwks))
+    code, out = _run_verify(tmp_path, made_up, "--jwks", str(jwks), capsys=capsys)
+    assert code == 1 and "NOT VERIFIED" in out
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda b: b["server_result"].update(status="finished_ok"),
+        lambda b: b["server_result"].update(integrity_reason="bad_mac: forged"),
+        lambda b: b["server_result"]["breakdown"].clear(),
+        lambda b: b["exam"].update(name="Another exam"),
+        lambda b: b.update(policy_version=7),
+        lambda b: b.update(started_at=b["started_at"] - 3600),
+        lambda b: b.update(finished_at=None),
+    ],
+)
+def test_every_field_of_the_bundle_is_attested(bundle_and_keys, tmp_path, capsys, edit):
+    bundle, server_jwks = bundle_and_keys
+    jwks = tmp_path / "server-jwks.json"
+    jwks.write_text(json.dumps(server_jwks))
+    assert _run_verify(tmp_path, bundle, "--jwks", str(jwks), capsys=capsys)[0] == 0
+    edit(bundle)
+    code, out = _run_verify(tmp_path, bundle, "--jwks", str(jwks), capsys=capsys)
+    assert code == 1 and "does not match this bundle (bundle_sha256)" in out
+
+
+def test_verify_shows_the_servers_integrity_verdict(student, client, tmp_path, capsys):
+    s = student()
+    assert s.post([s.opening()]).status_code == 200
+    forged = s.sign("heartbeat", {}).to_dict()
+    forged["t"] += 1
+    assert s.post([forged]).status_code == 422
+    bundle = client.get(s.grant["record_url"].replace("?", "/evidence.json?", 1)).json()
+    jwks = tmp_path / "server-jwks.json"
+    jwks.write_text(client.get("/lti/jwks").text)
+    code, out = _run_verify(tmp_path, bundle, "--jwks", str(jwks), capsys=capsys)
+    assert code == 0
+    assert "the server's verdict: integrity failed" in out and "INTEGRITY FAILED: bad_mac" in out
