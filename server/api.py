@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from .claims import decode_with_any
 from .errors import ApiError
 from .http import bearer, check_origin, read_json
 from .openapi import openapi_endpoint
@@ -131,12 +132,10 @@ def check_integration_credential(state: AppState, token: str) -> Integration:
             "invalid_credential",
             "the credential must be an HS256 JWT whose 'iss' names your integration",
         )
+    secrets = [state.keyring.decrypt(s) for s in integration.secrets_enc(time.time())]
     try:
-        verified = jwt.decode(
-            token,
-            state.keyring.decrypt(integration.secret_enc),
-            algorithms=["HS256"],
-            options={"require": ["exp", "iss"]},
+        verified = decode_with_any(
+            token, secrets, algorithms=["HS256"], options={"require": ["exp", "iss"]}
         )
     except jwt.InvalidTokenError as exc:
         raise ApiError(401, "invalid_credential", f"the credential is invalid: {exc}") from None

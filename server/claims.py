@@ -8,6 +8,7 @@ small function per claim checks the payload, each failure naming the claim.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -172,8 +173,9 @@ def _exam_id(payload: dict[str, Any]) -> str:
     return value
 
 
-def decode_start_token(token: str, secret: str, now: float) -> StartClaims:
-    """Verify and validate an integration JWT; raise :class:`ApiError` naming what is wrong."""
+def decode_start_token(token: str, secrets: Sequence[str], now: float) -> StartClaims:
+    """Verify and validate an integration JWT; raise :class:`ApiError` naming what is wrong.
+    ``secrets``: the integration's current secret, and the previous one during a rotation."""
     if not isinstance(token, str) or token.count(".") != 2:
         raise ApiError(
             400, "malformed_jwt", "'jwt' must be a compact JWS (three dot-separated parts)"
@@ -189,9 +191,9 @@ def decode_start_token(token: str, secret: str, now: float) -> StartClaims:
             f"the JWT must be signed with HS256, got alg {header.get('alg')!r}",
         )
     try:
-        payload = jwt.decode(
+        payload = decode_with_any(
             token,
-            secret,
+            secrets,
             algorithms=["HS256"],
             leeway=LEEWAY_SECONDS,
             options={"verify_aud": False},
@@ -212,6 +214,20 @@ def decode_start_token(token: str, secret: str, now: float) -> StartClaims:
     except jwt.InvalidTokenError as exc:
         raise ApiError(400, "malformed_jwt", f"the JWT is invalid: {exc}") from None
     return validate_claims(payload, now)
+
+
+def decode_with_any(token: str, secrets: Sequence[str], **options: Any) -> dict[str, Any]:
+    """``jwt.decode`` with the first of ``secrets`` whose signature matches (the rest of the
+    checks are the same for each); the last signature error when none does."""
+    error: jwt.InvalidSignatureError | None = None
+    for secret in secrets:
+        try:
+            payload: dict[str, Any] = jwt.decode(token, secret, **options)
+        except jwt.InvalidSignatureError as exc:
+            error = exc
+            continue
+        return payload
+    raise error or jwt.InvalidSignatureError("no secret to verify with")
 
 
 def validate_claims(payload: dict[str, Any], now: float) -> StartClaims:

@@ -1,6 +1,6 @@
-"""The ``openproctor`` command: serve, migrate, integration add|list|remove,
+"""The ``openproctor`` command: serve, migrate, integration add|list|rotate-secret|remove,
 lti add|list|remove|rotate-key, reviewer add|list|remove, webhook add|list|remove, token, purge,
-verify."""
+rekey, verify."""
 
 from __future__ import annotations
 
@@ -160,6 +160,44 @@ def cmd_integration_remove(args: argparse.Namespace) -> int:
     with closing(_store(args)) as store:
         store.remove_integration(args.name)
     print(f"integration {args.name!r} removed")
+    return 0
+
+
+def cmd_integration_rotate_secret(args: argparse.Namespace) -> int:
+    if not 0 <= args.grace_hours <= 24 * 30:
+        raise SystemExit("error: --grace-hours must be from 0 to 720")
+    if args.secret is not None and len(args.secret) < 32:
+        raise SystemExit("error: --secret must be at least 32 characters (HS256 key)")
+    secret = args.secret or secrets.token_urlsafe(32)
+    keyring = _keyring(args)
+    with closing(_store(args)) as store:
+        store.rotate_integration_secret(
+            args.name, keyring.encrypt(secret), args.grace_hours * 3600, actor="cli"
+        )
+    until = datetime.now(UTC) + timedelta(hours=args.grace_hours)
+    print(f"integration {args.name!r} has a new secret; the previous one is accepted until ")
+    print(
+        f"{until:%Y-%m-%d %H:%M} UTC ({args.grace_hours:g} h): switch the LMS backend before then"
+    )
+    if args.secret is None:
+        print("new JWT secret (HS256; it is not shown again):")
+        print(secret)
+    return 0
+
+
+def cmd_rekey(args: argparse.Namespace) -> int:
+    keyring = _keyring(args)
+    with closing(_store(args)) as store:
+        counts = store.reencrypt(keyring.reencrypt, actor="cli")
+    print(
+        f"re-encrypted {counts['integrations']} integration secret(s), {counts['webhooks']} "
+        f"webhook secret(s) and {counts['lti_tool_keys']} tool key(s) under the newest master key"
+    )
+    if len(keyring.masters) > 1:
+        print(
+            "the older master key(s) are still needed to verify session tokens and keys made "
+            "before the rotation: drop them once those sessions have finished (docs/server.md)"
+        )
     return 0
 
 
@@ -529,6 +567,20 @@ def build_parser() -> argparse.ArgumentParser:
     lst = isub.add_parser("list", parents=[common], help="list integrations (no secrets)")
     lst.add_argument("--json", action="store_true")
     lst.set_defaults(func=cmd_integration_list)
+    rot = isub.add_parser(
+        "rotate-secret",
+        parents=[common],
+        help="give an integration a new secret; the old one stays valid for a grace period",
+    )
+    rot.add_argument("name")
+    rot.add_argument(
+        "--grace-hours",
+        type=float,
+        default=72,
+        help="how long the previous secret is still accepted (default 72, at most 720)",
+    )
+    rot.add_argument("--secret", default=None, help="the new secret (generated if omitted)")
+    rot.set_defaults(func=cmd_integration_rotate_secret)
     rm = isub.add_parser("remove", parents=[common], help="remove an integration without sessions")
     rm.add_argument("name")
     rm.set_defaults(func=cmd_integration_remove)
@@ -652,6 +704,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "purge", parents=[common], help="delete event logs past their exam's log_retention_days"
     ).set_defaults(func=cmd_purge)
+    sub.add_parser(
+        "rekey",
+        parents=[common],
+        help="re-encrypt every stored secret under the newest master key (after adding one)",
+    ).set_defaults(func=cmd_rekey)
     return parser
 
 

@@ -93,6 +93,17 @@ class Keyring:
         """Encrypt an integration secret for storage (a database dump alone does not reveal it)."""
         return self._fernet().encrypt(plaintext.encode())
 
+    def reencrypt(self, token: bytes) -> bytes:
+        """The same secret encrypted with the newest master key (for ``openproctor rekey``)."""
+        try:
+            return self._fernet().rotate(token)
+        except InvalidToken:
+            raise ApiError(
+                500,
+                "secret_unreadable",
+                "a stored secret cannot be decrypted with the configured master keys",
+            ) from None
+
     def decrypt(self, token: bytes) -> str:
         try:
             return self._fernet().decrypt(token).decode()

@@ -62,7 +62,8 @@ class SessionService:
     ) -> dict[str, Any]:
         """Start a session from the integration's JWT, or resume it for the same user."""
         now = time.time() if now is None else now
-        claims = decode_start_token(token, self.keyring.decrypt(integration.secret_enc), now)
+        secrets = [self.keyring.decrypt(s) for s in integration.secrets_enc(now)]
+        claims = decode_start_token(token, secrets, now)
         return self.start_validated(integration, claims, now)
 
     def start_validated(

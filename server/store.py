@@ -13,7 +13,7 @@ import functools
 import json
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,6 +111,16 @@ class Integration:
     secret_enc: bytes
     allowed_origins: tuple[str, ...]
     created_at: float
+    #: The secret before the last rotation, still accepted until ``previous_secret_until``.
+    previous_secret_enc: bytes | None = None
+    previous_secret_until: float | None = None
+
+    def secrets_enc(self, now: float) -> tuple[bytes, ...]:
+        """The encrypted secrets that sign valid tokens now: the current one, and the previous
+        one during its grace period."""
+        if self.previous_secret_enc is not None and (self.previous_secret_until or 0) > now:
+            return (self.secret_enc, self.previous_secret_enc)
+        return (self.secret_enc,)
 
     def __repr__(self) -> str:  # the encrypted secret stays out of logs too
         return f"Integration(name={self.name!r}, institution={self.institution_id!r})"
@@ -320,6 +330,69 @@ class Store:
                 )
             conn.execute(schema.integrations.delete().where(schema.integrations.c.id == row.id))
         self._integrations.pop(int(row.id), None)
+
+    def rotate_integration_secret(
+        self, name: str, secret_enc: bytes, grace_seconds: float, actor: str
+    ) -> Integration:
+        """Make ``secret_enc`` the integration's secret; the old one stays valid for
+        ``grace_seconds`` (the LMS backend switches over meanwhile). Audited."""
+        i = schema.integrations
+        now = time.time()
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(i.c.id, i.c.secret_enc, i.c.institution_id).where(i.c.name == name)
+            ).first()
+            if row is None:
+                raise ApiError(404, "unknown_integration", f"no integration named {name!r}")
+            conn.execute(
+                i.update()
+                .where(i.c.id == row.id)
+                .values(
+                    secret_enc=secret_enc,
+                    previous_secret_enc=row.secret_enc,
+                    previous_secret_until=now + grace_seconds,
+                )
+            )
+            audit_record(
+                conn,
+                row.institution_id,
+                actor,
+                "integration.secret_rotated",
+                f"integration:{name}",
+                {"previous_valid_until": now + grace_seconds},
+            )
+        self._integrations.pop(int(row.id), None)
+        found = self.get_integration(name)
+        assert found is not None
+        return found
+
+    def reencrypt(self, rotate: Callable[[bytes], bytes], actor: str) -> dict[str, int]:
+        """Re-encrypt every stored secret with ``rotate`` (decrypt with any master key, encrypt
+        with the newest), in one transaction; returns how many of each kind. Audited."""
+        columns = (
+            (schema.integrations, ("secret_enc", "previous_secret_enc")),
+            (schema.webhooks, ("secret_enc",)),
+            (schema.lti_tool_keys, ("private_enc",)),
+        )
+        counts: dict[str, int] = {}
+        with self.engine.begin() as conn:
+            for table, names in columns:
+                key = next(iter(table.primary_key.columns))
+                done = 0
+                for row in conn.execute(sa.select(key, *(table.c[n] for n in names))).all():
+                    values = {
+                        n: rotate(bytes(row._mapping[n]))
+                        for n in names
+                        if row._mapping[n] is not None
+                    }
+                    conn.execute(
+                        table.update().where(key == row._mapping[key.name]).values(**values)
+                    )
+                    done += len(values)
+                counts[table.name] = done
+            audit_record(conn, None, actor, "secrets.reencrypted", "master-key", counts)
+        self._integrations.clear()
+        return counts
 
     def registered_origins(self) -> set[str]:
         with self.engine.connect() as conn:
@@ -718,4 +791,8 @@ def _integration(row: Mapping[str, Any]) -> Integration:
         secret_enc=bytes(row["secret_enc"]),
         allowed_origins=tuple(json.loads(row["allowed_origins"])),
         created_at=float(row["created_at"]),
+        previous_secret_enc=bytes(row["previous_secret_enc"])
+        if row["previous_secret_enc"] is not None
+        else None,
+        previous_secret_until=row["previous_secret_until"],
     )

@@ -117,7 +117,7 @@ def integration(app, store):
 
 def start_jwt(session_id: str = "lms-session-1", user_id: str = "student-1", **extra: Any) -> str:
     return mint_test_jwt(
-        SECRET,
+        extra.pop("secret", SECRET),
         user_id=user_id,
         exam_id=extra.pop("exam_id", "CS101-final"),
         session_id=session_id,

@@ -12,11 +12,12 @@ from dataclasses import replace
 import httpx2 as httpx
 import jwt as pyjwt
 import pytest
+import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.testclient import TestClient
 
 from openproctor.core import parse_policy
-from openproctor.server import charts
+from openproctor.server import Settings, charts, create_app
 from openproctor.server.audit import AuditLog
 from openproctor.server.charts import Episode
 from openproctor.server.cli import main
@@ -31,7 +32,9 @@ from ...support import free_port
 from .conftest import (
     LMS_ORIGIN,
     PASSWORD,
+    SECRET,
     StudentClient,
+    credential,
     csrf_of,
     launch,
     learner,
@@ -654,3 +657,81 @@ def test_verify_shows_the_servers_integrity_verdict(student, client, tmp_path, c
     code, out = _run_verify(tmp_path, bundle, "--jwks", str(jwks), capsys=capsys)
     assert code == 0
     assert "the server's verdict: integrity failed" in out and "INTEGRITY FAILED: bad_mac" in out
+
+
+# -- 9. integration secrets rotate, and stored secrets move to a new master key ---------------
+
+
+def test_an_integration_secret_rotates_with_a_grace_period(client, integration, store, capsys):
+    app_keyring = client.app.state.openproctor.keyring
+    new_secret = "rotated-secret-" + "x" * 32
+    store.rotate_integration_secret("lms1", app_keyring.encrypt(new_secret), 3600, actor="test")
+    old = client.post(
+        "/api/v1/sessions", json={"integrationName": "lms1", "jwt": start_jwt("rot-old")}
+    )
+    assert old.status_code == 201  # the LMS backend has a grace period to switch
+    new = client.post(
+        "/api/v1/sessions",
+        json={"integrationName": "lms1", "jwt": start_jwt("rot-new", secret=new_secret)},
+    )
+    assert new.status_code == 201
+    status = client.get(
+        f"/api/v1/sessions/{new.json()['session_id']}",
+        headers={"authorization": f"Bearer {credential(secret=new_secret)}"},
+    )
+    assert status.status_code == 200
+    store.rotate_integration_secret("lms1", app_keyring.encrypt(new_secret + "2"), 0, actor="t")
+    late = client.post(
+        "/api/v1/sessions", json={"integrationName": "lms1", "jwt": start_jwt("rot-late")}
+    )
+    assert late.status_code == 401 and late.json()["error"]["code"] == "bad_signature"
+    actions = [e["action"] for e in AuditLog(store.engine).entries("uni-a")]
+    assert actions.count("integration.secret_rotated") == 2
+
+
+def test_the_rotate_secret_command(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("OPENPROCTOR_DATABASE_URL", f"sqlite:///{tmp_path / 'r.sqlite3'}")
+    monkeypatch.setenv("OPENPROCTOR_SECRET_FILE", str(tmp_path / "secret.key"))
+    monkeypatch.delenv("OPENPROCTOR_SECRET_KEYS", raising=False)
+    assert main(["integration", "add", "lms", "--institution", "uni-a"]) == 0
+    first = capsys.readouterr().out.strip().splitlines()[-1]
+    assert main(["integration", "rotate-secret", "lms", "--grace-hours", "48"]) == 0
+    out = capsys.readouterr().out
+    second = out.strip().splitlines()[-1]
+    assert second != first and len(second) >= 32 and "(48 h)" in out
+    assert main(["integration", "rotate-secret", "nope"]) == 1
+    with pytest.raises(SystemExit, match="--grace-hours must be from 0 to 720"):
+        main(["integration", "rotate-secret", "lms", "--grace-hours", "9999"])
+
+
+def test_rekey_moves_every_stored_secret_to_the_newest_master_key(tmp_path, monkeypatch, capsys):
+    old, new = "o" * 43, "n" * 43
+    monkeypatch.setenv("OPENPROCTOR_DATABASE_URL", f"sqlite:///{tmp_path / 'k.sqlite3'}")
+    monkeypatch.setenv("OPENPROCTOR_SECRET_KEYS", old)
+    assert main(["integration", "add", "lms", "--institution", "uni-a", "--secret", SECRET]) == 0
+    assert main(["webhook", "add", "https://hooks.uni-a.edu/x", "--institution", "uni-a"]) == 0
+    assert main(["lti", "rotate-key"]) == 0
+    monkeypatch.setenv("OPENPROCTOR_SECRET_KEYS", f"{new},{old}")
+    assert main(["rekey"]) == 0
+    assert (
+        "1 integration secret(s), 1 webhook secret(s) and 1 tool key(s)" in capsys.readouterr().out
+    )
+    monkeypatch.setenv("OPENPROCTOR_SECRET_KEYS", new)  # the old master key is gone
+    settings = Settings.from_env(secret_file=tmp_path / "unused")
+    app = create_app(settings, migrate=True, purge_every=None)
+    with TestClient(app) as client:
+        started = client.post(
+            "/api/v1/sessions", json={"integrationName": "lms", "jwt": start_jwt("rekeyed")}
+        )
+        assert started.status_code == 201, started.text
+        assert client.get("/lti/jwks").json()["keys"]
+        hook = app.state.openproctor.webhooks.claim_due(0)  # nothing due: decrypt on demand
+        assert hook == []
+        (row,) = (
+            app.state.openproctor.store.engine.connect()
+            .execute(sa.text("SELECT secret_enc FROM webhooks"))
+            .all()
+        )
+        assert app.state.openproctor.keyring.decrypt(bytes(row[0])).startswith("whsec_")
+    entries = AuditLog(app.state.openproctor.store.engine).entries()
+    assert any(e["action"] == "secrets.reencrypted" for e in entries)
