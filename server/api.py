@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from . import text
 from .claims import decode_with_any
 from .errors import ApiError
 from .http import bearer, check_origin, read_json
@@ -52,6 +53,7 @@ async def start_session(request: Request) -> JSONResponse:
             "'integrationName' must be a non-empty string",
             field="integrationName",
         )
+    text.check(name, "integrationName", 100)
     integration = await run_in_threadpool(state.store.get_integration, name)
     if integration is None:
         raise ApiError(404, "unknown_integration", f"no integration named {name!r}")
@@ -125,7 +127,8 @@ def check_integration_credential(state: AppState, token: str) -> Integration:
     except jwt.InvalidTokenError as exc:
         raise ApiError(401, "invalid_credential", f"the credential is not a JWT: {exc}") from None
     name = claims.get("iss")
-    integration = state.store.get_integration(name) if isinstance(name, str) else None
+    usable = isinstance(name, str) and text.problem(name, 100) is None
+    integration = state.store.get_integration(name) if usable else None
     if integration is None or header.get("alg") != "HS256":
         raise ApiError(
             401,
@@ -139,7 +142,10 @@ def check_integration_credential(state: AppState, token: str) -> Integration:
         )
     except jwt.InvalidTokenError as exc:
         raise ApiError(401, "invalid_credential", f"the credential is invalid: {exc}") from None
-    if verified["exp"] - time.time() > MAX_CREDENTIAL_SECONDS:
+    exp = verified["exp"]
+    if isinstance(exp, bool) or not isinstance(exp, int | float):
+        raise ApiError(401, "invalid_credential", "the credential's 'exp' must be a number")
+    if exp - time.time() > MAX_CREDENTIAL_SECONDS:
         raise ApiError(
             401,
             "invalid_credential",

@@ -18,6 +18,7 @@ import jwt
 from openproctor.core import PolicyError
 from openproctor.core.policy import parse_policy
 
+from . import text
 from .errors import ApiError
 
 LEEWAY_SECONDS = 60
@@ -81,8 +82,9 @@ def _text(payload: dict[str, Any], name: str, max_len: int, required: bool = Tru
         value = str(value)  # Constructor's example sends accountId as a number
     if not isinstance(value, str) or (required and not value.strip()):
         raise ClaimError(name, f"must be a non-empty string of at most {max_len} characters")
-    if len(value) > max_len:
-        raise ClaimError(name, f"must be at most {max_len} characters, got {len(value)}")
+    found = text.problem(value, max_len)
+    if found is not None:
+        raise ClaimError(name, found)
     return value
 
 
@@ -153,7 +155,7 @@ def _url(payload: dict[str, Any], name: str) -> str:
     value = payload.get(name, "")
     if value and (
         not isinstance(value, str)
-        or len(value) > 2048
+        or text.problem(value, 2048) is not None
         or re.match(r"https?://[^\s]+$", value) is None
     ):
         raise ClaimError(name, f"must be an http(s) URL of at most 2048 characters, got {value!r}")
@@ -182,7 +184,7 @@ def decode_start_token(token: str, secrets: Sequence[str], now: float) -> StartC
         )
     try:
         header = jwt.get_unverified_header(token)
-    except jwt.DecodeError as exc:
+    except jwt.InvalidTokenError as exc:  # DecodeError, and headers pyjwt refuses (crit, kid)
         raise ApiError(400, "malformed_jwt", f"the JWT cannot be decoded: {exc}") from None
     if header.get("alg") != "HS256":
         raise ApiError(

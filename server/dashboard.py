@@ -4,7 +4,6 @@ institution or course answers 404, the same as one that does not exist."""
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import secrets
@@ -23,6 +22,7 @@ from . import charts
 from .auth import Reviewer, sign_in, sign_out
 from .errors import ApiError
 from .guard import View, dashboard, read_form
+from .keys import same_text
 from .pages import event_page, page, when
 from .reports import timeline_series
 from .reviewers import OUTCOMES
@@ -69,7 +69,7 @@ async def login(request: Request) -> Response:
     if (
         not expected
         or not isinstance(submitted, str)
-        or not hmac.compare_digest(expected, submitted)
+        or not same_text(expected, submitted)
     ):
         return _login_page("The form expired; please sign in again.", status=403)
     username, password = str(form.get("username", "")).strip(), str(form.get("password", ""))

@@ -14,6 +14,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from . import text
 from .auth import Reviewer, csrf_ok, current_reviewer
 from .errors import ApiError
 from .http import body_deadline
@@ -30,7 +31,9 @@ async def read_form(request: Request) -> FormData:
     if not declared.isdigit() or int(declared) > MAX_FORM_BYTES:
         raise ApiError(413, "body_too_large", f"the form must be at most {MAX_FORM_BYTES} bytes")
     async with body_deadline(request):
-        return await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
+        form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
+    text.check_all(((k, v) for k, v in form.multi_items() if isinstance(v, str)), "form")
+    return form
 
 
 def frame_origins(state: AppState, reviewer: Reviewer) -> list[str]:

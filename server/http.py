@@ -6,12 +6,15 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from openproctor.core import EncodingError, parse_json
 
-from .errors import ApiError
+from . import text
+from .errors import ApiError, error_response
 
 
 @contextlib.asynccontextmanager
@@ -79,3 +82,24 @@ def check_origin(request: Request, allowed: tuple[str, ...], configured: str | N
     raise ApiError(
         403, "origin_not_allowed", f"origin {origin!r} is not registered for this integration"
     )
+
+
+class RefuseBadText:
+    """Every request's path and query string, checked before any endpoint: a NUL or another
+    control character there is refused with 400 (PostgreSQL cannot store or compare NUL, and
+    nothing an endpoint reads from a URL needs one)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            query = scope.get("query_string", b"").decode("latin-1")
+            try:
+                if text.problem(scope["path"]) is not None:
+                    raise ApiError(400, "invalid_text", "the path holds a control character")
+                text.check_all(parse_qsl(query, keep_blank_values=True), "query")
+            except ApiError as exc:
+                await error_response(exc.status, exc.code, exc.message)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

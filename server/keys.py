@@ -31,6 +31,12 @@ MIN_KEY_CHARS = 32
 TOKEN_CACHE_SIZE = 50_000
 
 
+def same_text(expected: str, given: str) -> bool:
+    """Constant-time equality of two strings, whatever characters ``given`` holds (compare_digest
+    refuses non-ASCII strings, so they are compared as UTF-8 bytes)."""
+    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "surrogatepass"))
+
+
 @lru_cache(maxsize=64)
 def _subkey(master: bytes, purpose: str) -> bytes:
     return HKDF(
@@ -209,7 +215,7 @@ class Keyring:
         return self._record_key(self.masters[0], session_id)
 
     def check_record_key(self, session_id: str, key: str) -> bool:
-        return any(hmac.compare_digest(self._record_key(m, session_id), key) for m in self.masters)
+        return any(same_text(self._record_key(m, session_id), key) for m in self.masters)
 
     @staticmethod
     def _record_key(master: Secret, session_id: str) -> str:

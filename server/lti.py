@@ -8,7 +8,6 @@ docs/lti.md says why this and not pylti1p3.
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import re
@@ -23,7 +22,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt import PyJWK, PyJWKSet
 
-from .keys import Keyring
+from . import text
+from .keys import Keyring, same_text
 from .lti_store import LtiStore, Registration
 from .outbound import OutboundError, OutboundGuard
 
@@ -351,7 +351,7 @@ def verify_id_token(
         raise LtiError("wrong_azp", "an id_token with several audiences must name azp")
     if "azp" in claims and claims["azp"] != registration.client_id:
         raise LtiError("wrong_azp", "the id_token's azp is not this tool's client id")
-    if not hmac.compare_digest(str(claims["nonce"]).encode(), nonce.encode()):
+    if not same_text(nonce, str(claims["nonce"])):
         raise LtiError("wrong_nonce", "the id_token's nonce is not the one this login issued")
     if claims.get(LTI + "version") != "1.3.0":
         raise LtiError("wrong_version", "the LTI version claim must be 1.3.0")
@@ -362,6 +362,7 @@ def verify_id_token(
             f"deployment {deployment!r} is not registered for this platform",
             status=403,
         )
+    _check_identifiers(claims)
     launch = Launch(registration, claims)
     if claims.get(LTI + "message_type") not in MESSAGE_TYPES:
         raise LtiError(
@@ -374,6 +375,29 @@ def verify_id_token(
     if launch.message_type != "LtiDeepLinkingRequest" and not launch.subject:
         raise LtiError("missing_claim", "the launch lacks the 'sub' claim (an anonymous launch)")
     return launch
+
+
+def _check_identifiers(claims: dict[str, Any]) -> None:
+    """The claims that become stored identifiers: strings of valid text, at most 255 long."""
+    link = claims.get(LTI + "resource_link")
+    context = claims.get(LTI + "context")
+    found = {
+        "sub": claims.get("sub"),
+        "deployment_id": claims.get(LTI + "deployment_id"),
+        "resource_link.id": link.get("id") if isinstance(link, dict) else None,
+        "context.id": context.get("id") if isinstance(context, dict) else None,
+    }
+    for name, value in found.items():
+        if value is None:
+            continue
+        problem = "must be a string" if not isinstance(value, str) else text.problem(value, 255)
+        if problem is not None:
+            raise LtiError("invalid_claim", f"the id_token's {name} claim {problem}")
+    attempt = claims.get(AP + "attempt_number")
+    if attempt is not None and (
+        isinstance(attempt, bool) or not isinstance(attempt, int) or not 1 <= attempt <= 10**9
+    ):
+        raise LtiError("invalid_claim", "the id_token's attempt_number must be a whole number ≥ 1")
 
 
 # -- messages the tool sends ---------------------------------------------------------------------

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import hmac
 import logging
 import re
 import secrets
@@ -23,11 +22,13 @@ from starlette.routing import Route
 from openproctor.core import FLAG_TYPES, PolicyError, parse_policy, policy_from_lti_custom
 from openproctor.core.policy import Policy
 
+from . import text
 from .access import may_edit_exam
 from .auth import Reviewer, sign_in
 from .claims import StartClaims
 from .errors import ApiError
 from .http import body_deadline, own_origin
+from .keys import same_text
 from .lti import AP, DL, LTI, Launch, LtiError, deep_linking_response, start_assessment
 from .lti_store import Registration
 from .pages import page
@@ -75,7 +76,12 @@ async def _params(request: Request) -> dict[str, str]:
             raise LtiError("request_too_large", "the request is too large", status=413)
         async with body_deadline(request):
             form = await request.form(max_files=0, max_fields=100)
-        params.update({k: v for k, v in form.items() if isinstance(v, str)})
+        fields = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+        try:
+            text.check_all(fields, "form")
+        except ApiError as exc:
+            raise LtiError(exc.code, exc.message) from None
+        params.update(fields)
     return params
 
 
@@ -191,7 +197,7 @@ async def launch(request: Request) -> Response:
         cookie = request.cookies.get(_cookie_name(login_state))
         if cookie is None:
             return _cookies_blocked(request, found["params"])
-        if not hmac.compare_digest(cookie.encode(), login_state.encode()):
+        if not same_text(login_state, cookie):
             raise LtiError("wrong_state", "the state does not match this browser's login")
         verified = await run_in_threadpool(state.lti_verify, id_token, registration, found["nonce"])
         claimed_target = verified.claims.get(LTI + "target_link_uri")
@@ -343,7 +349,7 @@ async def _start_session(request: Request, state: AppState, launch: Launch) -> d
     override = _policy_override(launch, exam_id)
     attempt = launch.claims.get(AP + "attempt_number")
     now = time.time()
-    title = launch.resource_link.get("title") or exam_id
+    title = text.displayable(launch.resource_link.get("title") or exam_id, 500)
     claims = StartClaims(
         user_id=launch.subject,
         session_id=_external_id(launch, attempt),
@@ -356,9 +362,9 @@ async def _start_session(request: Request, state: AppState, launch: Launch) -> d
         in ("true", "1", "yes"),
         user={
             "userId": launch.subject,
-            "firstName": str(launch.claims.get("given_name", ""))[:255],
-            "lastName": str(launch.claims.get("family_name", ""))[:255],
-            "courseName": str(launch.context.get("title", ""))[:450],
+            "firstName": text.displayable(launch.claims.get("given_name", ""), 255),
+            "lastName": text.displayable(launch.claims.get("family_name", ""), 255),
+            "courseName": text.displayable(launch.context.get("title", ""), 450),
             "source": "lti",
         },
     )
@@ -416,7 +422,7 @@ async def _open_dashboard(request: Request, state: AppState, launch: Launch) -> 
             status=403,
         )
     reviewer = Reviewer(
-        name=str(launch.claims.get("name") or f"lti:{launch.subject}")[:255],
+        name=text.displayable(launch.claims.get("name") or f"lti:{launch.subject}", 255),
         institution_id=integration.institution_id,
         role=role,
         # An administrator is the institution's; the others see the course they came from.
@@ -633,7 +639,7 @@ def _policy_from_form(values: dict[str, Any], errors: dict[str, str]) -> Policy 
 
 def exam_url_problem(url: str, allowed_origins: set[str]) -> str | None:
     """Why ``url`` may not receive a session token, or None when it may."""
-    if not re.match(r"https?://[^\s#]+$", url):
+    if text.problem(url, 2048) is not None or not re.match(r"https?://[^\s#]+$", url):
         return "must be an http(s) address without a #fragment"
     if _origin(url) not in allowed_origins:
         return (

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from . import schema
+from . import schema, text
 from .errors import ApiError
 from .store import Store
 
@@ -78,16 +78,25 @@ def check_platform_settings(
     def fail(name: str, message: str) -> ApiError:
         return ApiError(400, "invalid_registration", message, field=name)
 
+    fields = {"issuer": issuer, "client_id": client_id, "auth_url": auth_url}
+    fields.update(jwks_url=jwks_url or "", token_url=token_url or "", exam_url=exam_url or "")
+    fields.update(public_jwk=public_jwk or "", deployment_id="".join(deployment_ids))
+    for name, value in fields.items():
+        found = text.problem(value, multiline=name == "public_jwk")
+        if found is not None:
+            raise fail(name, found)
     for name, value in (("issuer", issuer), ("client_id", client_id)):
         if not value.strip() or len(value) > 255:
             raise fail(name, "is required (at most 255 characters)")
     deployments = [d.strip() for d in deployment_ids if d.strip()]
+    if any(len(d) > 255 for d in deployments):
+        raise fail("deployment_id", "each deployment id must be at most 255 characters")
     if not deployments:
         raise fail("deployment_id", "give at least one deployment id")
     urls = {"auth_url": auth_url, "jwks_url": jwks_url, "token_url": token_url}
     urls["exam_url"] = exam_url
     for name, url in urls.items():
-        if url and not URL.fullmatch(url):
+        if url and (len(url) > 2048 or not URL.fullmatch(url)):
             raise fail(name, f"{url!r} must be an http(s) URL without a #fragment")
     if not auth_url:
         raise fail("auth_url", "is required (the platform's OIDC authorisation URL)")

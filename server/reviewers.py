@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
-from . import schema
+from . import schema, text
 from .errors import ApiError
 from .store import Store, require_institution
 
@@ -82,6 +82,10 @@ class ReviewerStore:
     # -- accounts --------------------------------------------------------------------------
 
     def add(self, username: str, institution_id: str, password: str, role: str) -> None:
+        text.check(username, "username", 100)
+        if not username.strip() or username != username.strip():
+            raise ApiError(400, "invalid_text", "the username must not be empty or padded")
+        text.check(institution_id, "institution", 64)
         if role not in ROLES:
             raise ApiError(400, "invalid_role", f"role must be one of {', '.join(ROLES)}")
         if len(password) < MIN_PASSWORD:
@@ -255,6 +259,7 @@ class ReviewerStore:
             )
         if len(comment) > 5000:
             raise ApiError(400, "comment_too_long", "the comment must be at most 5000 characters")
+        text.check(comment, "comment", multiline=True)
         with self.engine.begin() as conn:
             conn.execute(
                 schema.decisions.insert().values(

@@ -27,9 +27,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from . import schema
+from . import schema, text
 from .errors import ApiError
-from .keys import Keyring
+from .keys import Keyring, same_text
 from .outbound import OutboundError, OutboundGuard
 from .store import Store, require_institution
 
@@ -65,7 +65,7 @@ def verify_signature(
     if abs(now - int(stamp)) > tolerance:
         return False
     expected = sign(secret, body, int(stamp), delivery)
-    return hmac.compare_digest(expected, f"t={stamp},id={delivery},v1={mac}")
+    return same_text(expected, f"t={stamp},id={delivery},v1={mac}")
 
 
 def backoff(attempts: int, base: float) -> float:
@@ -75,7 +75,7 @@ def backoff(attempts: int, base: float) -> float:
 
 def check_url(url: str) -> str:
     url = url.strip()
-    if len(url) > 2000 or not URL.fullmatch(url):
+    if text.problem(url, 2000) is not None or not URL.fullmatch(url):
         raise ApiError(
             400,
             "invalid_url",

@@ -5,8 +5,10 @@ Each of these failed before its fix; docs/threat-model.md points here for every 
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import time
 from dataclasses import replace
 
 import httpx2 as httpx
@@ -735,3 +737,112 @@ def test_rekey_moves_every_stored_secret_to_the_newest_master_key(tmp_path, monk
         assert app.state.openproctor.keyring.decrypt(bytes(row[0])).startswith("whsec_")
     entries = AuditLog(app.state.openproctor.store.engine).entries()
     assert any(e["action"] == "secrets.reencrypted" for e in entries)
+
+
+# -- 10. the reachable 500s of the review, each now a 4xx naming the problem -----------------
+
+
+def _hs256(claims: dict, secret: str = SECRET, **header) -> str:
+    import base64
+
+    def part(value) -> str:
+        raw = json.dumps(value, separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    signing = f"{part({'alg': 'HS256', 'typ': 'JWT', **header})}.{part(claims)}"
+    mac = pyjwt.get_algorithm_by_name("HS256").sign(signing.encode(), secret.encode())
+    return signing + "." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize(
+    "header", [{"crit": ["exp"]}, {"kid": 7}, {"kid": {"a": 1}}, {"crit": "b64"}]
+)
+def test_hostile_jwt_headers_are_refused_not_crashed_on(client, integration, header):
+    claims = pyjwt.decode(start_jwt("h-1"), options={"verify_signature": False})
+    response = client.post(
+        "/api/v1/sessions", json={"integrationName": "lms1", "jwt": _hs256(claims, **header)}
+    )
+    assert response.status_code in (400, 401), response.text
+    assert response.json()["error"]["code"] in ("malformed_jwt", "wrong_algorithm")
+
+
+@pytest.mark.parametrize("claim", ["userId", "examName", "sessionId", "firstName", "courseName"])
+@pytest.mark.parametrize("value", ["bad\ud800", "nul\x00", "x" * 600])
+def test_hostile_text_in_claims_is_a_clear_400(client, integration, claim, value):
+    claims = pyjwt.decode(start_jwt("t-1"), options={"verify_signature": False})
+    response = client.post(
+        "/api/v1/sessions",
+        json={"integrationName": "lms1", "jwt": _hs256({**claims, claim: value})},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["claim"] == claim
+
+
+def test_a_string_exp_on_the_integrator_credential_is_refused(client, student):
+    s = student()
+    now = int(time.time())
+    token = _hs256({"iss": "lms1", "iat": now, "exp": "9" * 20})
+    response = client.get(
+        f"/api/v1/sessions/{s.session_id}", headers={"authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 401 and response.json()["error"]["code"] == "invalid_credential"
+
+
+@pytest.mark.parametrize(
+    ("claim", "value"),
+    [
+        ("sub", "s" * 300),
+        ("sub", "bad\ud800"),
+        ("https://purl.imsglobal.org/spec/lti/claim/context", {"id": "c" * 300}),
+        ("https://purl.imsglobal.org/spec/lti/claim/resource_link", {"id": "nul\x00"}),
+        ("https://purl.imsglobal.org/spec/lti-ap/claim/attempt_number", "2"),
+    ],
+)
+def test_hostile_lti_identifiers_are_a_clear_error_page(tool, platform, claim, value):
+    def change(form):
+        claims = pyjwt.decode(form["id_token"], options={"verify_signature": False})
+        claims[claim] = value
+        token = pyjwt.encode(
+            claims, platform.private_pem, "RS256", headers={"kid": "platform-key-1"}
+        )
+        return {**form, "id_token": token}
+
+    response = launch(tool, platform, learner(), change)
+    assert response.status_code == 400, response.text
+    assert '<code id="error-code">invalid_claim</code>' in response.text
+
+
+def test_hostile_lti_header_kid_is_a_clear_error_page(tool, platform):
+    def change(form):
+        claims = pyjwt.decode(form["id_token"], options={"verify_signature": False})
+        import base64
+
+        head = base64.urlsafe_b64encode(b'{"alg":"RS256","kid":5}').rstrip(b"=").decode()
+        rest = pyjwt.encode(claims, platform.private_pem, "RS256").split(".", 1)[1]
+        return {**form, "id_token": f"{head}.{rest}"}
+
+    response = launch(tool, platform, learner(), change)
+    assert response.status_code == 400
+    assert '<code id="error-code">malformed_id_token</code>' in response.text
+
+
+def test_nul_in_a_decision_comment_or_a_url_is_refused(web, accounts, student):
+    s = student()
+    s.post([s.opening()])
+    sign_in(web, "ada")
+    page = web.get(f"/dashboard/sessions/{s.session_id}")
+    form = {"csrf": csrf_of(page.text), "outcome": "cleared", "comment": "fine\x00"}
+    response = web.post(f"/dashboard/sessions/{s.session_id}/decisions", data=form)
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_text"
+    assert web.get("/dashboard?exam=a%00b").status_code == 400
+    assert web.get("/dashboard/sessions/ops_%00").status_code == 400
+
+
+def test_a_reviewer_name_longer_than_its_column_is_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("OPENPROCTOR_DATABASE_URL", f"sqlite:///{tmp_path / 'n.sqlite3'}")
+    monkeypatch.setenv("OPENPROCTOR_SECRET_FILE", str(tmp_path / "secret.key"))
+    monkeypatch.delenv("OPENPROCTOR_SECRET_KEYS", raising=False)
+    assert main(["integration", "add", "lms", "--institution", "uni-a"]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    code = main(["reviewer", "add", "r" * 255, "--institution", "uni-a", "--password-stdin"])
+    assert code == 1 and "at most 100 characters" in capsys.readouterr().err

@@ -1,0 +1,57 @@
+"""Text from outside, checked once where it enters: no lone surrogates (no UTF-8 form: the
+databases and the JSON of other runtimes cannot take them), no NUL or other control characters
+(PostgreSQL refuses NUL; control characters forge log lines and confuse pages), and no longer
+than the column it goes to. Each problem is a 400 naming the field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from .errors import ApiError
+
+#: C0 and C1 control characters and DEL; ``multiline`` text keeps tab, newline and CR.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def problem(value: str, max_len: int | None = None, multiline: bool = False) -> str | None:
+    """What is wrong with ``value`` as stored text, or None."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "holds a lone surrogate (not valid UTF-8)"
+    if (_CONTROL_MULTILINE if multiline else _CONTROL).search(value):
+        return "holds a control character"
+    if max_len is not None and len(value) > max_len:
+        return f"must be at most {max_len} characters, got {len(value)}"
+    return None
+
+
+def check(value: str, field: str, max_len: int | None = None, multiline: bool = False) -> str:
+    """``value`` if it is acceptable text, else 400 ``invalid_text`` naming ``field``."""
+    found = problem(value, max_len, multiline)
+    if found is not None:
+        raise ApiError(400, "invalid_text", f"{field} {found}", field=field)
+    return value
+
+
+def check_all(pairs: Iterable[tuple[str, str]], where: str) -> None:
+    """Every (name, value) of a form or a query string: no surrogates, no NUL or other control
+    characters except line breaks and tabs (lengths are checked by whoever uses a field)."""
+    for name, value in pairs:
+        if problem(name, multiline=False) is not None:
+            raise ApiError(400, "invalid_text", f"a {where} field name is not valid text")
+        found = problem(value, multiline=True)
+        if found is not None:
+            raise ApiError(400, "invalid_text", f"{where} field {name!r} {found}", field=name)
+
+
+def displayable(value: object, max_len: int) -> str:
+    """A display name from a claim, made safe to store and show: control characters and lone
+    surrogates replaced, cut to ``max_len`` (names are shown, never matched)."""
+    text = str(value)
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    return _CONTROL.sub("\ufffd", text)[:max_len]
