@@ -86,6 +86,7 @@ async def _lti_page(
         "dashboard_lti.html",
         status=status,
         tool=tool_settings(base),
+        base=base,
         integrations=integrations,
         registrations=registrations,
         names=names,
@@ -169,8 +170,8 @@ async def remove_platform(view: View) -> Response:
 routes = [
     Route("/dashboard/webhooks", webhooks_page, methods=["GET"]),
     Route("/dashboard/webhooks", add_webhook, methods=["POST"]),
-    Route("/dashboard/webhooks/{webhook_id:int}/remove", remove_webhook, methods=["POST"]),
+    Route("/dashboard/webhooks/{webhook_id:id}/remove", remove_webhook, methods=["POST"]),
     Route("/dashboard/lti", lti_page, methods=["GET"]),
     Route("/dashboard/lti", add_platform, methods=["POST"]),
-    Route("/dashboard/lti/{registration_id:int}/remove", remove_platform, methods=["POST"]),
+    Route("/dashboard/lti/{registration_id:id}/remove", remove_platform, methods=["POST"]),
 ]

@@ -202,7 +202,7 @@ def cmd_rekey(args: argparse.Namespace) -> int:
 
 
 def cmd_lti_add(args: argparse.Namespace) -> int:
-    from .lti_store import LtiStore, check_platform_settings
+    from .lti_store import LtiStore, check_platform_settings, login_path
 
     public_jwk = args.public_jwk
     if public_jwk is not None and Path(public_jwk).is_file():
@@ -228,14 +228,16 @@ def cmd_lti_add(args: argparse.Namespace) -> int:
                 f"error: no integration named {args.integration!r} "
                 "(create it first: openproctor integration add NAME --institution ID)"
             )
-        LtiStore(store).add_registration(
+        registration = LtiStore(store).add_registration(
             integration.id, **values, allow_policy_override=not args.no_policy_override
         )
     print(
         f"platform {args.issuer!r} (client id {args.client_id!r}) registered for integration "
         f"{args.integration!r}; deployments: {', '.join(args.deployment_id)}"
     )
-    print("tool URLs for the platform: GET /lti/config.json on this server lists them")
+    base = _settings(args).public_origin or "https://THIS-SERVER"
+    print(f"its OIDC login URL (give it to the platform): {base}{login_path(registration.id)}")
+    print("the other tool URLs: GET /lti/config.json on this server lists them")
     return 0
 
 
@@ -250,7 +252,8 @@ def cmd_lti_list(args: argparse.Namespace) -> int:
     for r in rows:
         keys = r.jwks_url or "pasted public JWK"
         print(
-            f"{r.issuer}\tclient_id={r.client_id}\tintegration={names.get(r.integration_id)}\t"
+            f"{r.id}\t{r.issuer}\tclient_id={r.client_id}\t"
+            f"integration={names.get(r.integration_id)}\t"
             f"deployments={','.join(r.deployment_ids)}\tkeys={keys}\t"
             f"policy_override={'yes' if r.allow_policy_override else 'no'}"
         )
@@ -261,7 +264,10 @@ def cmd_lti_remove(args: argparse.Namespace) -> int:
     from .lti_store import LtiStore
 
     with closing(_store(args)) as store:
-        LtiStore(store).remove_registration(args.issuer, args.client_id)
+        integration = store.get_integration(args.integration)
+        if integration is None:
+            raise SystemExit(f"error: no integration named {args.integration!r}")
+        LtiStore(store).remove_registration(args.issuer, args.client_id, integration.id)
     print(f"platform {args.issuer!r} (client id {args.client_id!r}) removed")
     return 0
 
@@ -665,6 +671,7 @@ def build_parser() -> argparse.ArgumentParser:
     llist = lsub.add_parser("list", parents=[common], help="list registered platforms")
     llist.set_defaults(func=cmd_lti_list)
     lrm = lsub.add_parser("remove", parents=[common], help="remove a platform registration")
+    lrm.add_argument("--integration", required=True, help="the integration it was added for")
     lrm.add_argument("--issuer", required=True)
     lrm.add_argument("--client-id", required=True)
     lrm.set_defaults(func=cmd_lti_remove)

@@ -66,11 +66,7 @@ async def login(request: Request) -> Response:
     form = await read_form(request)
     submitted = form.get("csrf", "")
     expected = request.cookies.get(LOGIN_COOKIE, "")
-    if (
-        not expected
-        or not isinstance(submitted, str)
-        or not same_text(expected, submitted)
-    ):
+    if not expected or not isinstance(submitted, str) or not same_text(expected, submitted):
         return _login_page("The form expired; please sign in again.", status=403)
     username, password = str(form.get("username", "")).strip(), str(form.get("password", ""))
     client = request.client.host if request.client else "unknown"

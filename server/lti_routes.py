@@ -89,15 +89,28 @@ async def _params(request: Request) -> dict[str, str]:
 
 
 async def login(request: Request) -> Response:
+    """OIDC login initiation: ``/lti/login`` finds the registration by issuer (and client id),
+    ``/lti/login/{registration_id}`` is one registration's own URL, which another institution
+    registering the same issuer cannot make ambiguous (docs/lti.md: shared issuers)."""
     state = _state(request)
     try:
         params = await _params(request)
         for name in ("iss", "login_hint", "target_link_uri"):
             if not params.get(name):
                 raise LtiError("missing_parameter", f"the login request lacks {name!r}")
-        registration = await run_in_threadpool(
-            state.lti_store.find_registration, params["iss"], params.get("client_id")
-        )
+        if "registration_id" in request.path_params:
+            registration = await run_in_threadpool(
+                state.lti_store.get_registration, request.path_params["registration_id"]
+            )
+            if registration is not None and (
+                registration.issuer != params["iss"]
+                or params.get("client_id", registration.client_id) != registration.client_id
+            ):
+                registration = None
+        else:
+            registration = await run_in_threadpool(
+                state.lti_store.find_registration, params["iss"], params.get("client_id")
+            )
         if registration is None:
             raise LtiError(
                 "unknown_platform",
@@ -696,6 +709,7 @@ def tool_settings(base: str) -> dict[str, Any]:
 
 routes = [
     Route("/lti/login", login, methods=["GET", "POST"]),
+    Route("/lti/login/{registration_id:id}", login, methods=["GET", "POST"]),
     Route("/lti/launch", launch, methods=["POST"]),
     Route("/lti/deep-linking", deep_linking_submit, methods=["POST"]),
     Route("/lti/jwks", jwks, methods=["GET"]),

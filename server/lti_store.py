@@ -61,6 +61,12 @@ def _registration(row: Any) -> Registration:
 URL = re.compile(r"https?://[^\s#]+")
 
 
+def login_path(registration_id: int) -> str:
+    """One registration's own OIDC login initiation path (give it to that platform): immune to
+    other institutions registering the same issuer."""
+    return f"/lti/login/{registration_id}"
+
+
 def check_platform_settings(
     *,
     issuer: str,
@@ -159,19 +165,28 @@ class LtiStore:
                         created_at=time.time(),
                     )
                 )
-        except IntegrityError:
+        except IntegrityError:  # unique per integration: nothing of another's is revealed
             raise ApiError(
                 409,
                 "registration_exists",
-                f"a platform with issuer {issuer!r} and client id {client_id!r} is already "
-                "registered",
+                f"this integration already has the platform with issuer {issuer!r} and client "
+                f"id {client_id!r}",
             ) from None
-        found = self.find_registration(issuer, client_id)
-        assert found is not None
-        return found
+        r = schema.lti_registrations
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(r).where(
+                    r.c.integration_id == integration_id,
+                    r.c.issuer == issuer,
+                    r.c.client_id == client_id,
+                )
+            ).one()
+        return _registration(row)
 
     def find_registration(self, issuer: str, client_id: str | None) -> Registration | None:
-        """By issuer and client id; by issuer alone when it has exactly one registration."""
+        """By issuer and client id, or by issuer alone, when exactly one registration matches
+        (several institutions may register one issuer: their platforms then use each
+        registration's own login URL, ``/lti/login/{id}``)."""
         r = schema.lti_registrations
         query = sa.select(r).where(r.c.issuer == issuer)
         if client_id:
@@ -182,9 +197,11 @@ class LtiStore:
             if len(rows) > 1:
                 raise ApiError(
                     400,
-                    "client_id_required",
-                    f"issuer {issuer!r} has several registrations; the platform must send "
-                    "client_id",
+                    "ambiguous_platform",
+                    f"several registrations match issuer {issuer!r}"
+                    + (f" and client id {client_id!r}" if client_id else "")
+                    + ": configure the platform with its registration's own login URL "
+                    "(/lti/login/ID, shown on the dashboard's LMS platforms page)",
                 )
             return None
         return _registration(rows[0])
@@ -201,8 +218,17 @@ class LtiStore:
             rows = conn.execute(sa.select(r).order_by(r.c.issuer, r.c.client_id)).all()
         return [_registration(row) for row in rows]
 
-    def remove_registration(self, issuer: str, client_id: str) -> None:
-        found = self.find_registration(issuer, client_id)
+    def remove_registration(self, issuer: str, client_id: str, integration_id: int) -> None:
+        r = schema.lti_registrations
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(r).where(
+                    r.c.integration_id == integration_id,
+                    r.c.issuer == issuer,
+                    r.c.client_id == client_id,
+                )
+            ).first()
+        found = _registration(row) if row is not None else None
         if found is None:
             raise ApiError(
                 404, "unknown_registration", f"no platform {issuer!r} with client id {client_id!r}"

@@ -273,6 +273,25 @@ def _login_post(w: World, v: Any) -> Iterator[Any]:
         yield w.post_form("/lti/login", {**params, name: str(v)}, follow_redirects=False)
 
 
+@drives("GET", "/lti/login/{registration_id:id}")
+def _registration_login_get(w: World, v: Any) -> Iterator[Any]:
+    params = _login_params(w)
+    for name in LOGIN_PARAMS:
+        query = "&".join(f"{k}={_raw(x)}" for k, x in {**params, name: str(v)}.items())
+        yield w.client.get(f"/lti/login/{w.registration_id}?{query}", follow_redirects=False)
+    number = str(v) if str(v).isdigit() else "1"
+    yield w.client.get(f"/lti/login/{number}?iss=x&login_hint=y&target_link_uri=z")
+
+
+@drives("POST", "/lti/login/{registration_id:id}")
+def _registration_login_post(w: World, v: Any) -> Iterator[Any]:
+    params = _login_params(w)
+    for name in LOGIN_PARAMS:
+        yield w.post_form(
+            f"/lti/login/{w.registration_id}", {**params, name: str(v)}, follow_redirects=False
+        )
+
+
 LAUNCH_CLAIMS = (
     "sub",
     "name",
@@ -420,7 +439,7 @@ drives("POST", "/dashboard/webhooks")(
         lambda w, v: "/dashboard/webhooks", {"url": "https://hooks.uni-a.edu/x", "exam": ""}
     )
 )
-drives("POST", "/dashboard/webhooks/{webhook_id:int}/remove")(
+drives("POST", "/dashboard/webhooks/{webhook_id:id}/remove")(
     _dashboard_form(lambda w, v: f"/dashboard/webhooks/{v if v.isdigit() else '1'}/remove", {})
 )
 drives("POST", "/dashboard/lti")(
@@ -440,7 +459,7 @@ drives("POST", "/dashboard/lti")(
         },
     )
 )
-drives("POST", "/dashboard/lti/{registration_id:int}/remove")(
+drives("POST", "/dashboard/lti/{registration_id:id}/remove")(
     _dashboard_form(lambda w, v: f"/dashboard/lti/{v if v.isdigit() else '999'}/remove", {})
 )
 drives("POST", "/dashboard/logout")(_dashboard_form(lambda w, v: "/dashboard/logout", {}))

@@ -846,3 +846,53 @@ def test_a_reviewer_name_longer_than_its_column_is_refused(tmp_path, monkeypatch
     monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
     code = main(["reviewer", "add", "r" * 255, "--institution", "uni-a", "--password-stdin"])
     assert code == 1 and "at most 100 characters" in capsys.readouterr().err
+
+
+# -- 12. one institution cannot break or probe another's LTI registrations ------------------
+
+
+def test_another_institution_registering_the_same_issuer_learns_nothing_and_breaks_nothing(
+    tool, platform, store, web, accounts
+):
+    mine = LtiStore(store).find_registration(platform.issuer, platform.client_id)
+    sign_in(web, "bob")  # uni-b's administrator
+    page = web.get("/dashboard/lti")
+    form = {
+        "csrf": csrf_of(page.text),
+        "integration": "lms-b",
+        "issuer": platform.issuer,
+        "client_id": platform.client_id,
+        "deployment_ids": platform.deployment_id,
+        "auth_url": platform.base + "/auth",
+        "jwks_url": "https://keys.example/jwks",
+    }
+    added = web.post("/dashboard/lti", data=form, follow_redirects=False)
+    assert added.status_code == 303  # no 409: nothing says uni-a has this platform
+    again = web.post("/dashboard/lti", data=form)
+    assert again.status_code == 409 and "this integration already has" in again.text
+    # uni-a's platform uses its registration's own login URL: unaffected.
+    spec = learner(user="still-works")
+    url = platform.login_url(spec).replace("/lti/login?", f"/lti/login/{mine.id}?")
+    started = tool.get(url, follow_redirects=False)
+    assert started.status_code == 302
+    data = platform.authorize(started.headers["location"])
+    response = tool.post(
+        "/lti/launch",
+        data={"id_token": data["id_token"], "state": data["state"]},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303 and "#openproctor_token=" in response.headers["location"]
+    # The shared URL cannot choose, and says what to do.
+    shared = tool.get(platform.login_url(learner(user="x")), follow_redirects=False)
+    assert shared.status_code == 400 and "ambiguous_platform" in shared.text
+    assert "/lti/login/ID" in shared.text
+
+
+def test_a_registrations_login_url_accepts_only_its_own_platform(tool, platform, store):
+    mine = LtiStore(store).find_registration(platform.issuer, platform.client_id)
+    url = platform.login_url(learner()).replace("/lti/login?", f"/lti/login/{mine.id}?")
+    wrong = url.replace("iss=https%3A%2F%2Flms.example.edu", "iss=https%3A%2F%2Fevil.example")
+    assert wrong != url
+    response = tool.get(wrong, follow_redirects=False)
+    assert response.status_code == 403 and "unknown_platform" in response.text
+    assert tool.get(url.replace(f"/lti/login/{mine.id}?", "/lti/login/999?")).status_code == 403
