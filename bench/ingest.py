@@ -61,7 +61,11 @@ def start_openproctor(database_url: str, home: Path, workers: int) -> tuple[subp
     )
     port = free_port()
     process = subprocess.Popen(
-        [*cli, "serve", "--port", str(port), "--workers", str(workers), "--log-level", "warning"],
+        [
+            *cli,
+            *("serve", "--port", str(port), "--workers", str(workers), "--log-level", "warning"),
+            *("--public-origin", f"http://127.0.0.1:{port}"),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

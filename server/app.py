@@ -30,7 +30,7 @@ from . import (
 )
 from .cors import RegisteredOriginsCORS
 from .errors import EXCEPTION_HANDLERS
-from .http import RefuseBadText
+from .http import RefuseBadText, SecurityHeaders
 from .observability import RequestMetrics, configure_logging, metrics_endpoint
 from .settings import Settings
 from .state import AppState
@@ -90,6 +90,7 @@ def create_app(
         routes=routes,
         middleware=[
             Middleware(RequestMetrics),
+            Middleware(SecurityHeaders),
             Middleware(RefuseBadText),
             Middleware(RegisteredOriginsCORS, origins=state.store.registered_origins),
         ],

@@ -47,6 +47,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = _settings(args)
+    public = (args.public_origin or settings.public_origin or "").rstrip("/")
+    if public and not ORIGIN.fullmatch(public):
+        raise SystemExit(
+            f"error: --public-origin {public!r} must look like https://proctor.uni-a.edu "
+            "(scheme and host, optional port, no path)"
+        )
+    if not public and not args.demo:
+        raise SystemExit(
+            "error: give the server's public origin (--public-origin https://proctor.uni-a.edu "
+            "or OPENPROCTOR_PUBLIC_ORIGIN): links, LTI tool URLs and the evidence attestation "
+            "are built from it, never from a request's Host header (only --demo may go without)"
+        )
+    if public:
+        os.environ["OPENPROCTOR_PUBLIC_ORIGIN"] = public
     with closing(Store(settings.database_url)) as store:
         store.migrate()
         where = repr(store)
@@ -533,6 +547,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=5,
         metavar="SECONDS",
         help="close idle keep-alive connections after this long (default 5)",
+    )
+    serve.add_argument(
+        "--public-origin",
+        default=None,
+        metavar="URL",
+        help="this server's public origin, e.g. https://proctor.uni-a.edu (required unless "
+        "--demo; default: $OPENPROCTOR_PUBLIC_ORIGIN)",
     )
     serve.add_argument(
         "--demo",

@@ -9,6 +9,7 @@ pseudonymous, and tokens, keys and secrets are never passed to the logger.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
@@ -21,6 +22,9 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .errors import error_response
+from .keys import same_text
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 BATCHES = Counter(
@@ -45,11 +49,39 @@ LATENCY = Histogram(
 
 
 async def metrics_endpoint(request: Request) -> Response:
+    """The metrics, for a scraper that presents ``OPENPROCTOR_METRICS_TOKEN`` as a bearer
+    token; without a token configured, only for a direct connection from this machine (not
+    through a proxy): route counts and latencies say how busy an exam is."""
+    configured = request.app.state.openproctor.settings.metrics_token
+    if configured:
+        given = request.headers.get("authorization", "")
+        if not same_text("Bearer " + configured, given):
+            return error_response(
+                401, "metrics_token_required", "send 'Authorization: Bearer <metrics token>'"
+            )
+    elif not _local_and_direct(request):
+        return error_response(
+            403,
+            "metrics_not_public",
+            "/metrics answers only on this machine; set OPENPROCTOR_METRICS_TOKEN to scrape it "
+            "from elsewhere",
+        )
     registry = REGISTRY
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # several workers: add up their files
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _local_and_direct(request: Request) -> bool:
+    forwarded = ("forwarded", "x-forwarded-for", "x-real-ip")
+    if any(name in request.headers for name in forwarded):
+        return False
+    host = request.client.host if request.client else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "testclient"  # Starlette's TestClient, in-process
 
 
 class RequestMetrics:
@@ -118,8 +150,34 @@ class RedactQueryStrings(logging.Filter):
         return True
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def escape_control(text: str) -> str:
+    """``text`` with every control character written as an escape (\\n, \\x1b, ...): a value
+    a client sent can never start a line of its own in the log."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
+class EscapeControlCharacters(logging.Filter):
+    """Escapes control characters in a record's message and arguments (not in a traceback, which
+    the formatter adds later): a logged value cannot forge a log line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = escape_control(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(escape_control(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {
+                k: escape_control(v) if isinstance(v, str) else v for k, v in record.args.items()
+            }
+        return True
+
+
 def configure_logging(fmt: str, level: str) -> None:
     handler = logging.StreamHandler()
+    handler.addFilter(EscapeControlCharacters())
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
@@ -127,6 +185,10 @@ def configure_logging(fmt: str, level: str) -> None:
     access = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, RedactQueryStrings) for f in access.filters):
         access.addFilter(RedactQueryStrings())
+    for name in ("uvicorn.access", "uvicorn.error"):  # uvicorn's own handlers print these
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, EscapeControlCharacters) for f in logger.filters):
+            logger.addFilter(EscapeControlCharacters())
     root = logging.getLogger("openproctor")
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

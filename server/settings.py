@@ -53,8 +53,12 @@ class Settings:
     #: must still be able to upload what they recorded).
     token_grace_seconds: int = 30 * 60
     limits: Limits = field(default_factory=Limits)
-    #: The public origin of this server (used for same-origin checks behind a proxy).
+    #: The public origin of this server (https://proctor.uni-a.edu): the links, tool URLs and
+    #: the evidence attestation's issuer are built from it, never from a request's Host header.
+    #: ``serve`` refuses to start without it unless ``--demo``.
     public_origin: str | None = None
+    #: A bearer token that lets a scraper read /metrics from anywhere (unset: this machine only).
+    metrics_token: str | None = None
     #: Serve the /demo pages and the demo integration.
     demo: bool = False
     #: The built SDK bundle (see :func:`default_bundle_dir`).
@@ -90,7 +94,9 @@ class Settings:
             values["limits"] = Limits(
                 body_timeout_seconds=float(env["OPENPROCTOR_BODY_TIMEOUT_SECONDS"])
             )
-        if "OPENPROCTOR_PUBLIC_ORIGIN" in env:
-            values["public_origin"] = env["OPENPROCTOR_PUBLIC_ORIGIN"]
+        if env.get("OPENPROCTOR_PUBLIC_ORIGIN"):
+            values["public_origin"] = env["OPENPROCTOR_PUBLIC_ORIGIN"].rstrip("/")
+        if env.get("OPENPROCTOR_METRICS_TOKEN"):
+            values["metrics_token"] = env["OPENPROCTOR_METRICS_TOKEN"]
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

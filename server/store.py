@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -31,6 +33,7 @@ from . import schema
 from .audit import record as audit_record
 from .errors import ApiError
 
+log = logging.getLogger("openproctor.server.store")
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 INTEGRATION_TTL = 10.0
 
@@ -41,6 +44,22 @@ def normalise_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def _private_file(database: str | None) -> None:
+    """The SQLite file holds names, emails, password hashes and accommodations: it is created
+    readable by its owner only (0600), and an existing one is tightened to that. SQLite gives
+    its -wal and -shm files the database file's permissions."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if name.exists() and name.stat().st_mode & 0o077:
+            log.warning("%s was readable by others; now owner-only (0600)", name)
+            name.chmod(0o600)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -192,6 +211,8 @@ class Store:
         self.dialect = sa.engine.make_url(self.url).get_backend_name()
         if self.dialect not in ("sqlite", "postgresql"):
             raise ValueError(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
+        if self.dialect == "sqlite":
+            _private_file(sa.engine.make_url(self.url).database)
         options: dict[str, Any] = {"future": True}
         if self.dialect == "postgresql":
             options.update(pool_size=10, max_overflow=20, pool_pre_ping=True)

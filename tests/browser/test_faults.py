@@ -77,6 +77,8 @@ def test_server_restart_mid_exam(page, lms, live_server, tmp_path):
         "serve",
         "--port",
         str(port),
+        "--public-origin",
+        base,
         "--log-level",
         "warning",
     ]

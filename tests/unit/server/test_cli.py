@@ -123,18 +123,14 @@ def test_lti_platform_lifecycle(env, capsys):
     assert main([*base, "--jwks-url", "https://canvas.uni-a.edu/api/lti/security/jwks"]) == 0
     capsys.readouterr()
     assert main([*base, "--jwks-url", "https://canvas.uni-a.edu/jwks"]) == 1
-    assert "already registered" in capsys.readouterr().err
+    assert "this integration already has the platform" in capsys.readouterr().err
     assert main(["lti", "list"]) == 0
     listing = capsys.readouterr().out
     assert "client_id=10000000001" in listing and "deployments=d1,d2" in listing
     assert main(["lti", "rotate-key"]) == 0
     assert "new tool signing key" in capsys.readouterr().out
-    assert main(["lti", "remove", "--issuer", "https://canvas.uni-a.edu", "--client-id", "x"]) == 1
-    assert (
-        main(
-            ["lti", "remove", "--issuer", "https://canvas.uni-a.edu", "--client-id", "10000000001"]
-        )
-        == 0
-    )
+    remove = ["lti", "remove", "--integration", "canvas", "--issuer", "https://canvas.uni-a.edu"]
+    assert main([*remove, "--client-id", "x"]) == 1
+    assert main([*remove, "--client-id", "10000000001"]) == 0
     assert main(["lti", "list"]) == 0
     assert "no LTI platforms" in capsys.readouterr().out

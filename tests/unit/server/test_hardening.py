@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import re
+import stat
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import httpx2 as httpx
 import jwt as pyjwt
@@ -26,7 +29,9 @@ from openproctor.server.cli import main
 from openproctor.server.errors import ApiError
 from openproctor.server.evidence import attested_digest
 from openproctor.server.lti_store import LtiStore
+from openproctor.server.observability import EscapeControlCharacters
 from openproctor.server.outbound import AddressRefused, OutboundError, OutboundGuard
+from openproctor.server.store import Store
 from openproctor.server.webhooks import SIGNATURE_HEADER, verify_signature
 
 from ...lti_platform import INSTRUCTOR, LaunchSpec
@@ -896,3 +901,127 @@ def test_a_registrations_login_url_accepts_only_its_own_platform(tool, platform,
     response = tool.get(wrong, follow_redirects=False)
     assert response.status_code == 403 and "unknown_platform" in response.text
     assert tool.get(url.replace(f"/lti/login/{mine.id}?", "/lti/login/999?")).status_code == 403
+
+
+# -- 13. the SQLite database and its WAL are readable by their owner only -------------------
+
+
+def test_the_sqlite_files_are_owner_only(tmp_path):
+    database = tmp_path / "db" / "openproctor.sqlite3"
+    store = Store(f"sqlite:///{database}")
+    store.migrate()
+    store.add_integration("lms", "uni-a", b"x", [])
+    for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+        assert path.exists(), path
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    store.close()
+
+
+def test_an_existing_world_readable_database_is_tightened(tmp_path, caplog):
+    database = tmp_path / "old.sqlite3"
+    database.touch(mode=0o644)
+    database.chmod(0o644)
+    Store(f"sqlite:///{database}").close()
+    assert stat.S_IMODE(database.stat().st_mode) == 0o600
+    assert "now owner-only" in caplog.text
+
+
+# -- 14. a logged value cannot forge a log line ---------------------------------------------
+
+
+def test_control_characters_in_logged_values_are_escaped(tmp_path):
+    from .test_processes import register, server
+
+    database_url = f"sqlite:///{tmp_path / 'log.sqlite3'}"
+    secret_file = tmp_path / "secret.key"
+    register(database_url, secret_file)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    forged = "2026-12-02 09:00:00 INFO openproctor.server forged line"
+    env = {"OPENPROCTOR_LOG_LEVEL": "info"}
+    with server(database_url, secret_file, port, env, log_level="info"):
+        answer = httpx.post(
+            f"{base}/lti/launch",
+            data={"error": "x", "error_description": f"\n{forged}\r\n"},
+            timeout=10,
+        )
+        assert answer.status_code == 400
+        assert httpx.get(f"{base}/healthz%0A{forged.replace(' ', '%20')}", timeout=10).status_code
+    printed = (tmp_path / f"server-{port}.log").read_text()
+    assert "platform_error" in printed  # the refusal was logged ...
+    lines = printed.splitlines()
+    assert not any(line.startswith("2026-12-02 09:00:00") for line in lines)  # ... on one line
+    assert "\\n2026-12-02 09:00:00 INFO" in printed and "forged line\\r\\n" in printed
+
+
+def test_the_log_filter_escapes_every_control_character():
+    record = logging.LogRecord("x", logging.INFO, "f", 1, "a %s\n", ("b\x1b[2J\u2028c",), None)
+    EscapeControlCharacters().filter(record)
+    assert record.getMessage() == "a b\\x1b[2J\\u2028c\\n"
+
+
+# -- 15. what a proctoring service is expected to send and refuse ---------------------------
+
+
+def test_every_response_says_nosniff_and_https_ones_hsts(app, client, web):
+    for response in (
+        client.get("/healthz"),
+        client.get("/nowhere"),
+        client.post("/api/v1/sessions", content=b"{", headers={"content-type": "application/json"}),
+        client.get("/static/app.css"),
+        client.get("/lti/jwks"),
+        client.get("/sdk/v1/loader.js"),
+    ):
+        assert response.headers["x-content-type-options"] == "nosniff", response.url
+        assert "strict-transport-security" not in response.headers
+    secure = web.get("/dashboard/login")
+    assert secure.headers["strict-transport-security"].startswith("max-age=31536000")
+
+
+def test_urls_and_the_attestation_issuer_never_come_from_the_host_header(
+    settings, store, integration
+):
+    public = "https://proctor.uni-a.edu"
+    app = create_app(replace(settings, public_origin=public), store=store, purge_every=None)
+    with TestClient(app, base_url="https://evil.example") as evil:
+        assert evil.get("/lti/config.json").json()["oidc_initiation_url"] == public + "/lti/login"
+        s = StudentClient(
+            evil,
+            evil.post(
+                "/api/v1/sessions", json={"integrationName": "lms1", "jwt": start_jwt("h-1")}
+            ).json(),
+        )
+        s.post([s.opening(), s.end()])
+        bundle = evil.get(s.grant["record_url"].replace("?", "/evidence.json?", 1)).json()
+    claims = pyjwt.decode(bundle["attestation"], options={"verify_signature": False})
+    assert claims["iss"] == public and "evil.example" not in json.dumps(bundle)
+
+
+def test_serve_refuses_to_start_without_a_public_origin(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENPROCTOR_DATABASE_URL", f"sqlite:///{tmp_path / 's.sqlite3'}")
+    monkeypatch.delenv("OPENPROCTOR_PUBLIC_ORIGIN", raising=False)
+    with pytest.raises(SystemExit, match="public origin"):
+        main(["serve", "--secret-file", str(tmp_path / "k")])
+    with pytest.raises(SystemExit, match="must look like"):
+        main(
+            [
+                "serve",
+                "--public-origin",
+                "https://x.example/path",
+                "--secret-file",
+                str(tmp_path / "k"),
+            ]
+        )
+
+
+def test_metrics_answer_only_locally_or_with_the_token(settings, store, client):
+    assert client.get("/metrics").status_code == 200  # this machine, directly
+    proxied = client.get("/metrics", headers={"x-forwarded-for": "203.0.113.7"})
+    assert proxied.status_code == 403 and proxied.json()["error"]["code"] == "metrics_not_public"
+    app = create_app(replace(settings, metrics_token="m" * 32), store=store, purge_every=None)
+    with TestClient(app) as scraper:
+        assert scraper.get("/metrics").status_code == 401
+        wrong = scraper.get("/metrics", headers={"authorization": "Bearer nope"})
+        assert wrong.status_code == 401
+        ok = scraper.get("/metrics", headers={"authorization": "Bearer " + "m" * 32})
+        assert ok.status_code == 200 and "openproctor_request_seconds" in ok.text

@@ -39,6 +39,7 @@ def server(
         **os.environ,
         "OPENPROCTOR_DATABASE_URL": database_url,
         "OPENPROCTOR_SECRET_FILE": str(secret_file),
+        "OPENPROCTOR_PUBLIC_ORIGIN": f"http://127.0.0.1:{port}",
         **(extra_env or {}),
     }
     env.pop("OPENPROCTOR_SECRET_KEYS", None)
