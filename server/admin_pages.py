@@ -7,9 +7,9 @@ from __future__ import annotations
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from .errors import ApiError
+from .errors import OpenproctorError
 from .guard import View, dashboard
-from .http import own_origin
+from .http import own_origin, status_of
 from .lti_routes import tool_settings
 from .lti_store import LtiStore, check_platform_settings
 
@@ -51,7 +51,7 @@ async def add_webhook(view: View) -> Response:
             values["exam"] or None,
             view.who,
         )
-    except ApiError as exc:
+    except OpenproctorError as exc:
         return await _webhooks_page(view, status=400, error=exc.message, values=values)
     # The secret is shown this once; it is stored encrypted and never displayed again.
     return await _webhooks_page(view, status=201, created=(webhook.url, secret))
@@ -62,7 +62,7 @@ async def remove_webhook(view: View) -> Response:
     webhook_id = view.request.path_params["webhook_id"]
     try:
         await view.run(view.state.webhooks.remove, view.reviewer.institution_id, webhook_id)
-    except ApiError:
+    except OpenproctorError:
         return await view.render("dashboard_not_found.html", status=404, what="webhook")
     return RedirectResponse("/dashboard/webhooks", 303)
 
@@ -145,9 +145,9 @@ async def add_platform(view: View) -> Response:
             **settings,
             allow_policy_override=bool(values["policy_override"]),
         )
-    except ApiError as exc:
+    except OpenproctorError as exc:
         field = str(exc.extra.get("field", "issuer"))
-        return await _lti_page(view, exc.status, {field: exc.message}, values)
+        return await _lti_page(view, status_of(exc), {field: exc.message}, values)
     return RedirectResponse("/dashboard/lti?added=1", 303)
 
 

@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from . import text
 from .claims import decode_with_any
-from .errors import ApiError
+from .errors import Invalid, NotFound, TooLarge, Unauthorized, Unavailable
 from .http import bearer, check_origin, read_json
 from .openapi import openapi_endpoint
 from .sessions import public_status
@@ -31,10 +31,10 @@ def _state(request: Request) -> AppState:
 
 def _object(body: Any, *fields: str) -> dict[str, Any]:
     if not isinstance(body, dict):
-        raise ApiError(400, "invalid_body", "the body must be a JSON object")
+        raise Invalid("invalid_body", "the body must be a JSON object")
     for name in fields:
         if name not in body:
-            raise ApiError(400, "missing_field", f"field {name!r} is required", field=name)
+            raise Invalid("missing_field", f"field {name!r} is required", field=name)
     return body
 
 
@@ -47,8 +47,7 @@ async def start_session(request: Request) -> JSONResponse:
     )
     name = body["integrationName"]
     if not isinstance(name, str) or not name:
-        raise ApiError(
-            400,
+        raise Invalid(
             "missing_field",
             "'integrationName' must be a non-empty string",
             field="integrationName",
@@ -56,7 +55,7 @@ async def start_session(request: Request) -> JSONResponse:
     text.check(name, "integrationName", 100)
     integration = await run_in_threadpool(state.store.get_integration, name)
     if integration is None:
-        raise ApiError(404, "unknown_integration", f"no integration named {name!r}")
+        raise NotFound("unknown_integration", f"no integration named {name!r}")
     check_origin(request, integration.allowed_origins, state.settings.public_origin)
     grant = await run_in_threadpool(state.sessions.start, integration, body["jwt"])
     return JSONResponse(grant, status_code=200 if grant["resumed"] else 201)
@@ -68,8 +67,8 @@ async def resume_session(request: Request) -> JSONResponse:
     body = _object(await read_json(request, state.settings.limits.max_start_body_bytes))
     key = body.get("institutionKey")
     if key is not None and not isinstance(key, str):
-        raise ApiError(
-            400, "invalid_body", "'institutionKey' must be a string or null", field="institutionKey"
+        raise Invalid(
+            "invalid_body", "'institutionKey' must be a string or null", field="institutionKey"
         )
     grant = await run_in_threadpool(state.sessions.resume, row["id"], key)
     return JSONResponse(grant)
@@ -80,7 +79,7 @@ async def _session_for_token(request: Request, state: AppState) -> dict[str, Any
     state.keyring.check_session_token(bearer(request), session_id)
     row = await run_in_threadpool(state.store.get_session, session_id)
     if row is None:
-        raise ApiError(404, "unknown_session", f"no session {session_id!r}")
+        raise NotFound("unknown_session", f"no session {session_id!r}")
     integration = await run_in_threadpool(state.store.get_integration_by_id, row["integration_id"])
     check_origin(
         request, integration.allowed_origins if integration else (), state.settings.public_origin
@@ -97,10 +96,9 @@ async def post_events(request: Request) -> JSONResponse:
     body = _object(await read_json(request, limits.max_body_bytes), "events")
     events = body["events"]
     if not isinstance(events, list) or not events:
-        raise ApiError(400, "invalid_body", "'events' must be a non-empty list of events")
+        raise Invalid("invalid_body", "'events' must be a non-empty list of events")
     if len(events) > limits.max_events_per_batch:
-        raise ApiError(
-            413,
+        raise TooLarge(
             "batch_too_large",
             f"at most {limits.max_events_per_batch} events per batch",
             limit=limits.max_events_per_batch,
@@ -125,13 +123,12 @@ def check_integration_credential(state: AppState, token: str) -> Integration:
         claims = jwt.decode(token, options={"verify_signature": False})
         header = jwt.get_unverified_header(token)
     except jwt.InvalidTokenError as exc:
-        raise ApiError(401, "invalid_credential", f"the credential is not a JWT: {exc}") from None
+        raise Unauthorized("invalid_credential", f"the credential is not a JWT: {exc}") from None
     name = claims.get("iss")
     usable = isinstance(name, str) and text.problem(name, 100) is None
     integration = state.store.get_integration(name) if usable else None
     if integration is None or header.get("alg") != "HS256":
-        raise ApiError(
-            401,
+        raise Unauthorized(
             "invalid_credential",
             "the credential must be an HS256 JWT whose 'iss' names your integration",
         )
@@ -141,13 +138,12 @@ def check_integration_credential(state: AppState, token: str) -> Integration:
             token, secrets, algorithms=["HS256"], options={"require": ["exp", "iss"]}
         )
     except jwt.InvalidTokenError as exc:
-        raise ApiError(401, "invalid_credential", f"the credential is invalid: {exc}") from None
+        raise Unauthorized("invalid_credential", f"the credential is invalid: {exc}") from None
     exp = verified["exp"]
     if isinstance(exp, bool) or not isinstance(exp, int | float):
-        raise ApiError(401, "invalid_credential", "the credential's 'exp' must be a number")
+        raise Unauthorized("invalid_credential", "the credential's 'exp' must be a number")
     if exp - time.time() > MAX_CREDENTIAL_SECONDS:
-        raise ApiError(
-            401,
+        raise Unauthorized(
             "invalid_credential",
             f"the credential may be valid for at most {MAX_CREDENTIAL_SECONDS} s",
         )
@@ -162,7 +158,7 @@ async def _session_for_integration(request: Request, state: AppState) -> dict[st
     if row is None:  # the integrator may also use its own sessionId
         row = await run_in_threadpool(state.store.find_session, integration.id, wanted)
     if row is None or row["integration_id"] != integration.id:
-        raise ApiError(404, "unknown_session", f"no session {wanted!r} for this integration")
+        raise NotFound("unknown_session", f"no session {wanted!r} for this integration")
     return row
 
 
@@ -195,7 +191,7 @@ async def healthz(request: Request) -> JSONResponse:
     try:
         await run_in_threadpool(state.store.ping)
     except Exception:
-        raise ApiError(503, "database_unavailable", "the database does not answer") from None
+        raise Unavailable("database_unavailable", "the database does not answer") from None
     return JSONResponse({"status": "ok"})
 
 

@@ -29,8 +29,7 @@ from . import (
     sdk,
 )
 from .cors import RegisteredOriginsCORS
-from .errors import EXCEPTION_HANDLERS
-from .http import RefuseBadText, SecurityHeaders
+from .http import EXCEPTION_HANDLERS, RefuseBadText, SecurityHeaders
 from .observability import RequestMetrics, configure_logging, metrics_endpoint
 from .settings import Settings
 from .state import AppState

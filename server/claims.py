@@ -19,7 +19,7 @@ from openproctor.core import PolicyError
 from openproctor.core.policy import parse_policy
 
 from . import text
-from .errors import ApiError
+from .errors import Forbidden, Invalid, Unauthorized
 
 LEEWAY_SECONDS = 60
 MAX_DURATION_MINUTES = 24 * 60
@@ -52,11 +52,11 @@ OPTIONAL = (
 REGISTERED = ("exp", "nbf", "iat", "iss", "aud", "jti", "sub")
 
 
-class ClaimError(ApiError):
-    """A claim of the integration JWT is missing or invalid (HTTP 400, names the claim)."""
+class ClaimError(Invalid):
+    """A claim of the integration JWT is missing or invalid (names the claim)."""
 
     def __init__(self, claim: str, message: str) -> None:
-        super().__init__(400, "invalid_claim", f"claim {claim!r} {message}", claim=claim)
+        super().__init__("invalid_claim", f"claim {claim!r} {message}", claim=claim)
 
 
 @dataclass(frozen=True)
@@ -176,19 +176,16 @@ def _exam_id(payload: dict[str, Any]) -> str:
 
 
 def decode_start_token(token: str, secrets: Sequence[str], now: float) -> StartClaims:
-    """Verify and validate an integration JWT; raise :class:`ApiError` naming what is wrong.
+    """Verify and validate an integration JWT; raise a domain error naming what is wrong.
     ``secrets``: the integration's current secret, and the previous one during a rotation."""
     if not isinstance(token, str) or token.count(".") != 2:
-        raise ApiError(
-            400, "malformed_jwt", "'jwt' must be a compact JWS (three dot-separated parts)"
-        )
+        raise Invalid("malformed_jwt", "'jwt' must be a compact JWS (three dot-separated parts)")
     try:
         header = jwt.get_unverified_header(token)
     except jwt.InvalidTokenError as exc:  # DecodeError, and headers pyjwt refuses (crit, kid)
-        raise ApiError(400, "malformed_jwt", f"the JWT cannot be decoded: {exc}") from None
+        raise Invalid("malformed_jwt", f"the JWT cannot be decoded: {exc}") from None
     if header.get("alg") != "HS256":
-        raise ApiError(
-            401,
+        raise Unauthorized(
             "wrong_algorithm",
             f"the JWT must be signed with HS256, got alg {header.get('alg')!r}",
         )
@@ -201,20 +198,20 @@ def decode_start_token(token: str, secrets: Sequence[str], now: float) -> StartC
             options={"verify_aud": False},
         )
     except jwt.ExpiredSignatureError:
-        raise ApiError(
-            401, "jwt_expired", "the JWT has expired (claim 'exp')", claim="exp"
+        raise Unauthorized(
+            "jwt_expired", "the JWT has expired (claim 'exp')", claim="exp"
         ) from None
     except jwt.ImmatureSignatureError as exc:
         claim = "iat" if "iat" in str(exc) else "nbf"
-        raise ApiError(
-            401, "jwt_not_yet_valid", f"the JWT is not valid yet (claim {claim!r})", claim=claim
+        raise Unauthorized(
+            "jwt_not_yet_valid", f"the JWT is not valid yet (claim {claim!r})", claim=claim
         ) from None
     except jwt.InvalidSignatureError:
-        raise ApiError(
-            401, "bad_signature", "the JWT signature does not match the integration's secret"
+        raise Unauthorized(
+            "bad_signature", "the JWT signature does not match the integration's secret"
         ) from None
     except jwt.InvalidTokenError as exc:
-        raise ApiError(400, "malformed_jwt", f"the JWT is invalid: {exc}") from None
+        raise Invalid("malformed_jwt", f"the JWT is invalid: {exc}") from None
     return validate_claims(payload, now)
 
 
@@ -255,15 +252,14 @@ def validate_claims(payload: dict[str, Any], now: float) -> StartClaims:
     _identification(payload)
     _boolean(payload, "schedule")
     if now < start - LEEWAY_SECONDS:
-        raise ApiError(
-            403,
+        raise Forbidden(
             "exam_not_open",
             "the exam window has not opened yet (claim 'startDate')",
             claim="startDate",
         )
     if now > end + LEEWAY_SECONDS:
-        raise ApiError(
-            403, "exam_closed", "the exam window has closed (claim 'endDate')", claim="endDate"
+        raise Forbidden(
+            "exam_closed", "the exam window has closed (claim 'endDate')", claim="endDate"
         )
     user = {
         "userId": user_id,

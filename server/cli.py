@@ -20,7 +20,7 @@ from pathlib import Path
 
 import jwt
 
-from .errors import ApiError
+from .errors import OpenproctorError
 from .keys import Keyring, load_master_keys
 from .settings import DEFAULT_DATABASE, Settings
 from .store import Store
@@ -232,7 +232,7 @@ def cmd_lti_add(args: argparse.Namespace) -> int:
             token_url=args.token_url,
             exam_url=args.exam_url,
         )
-    except ApiError as exc:
+    except OpenproctorError as exc:
         flag = "--" + str(exc.extra["field"]).replace("_", "-")
         raise SystemExit(f"error: {flag}: {exc.message}") from None
     with closing(_store(args)) as store:
@@ -744,7 +744,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except ApiError as exc:
+    except OpenproctorError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
     except ValueError as exc:

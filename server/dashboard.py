@@ -20,8 +20,9 @@ from openproctor.core import parse_policy, validate_event
 
 from . import charts
 from .auth import Reviewer, sign_in, sign_out
-from .errors import ApiError
+from .errors import OpenproctorError, TooManyRequests
 from .guard import View, dashboard, read_form
+from .http import status_of
 from .keys import same_text
 from .pages import event_page, page, when
 from .reports import timeline_series
@@ -72,9 +73,10 @@ async def login(request: Request) -> Response:
     client = request.client.host if request.client else "unknown"
     try:
         row = await run_in_threadpool(state.reviewers.authenticate, username, password, client)
-    except ApiError as exc:
-        response = _login_page(exc.message, status=exc.status, username=username)
-        response.headers.update(exc.headers)
+    except OpenproctorError as exc:
+        response = _login_page(exc.message, status=status_of(exc), username=username)
+        if isinstance(exc, TooManyRequests):
+            response.headers["retry-after"] = str(exc.retry_after)
         return response
     if row is None:
         log.info("dashboard sign-in failed for a username of %d characters", len(username))
@@ -115,7 +117,7 @@ async def decide(view: View) -> Response:
             str(view.form.get("comment", "")),
             view.who,
         )
-    except ApiError as exc:
+    except OpenproctorError as exc:
         return await _session_response(view, row, error=exc.message)
     return RedirectResponse(f"/dashboard/sessions/{row['id']}#decisions", 303)
 

@@ -16,7 +16,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .cli import mint_test_jwt
-from .errors import ApiError
+from .errors import Conflict
 from .pages import page
 from .state import AppState
 
@@ -30,7 +30,7 @@ def ensure_demo_integration(state: AppState) -> None:
     """Register the demo integration once (same-origin only, random secret)."""
     if state.store.get_integration(INTEGRATION) is None:
         secret = secrets.token_urlsafe(32)
-        with contextlib.suppress(ApiError):  # another worker may have registered it first
+        with contextlib.suppress(Conflict):  # another worker may have registered it first
             state.store.add_integration(
                 INTEGRATION,
                 INSTITUTION,

@@ -1,75 +1,76 @@
-"""The server's one error type and the handlers that turn every error into JSON.
+"""The server's domain errors: what went wrong, as a stable code, a readable message and the
+fields that say where (no HTTP here: web/http.py maps each kind to a status, once).
 
-Every error body is ``{"error": {"code": ..., "message": ..., ...extra}}`` with the right status.
+Raise the kind that fits; ``extra`` fields (``field``, ``claim``, ``seq``, ``limit`` ...) reach
+the client in the error body.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from sqlalchemy.exc import OperationalError
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 
-log = logging.getLogger("openproctor.server")
+class OpenproctorError(Exception):
+    """Base of every refusal the server answers with. ``code`` is stable, ``message`` says what
+    to do, ``extra`` holds the fields that name the problem."""
 
-
-class ApiError(Exception):
-    """An error answered to the client: status, a stable code, a readable message, extra fields."""
-
-    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+    def __init__(self, code: str, message: str, **extra: Any) -> None:
         super().__init__(message)
-        self.status = status
         self.code = code
         self.message = message
         self.extra = extra
-        self.headers: dict[str, str] = {}
 
-    def body(self) -> dict[str, Any]:
-        return {"error": {"code": self.code, "message": self.message, **self.extra}}
-
-
-def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.code!r}, {self.message!r})"
 
 
-async def handle_api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
-    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+class Invalid(OpenproctorError):
+    """The input is malformed or breaks a rule (names the ``field`` or ``claim``)."""
 
 
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
+class Unauthorized(OpenproctorError):
+    """No credential, or one that does not verify."""
 
 
-async def handle_http_exception(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    code = _HTTP_CODES.get(exc.status_code, "http_error")
-    return JSONResponse(
-        {"error": {"code": code, "message": str(exc.detail)}},
-        status_code=exc.status_code,
-        headers=exc.headers,
-    )
+class Forbidden(OpenproctorError):
+    """A valid credential that may not do this."""
 
 
-async def handle_database_error(request: Request, exc: Exception) -> Response:
-    log.error(
-        "database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__
-    )
-    return error_response(
-        503, "database_unavailable", "the database is unavailable; nothing was stored, retry later"
-    )
+class NotFound(OpenproctorError):
+    """Nothing by that name, or nothing this caller may see (the two look the same)."""
 
 
-async def handle_unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error_response(500, "internal_error", "the server failed to handle this request")
+class Conflict(OpenproctorError):
+    """The request contradicts what is stored (exists already, finished, stale)."""
 
 
-EXCEPTION_HANDLERS = {
-    ApiError: handle_api_error,
-    OperationalError: handle_database_error,
-    HTTPException: handle_http_exception,
-    Exception: handle_unexpected,
-}
+class Gone(OpenproctorError):
+    """It existed and was deleted (retention)."""
+
+
+class TooLarge(OpenproctorError):
+    """Over a size or count limit (``limit`` says which)."""
+
+
+class Refused(OpenproctorError):
+    """Well-formed, but refused on its merits: a broken chain, an event past the deadline."""
+
+
+class TooManyRequests(OpenproctorError):
+    """Over a rate limit; ``retry_after`` seconds until another attempt may succeed."""
+
+    def __init__(self, code: str, message: str, retry_after: int, **extra: Any) -> None:
+        super().__init__(code, message, retry_after=retry_after, **extra)
+        self.retry_after = retry_after
+
+
+class UpstreamFailed(OpenproctorError):
+    """A service the server called (a platform's key set) did not answer usefully."""
+
+
+class Unavailable(OpenproctorError):
+    """The database (or the writer) could not do it now; nothing was stored; retry."""
+
+
+class Misconfigured(OpenproctorError):
+    """The server's own configuration is broken (a master key missing): for the operator."""

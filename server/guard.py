@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 
 from . import text
 from .auth import Reviewer, csrf_ok, current_reviewer
-from .errors import ApiError
+from .errors import TooLarge
 from .http import body_deadline
 from .pages import page
 from .state import AppState
@@ -29,7 +29,7 @@ async def read_form(request: Request) -> FormData:
     """The posted form, refused before it is read when it is larger than the bound."""
     declared = request.headers.get("content-length", "0")
     if not declared.isdigit() or int(declared) > MAX_FORM_BYTES:
-        raise ApiError(413, "body_too_large", f"the form must be at most {MAX_FORM_BYTES} bytes")
+        raise TooLarge("body_too_large", f"the form must be at most {MAX_FORM_BYTES} bytes")
     async with body_deadline(request):
         form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
     text.check_all(((k, v) for k, v in form.multi_items() if isinstance(v, str)), "form")

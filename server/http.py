@@ -1,21 +1,108 @@
-"""Request helpers shared by the endpoints: bounded JSON bodies, bearer tokens, origins."""
+"""HTTP for every endpoint: the one table from domain errors to statuses and JSON bodies, the
+bounded body readers, bearer tokens, origins, and the middleware every request passes."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qsl
 
+from sqlalchemy.exc import OperationalError
 from starlette.convertors import Convertor, register_url_convertor
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from openproctor.core import EncodingError, parse_json
 
-from . import text
-from .errors import ApiError, error_response
+from . import errors, text
+from .errors import OpenproctorError
+
+log = logging.getLogger("openproctor.server")
+
+#: Each kind of domain error, as HTTP.
+STATUS: dict[type[OpenproctorError], int] = {
+    errors.Invalid: 400,
+    errors.Unauthorized: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.Gone: 410,
+    errors.TooLarge: 413,
+    errors.Refused: 422,
+    errors.TooManyRequests: 429,
+    errors.Misconfigured: 500,
+    errors.UpstreamFailed: 502,
+    errors.Unavailable: 503,
+}
+
+
+class HttpError(OpenproctorError):
+    """A refusal that exists only in HTTP (a slow body, a wrong media type): its own status."""
+
+    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+        super().__init__(code, message, **extra)
+        self.status = status
+
+
+def status_of(exc: OpenproctorError) -> int:
+    if isinstance(exc, HttpError):
+        return exc.status
+    return next(s for kind, s in STATUS.items() if isinstance(exc, kind))
+
+
+def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+    """Every error body: ``{"error": {"code", "message", ...fields}}``."""
+    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
+
+
+def domain_error_response(exc: OpenproctorError) -> JSONResponse:
+    response = error_response(status_of(exc), exc.code, exc.message, **exc.extra)
+    if isinstance(exc, errors.TooManyRequests):
+        response.headers["retry-after"] = str(exc.retry_after)
+    return response
+
+
+async def _handle_domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, OpenproctorError)
+    return domain_error_response(exc)
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
+
+
+async def _handle_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    response = error_response(exc.status_code, code, str(exc.detail))
+    response.headers.update(exc.headers or {})
+    return response
+
+
+async def _handle_database_error(request: Request, exc: Exception) -> Response:
+    log.error(
+        "database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__
+    )
+    return error_response(
+        503, "database_unavailable", "the database is unavailable; nothing was stored, retry later"
+    )
+
+
+async def _handle_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(500, "internal_error", "the server failed to handle this request")
+
+
+EXCEPTION_HANDLERS = {
+    OpenproctorError: _handle_domain_error,
+    OperationalError: _handle_database_error,
+    HTTPException: _handle_http_exception,
+    Exception: _handle_unexpected,
+}
 
 
 @contextlib.asynccontextmanager
@@ -26,7 +113,7 @@ async def body_deadline(request: Request) -> AsyncIterator[None]:
         async with asyncio.timeout(seconds):
             yield
     except TimeoutError:
-        raise ApiError(
+        raise HttpError(
             408, "request_timeout", f"the request body did not arrive within {seconds:g} s"
         ) from None
 
@@ -36,24 +123,24 @@ async def read_json(request: Request, limit: int) -> Any:
     before reading them whole, and anything that is not ``application/json`` (415)."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != "application/json":
-        raise ApiError(415, "unsupported_media_type", "send the body as application/json")
+        raise HttpError(415, "unsupported_media_type", "send the body as application/json")
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        raise ApiError(
-            413, "body_too_large", f"the body must be at most {limit} bytes", limit=limit
+        raise errors.TooLarge(
+            "body_too_large", f"the body must be at most {limit} bytes", limit=limit
         )
     body = bytearray()
     async with body_deadline(request):
         async for chunk in request.stream():
             body += chunk
             if len(body) > limit:
-                raise ApiError(
-                    413, "body_too_large", f"the body must be at most {limit} bytes", limit=limit
+                raise errors.TooLarge(
+                    "body_too_large", f"the body must be at most {limit} bytes", limit=limit
                 )
     try:
         return parse_json(bytes(body))
     except EncodingError as exc:
-        raise ApiError(400, "invalid_json", exc.message) from None
+        raise errors.Invalid("invalid_json", exc.message) from None
 
 
 def bearer(request: Request) -> str:
@@ -61,8 +148,7 @@ def bearer(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() not in ("bearer", "jwt") or not token.strip():
-        raise ApiError(
-            401,
+        raise errors.Unauthorized(
             "missing_token",
             "send 'Authorization: Bearer <token>'",
         )
@@ -80,8 +166,8 @@ def check_origin(request: Request, allowed: tuple[str, ...], configured: str | N
     origin = request.headers.get("origin")
     if origin is None or origin == own_origin(request, configured) or origin in allowed:
         return
-    raise ApiError(
-        403, "origin_not_allowed", f"origin {origin!r} is not registered for this integration"
+    raise errors.Forbidden(
+        "origin_not_allowed", f"origin {origin!r} is not registered for this integration"
     )
 
 
@@ -98,10 +184,10 @@ class RefuseBadText:
             query = scope.get("query_string", b"").decode("latin-1")
             try:
                 if text.problem(scope["path"]) is not None:
-                    raise ApiError(400, "invalid_text", "the path holds a control character")
+                    raise errors.Invalid("invalid_text", "the path holds a control character")
                 text.check_all(parse_qsl(query, keep_blank_values=True), "query")
-            except ApiError as exc:
-                await error_response(exc.status, exc.code, exc.message)(scope, receive, send)
+            except OpenproctorError as exc:
+                await domain_error_response(exc)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 

@@ -34,7 +34,7 @@ from openproctor.core import (
     verify_log,
 )
 
-from .errors import ApiError
+from .errors import Conflict, Gone, Invalid, OpenproctorError, Refused, TooLarge
 from .keys import Keyring
 from .observability import BATCHES, EVENTS, REJECTIONS
 from .store import SessionTx, Store
@@ -73,14 +73,13 @@ class IngestService:
                 if check is not None:
                     check(tx.row)
                 if tx.row["purged_at"] is not None:
-                    raise ApiError(410, "session_purged", "this session's log has been purged")
+                    raise Gone("session_purged", "this session's log has been purged")
                 state = ChainState(
                     session_id, int(tx.row["next_seq"]), tx.row["last_mac"], int(tx.row["last_t"])
                 )
                 result = verify_batch(state, events, keys, _known_macs(tx, events))
                 if result.new_events and tx.row["complete"]:
-                    raise ApiError(
-                        409,
+                    raise Conflict(
                         "session_finished",
                         "the session's log is complete; no events can follow session_end",
                     )
@@ -104,14 +103,12 @@ class IngestService:
             return answer
         except SequenceGap as gap:
             REJECTIONS.labels("sequence_gap").inc()
-            raise ApiError(
-                409, "sequence_gap", gap.message, seq=gap.seq, expected_seq=gap.expected
+            raise Conflict(
+                "sequence_gap", gap.message, seq=gap.seq, expected_seq=gap.expected
             ) from None
         except EventValidationError as exc:
             REJECTIONS.labels("invalid_event").inc()
-            raise ApiError(
-                400, "invalid_event", exc.message, index=exc.index, field=exc.field
-            ) from None
+            raise Invalid("invalid_event", exc.message, index=exc.index, field=exc.field) from None
         except ChainError as exc:
             # Nothing of the batch was stored (the transaction rolled back); record why.
             REJECTIONS.labels(exc.code).inc()
@@ -126,10 +123,10 @@ class IngestService:
                 "integrity failure",
                 extra={"session": session_id, "reason": exc.code, "seq": exc.seq},
             )
-            raise ApiError(
-                422, exc.code, exc.message, seq=exc.seq, session_status="integrity_failed"
+            raise Refused(
+                exc.code, exc.message, seq=exc.seq, session_status="integrity_failed"
             ) from None
-        except ApiError as exc:
+        except OpenproctorError as exc:
             REJECTIONS.labels(exc.code).inc()
             raise
 
@@ -140,8 +137,7 @@ class IngestService:
         if not new:
             return
         if int(row["next_seq"]) + len(new) > self.max_events:
-            raise ApiError(
-                413,
+            raise TooLarge(
                 "session_event_limit",
                 f"this session has reached its limit of {self.max_events} events",
                 limit=self.max_events,
@@ -149,8 +145,7 @@ class IngestService:
         limit_ms = int((row["deadline"] - row["started_at"] + self.grace_seconds) * 1000)
         late = next((e for e in new if e.t > limit_ms), None)
         if late is not None:
-            raise ApiError(
-                422,
+            raise Refused(
                 "event_after_deadline",
                 f"event {late.seq} is stamped {late.t} ms after the session started, later than "
                 f"the exam's deadline plus {self.grace_seconds} s ({limit_ms} ms)",

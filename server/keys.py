@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from openproctor.core import Secret, derive_session_key
 
-from .errors import ApiError
+from .errors import Forbidden, Misconfigured, Unauthorized
 
 TOKEN_AUDIENCE = "openproctor:session"  # noqa: S105 (an audience name, not a secret)
 TOKEN_ALGORITHM = "HS256"  # noqa: S105
@@ -104,8 +104,7 @@ class Keyring:
         try:
             return self._fernet().rotate(token)
         except InvalidToken:
-            raise ApiError(
-                500,
+            raise Misconfigured(
                 "secret_unreadable",
                 "a stored secret cannot be decrypted with the configured master keys",
             ) from None
@@ -114,8 +113,7 @@ class Keyring:
         try:
             return self._fernet().decrypt(token).decode()
         except InvalidToken:
-            raise ApiError(
-                500,
+            raise Misconfigured(
                 "secret_unreadable",
                 "a stored integration secret cannot be decrypted with the configured "
                 "master keys (were they rotated without keeping the old one?)",
@@ -137,7 +135,7 @@ class Keyring:
         )
 
     def check_session_token(self, token: str, session_id: str) -> dict[str, Any]:
-        """Verify a bearer token for ``session_id``; raise ApiError 401/403 otherwise."""
+        """Verify a bearer token for ``session_id``; raise Unauthorized or Forbidden otherwise."""
         claims = self._verified.get(token)
         if claims is None:
             claims = self._decode_session_token(token)
@@ -146,9 +144,9 @@ class Keyring:
             self._verified[token] = claims
         if claims["exp"] <= self.clock():  # one clock for fresh and remembered tokens
             self._verified.pop(token, None)
-            raise ApiError(401, "token_expired", "the session token has expired")
+            raise Unauthorized("token_expired", "the session token has expired")
         if claims.get("scope") != "session" or claims["sub"] != session_id:
-            raise ApiError(403, "wrong_session", "the token is not valid for this session")
+            raise Forbidden("wrong_session", "the token is not valid for this session")
         return claims
 
     def _decode_session_token(self, token: str) -> dict[str, Any]:
@@ -167,13 +165,11 @@ class Keyring:
                 last_error = exc
                 continue
             except jwt.InvalidTokenError as exc:
-                raise ApiError(
-                    401, "invalid_token", f"the session token is invalid: {exc}"
+                raise Unauthorized(
+                    "invalid_token", f"the session token is invalid: {exc}"
                 ) from None
             return claims
-        raise ApiError(
-            401, "invalid_token", f"the session token is invalid: {last_error}"
-        ) from None
+        raise Unauthorized("invalid_token", f"the session token is invalid: {last_error}") from None
 
     # -- reviewer (dashboard) sessions ------------------------------------------------------
 

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt import PyJWK, PyJWKSet
 
 from . import text
+from .errors import Forbidden, Invalid, UpstreamFailed
 from .keys import Keyring, same_text
 from .lti_store import LtiStore, Registration
 from .outbound import OutboundError, OutboundGuard
@@ -58,16 +59,6 @@ LEARNER_ROLES = (
     "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner",
     "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Student",
 )
-
-
-class LtiError(Exception):
-    """A refused LTI request: a stable code and a message for the error page (never secrets)."""
-
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
 
 
 # -- the tool's keys ---------------------------------------------------------------------------
@@ -157,17 +148,17 @@ class PlatformKeys:
         header = _header(token)
         kid = header.get("kid")
         if kid is not None and not isinstance(kid, str):
-            raise LtiError("malformed_id_token", "the id_token's 'kid' header must be a string")
+            raise Invalid("malformed_id_token", "the id_token's 'kid' header must be a string")
         if registration.public_jwk is not None:
             jwk = PyJWK(registration.public_jwk, algorithm="RS256")
             if kid is not None and jwk.key_id and kid != jwk.key_id:
-                raise LtiError(
+                raise Invalid(
                     "unknown_kid",
                     f"the id_token names key {kid!r}, which the registration's public key is not",
                 )
             return jwk.key
         if not registration.jwks_url:
-            raise LtiError("no_platform_key", "the registration has no key set URL or public key")
+            raise Invalid("no_platform_key", "the registration has no key set URL or public key")
         url = registration.jwks_url
         cache_key = (registration.id, url)
         with self._lock:
@@ -180,7 +171,7 @@ class PlatformKeys:
             cached = self._fetch(cache_key, url, now)
             key = _find(cached[1], kid)
         if key is None:
-            raise LtiError("unknown_kid", f"no key of the platform's key set matches kid {kid!r}")
+            raise Invalid("unknown_kid", f"no key of the platform's key set matches kid {kid!r}")
         return key.key
 
     def forget(self) -> None:
@@ -197,11 +188,10 @@ class PlatformKeys:
         except (OutboundError, ValueError, jwt.PyJWTError) as exc:
             reason = exc.reason if isinstance(exc, OutboundError) else f"not a key set: {exc}"
             log.warning("platform key set %s unusable: %s", url, reason)
-            raise LtiError(
+            raise UpstreamFailed(
                 "platform_keys_unavailable",
                 "the platform's key set could not be fetched or read; ask the LMS administrator "
                 "to check the key set URL registered with this tool",
-                status=502,
             ) from None
         entry = (now, keys)
         with self._lock:
@@ -222,7 +212,7 @@ def _header(token: str) -> dict[str, Any]:
     try:
         return jwt.get_unverified_header(token)
     except jwt.InvalidTokenError as exc:
-        raise LtiError("malformed_id_token", f"the id_token is not a JWT: {exc}") from exc
+        raise Invalid("malformed_id_token", f"the id_token is not a JWT: {exc}") from exc
 
 
 def _find(keys: PyJWKSet, kid: str | None) -> PyJWK | None:
@@ -316,7 +306,7 @@ def verify_id_token(
     """
     header = _header(token)
     if header.get("alg") != "RS256":
-        raise LtiError(
+        raise Invalid(
             "wrong_algorithm", f"the id_token must be signed with RS256, not {header.get('alg')!r}"
         )
     key = platform_keys.key_for(registration, token)
@@ -331,49 +321,47 @@ def verify_id_token(
             options={"require": ["exp", "iat", "iss", "aud", "nonce"]},
         )
     except jwt.ExpiredSignatureError as exc:
-        raise LtiError("expired", "the id_token has expired") from exc
+        raise Invalid("expired", "the id_token has expired") from exc
     except jwt.InvalidAudienceError as exc:
-        raise LtiError(
+        raise Invalid(
             "wrong_aud", "the id_token's aud is not this tool's client id for the platform"
         ) from exc
     except jwt.InvalidIssuerError as exc:
-        raise LtiError("wrong_iss", "the id_token's iss is not the registered platform") from exc
+        raise Invalid("wrong_iss", "the id_token's iss is not the registered platform") from exc
     except jwt.InvalidSignatureError as exc:
-        raise LtiError("bad_signature", "the id_token's signature does not verify") from exc
+        raise Invalid("bad_signature", "the id_token's signature does not verify") from exc
     except jwt.MissingRequiredClaimError as exc:
-        raise LtiError("missing_claim", f"the id_token lacks the {exc.claim!r} claim") from exc
+        raise Invalid("missing_claim", f"the id_token lacks the {exc.claim!r} claim") from exc
     except jwt.InvalidTokenError as exc:
-        raise LtiError("invalid_id_token", f"the id_token is invalid: {exc}") from exc
+        raise Invalid("invalid_id_token", f"the id_token is invalid: {exc}") from exc
     if now is not None and claims["iat"] > now + LEEWAY_SECONDS:
-        raise LtiError("invalid_id_token", "the id_token was issued in the future")
+        raise Invalid("invalid_id_token", "the id_token was issued in the future")
     aud = claims["aud"]
     if isinstance(aud, list) and len(aud) > 1 and "azp" not in claims:
-        raise LtiError("wrong_azp", "an id_token with several audiences must name azp")
+        raise Invalid("wrong_azp", "an id_token with several audiences must name azp")
     if "azp" in claims and claims["azp"] != registration.client_id:
-        raise LtiError("wrong_azp", "the id_token's azp is not this tool's client id")
+        raise Invalid("wrong_azp", "the id_token's azp is not this tool's client id")
     if not same_text(nonce, str(claims["nonce"])):
-        raise LtiError("wrong_nonce", "the id_token's nonce is not the one this login issued")
+        raise Invalid("wrong_nonce", "the id_token's nonce is not the one this login issued")
     if claims.get(LTI + "version") != "1.3.0":
-        raise LtiError("wrong_version", "the LTI version claim must be 1.3.0")
+        raise Invalid("wrong_version", "the LTI version claim must be 1.3.0")
     deployment = claims.get(LTI + "deployment_id")
     if deployment not in registration.deployment_ids:
-        raise LtiError(
-            "unknown_deployment",
-            f"deployment {deployment!r} is not registered for this platform",
-            status=403,
+        raise Forbidden(
+            "unknown_deployment", f"deployment {deployment!r} is not registered for this platform"
         )
     _check_identifiers(claims)
     launch = Launch(registration, claims)
     if claims.get(LTI + "message_type") not in MESSAGE_TYPES:
-        raise LtiError(
+        raise Invalid(
             "wrong_message_type",
             f"message type {claims.get(LTI + 'message_type')!r} is not supported; this tool "
             "handles " + ", ".join(MESSAGE_TYPES),
         )
     if launch.message_type != "LtiDeepLinkingRequest" and not launch.resource_link.get("id"):
-        raise LtiError("missing_claim", "the launch lacks the resource_link claim (with an id)")
+        raise Invalid("missing_claim", "the launch lacks the resource_link claim (with an id)")
     if launch.message_type != "LtiDeepLinkingRequest" and not launch.subject:
-        raise LtiError("missing_claim", "the launch lacks the 'sub' claim (an anonymous launch)")
+        raise Invalid("missing_claim", "the launch lacks the 'sub' claim (an anonymous launch)")
     return launch
 
 
@@ -392,12 +380,12 @@ def _check_identifiers(claims: dict[str, Any]) -> None:
             continue
         problem = "must be a string" if not isinstance(value, str) else text.problem(value, 255)
         if problem is not None:
-            raise LtiError("invalid_claim", f"the id_token's {name} claim {problem}")
+            raise Invalid("invalid_claim", f"the id_token's {name} claim {problem}")
     attempt = claims.get(AP + "attempt_number")
     if attempt is not None and (
         isinstance(attempt, bool) or not isinstance(attempt, int) or not 1 <= attempt <= 10**9
     ):
-        raise LtiError("invalid_claim", "the id_token's attempt_number must be a whole number ≥ 1")
+        raise Invalid("invalid_claim", "the id_token's attempt_number must be a whole number ≥ 1")
 
 
 # -- messages the tool sends ---------------------------------------------------------------------

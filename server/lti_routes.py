@@ -26,10 +26,10 @@ from . import text
 from .access import may_edit_exam
 from .auth import Reviewer, sign_in
 from .claims import StartClaims
-from .errors import ApiError
-from .http import body_deadline, own_origin
+from .errors import Forbidden, Invalid, NotFound, OpenproctorError, TooLarge, Unauthorized
+from .http import body_deadline, own_origin, status_of
 from .keys import same_text
-from .lti import AP, DL, LTI, Launch, LtiError, deep_linking_response, start_assessment
+from .lti import AP, DL, LTI, Launch, deep_linking_response, start_assessment
 from .lti_store import Registration
 from .pages import page
 from .state import AppState
@@ -56,11 +56,11 @@ def _cookie_name(state: str) -> str:
     return STATE_COOKIE_PREFIX + hashlib.sha256(state.encode()).hexdigest()[:16]
 
 
-def _error_page(request: Request, error: LtiError, **context: Any) -> Response:
+def _error_page(request: Request, error: OpenproctorError, **context: Any) -> Response:
     log.warning("lti %s refused: %s: %s", request.url.path, error.code, error.message)
     return page(
         "lti_error.html",
-        status=error.status,
+        status=status_of(error),
         frame_ancestors=context.pop("frame_ancestors", ()),
         error=error,
         **context,
@@ -73,14 +73,11 @@ async def _params(request: Request) -> dict[str, str]:
     if request.method == "POST":
         declared = request.headers.get("content-length", "0")
         if not declared.isdigit() or int(declared) > MAX_FORM_BYTES:
-            raise LtiError("request_too_large", "the request is too large", status=413)
+            raise TooLarge("request_too_large", "the request is too large")
         async with body_deadline(request):
             form = await request.form(max_files=0, max_fields=100)
         fields = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
-        try:
-            text.check_all(fields, "form")
-        except ApiError as exc:
-            raise LtiError(exc.code, exc.message) from None
+        text.check_all(fields, "form")
         params.update(fields)
     return params
 
@@ -97,7 +94,7 @@ async def login(request: Request) -> Response:
         params = await _params(request)
         for name in ("iss", "login_hint", "target_link_uri"):
             if not params.get(name):
-                raise LtiError("missing_parameter", f"the login request lacks {name!r}")
+                raise Invalid("missing_parameter", f"the login request lacks {name!r}")
         if "registration_id" in request.path_params:
             registration = await run_in_threadpool(
                 state.lti_store.get_registration, request.path_params["registration_id"]
@@ -112,28 +109,23 @@ async def login(request: Request) -> Response:
                 state.lti_store.find_registration, params["iss"], params.get("client_id")
             )
         if registration is None:
-            raise LtiError(
+            raise Forbidden(
                 "unknown_platform",
                 f"no platform with issuer {params['iss']!r}"
                 + (f" and client id {params['client_id']!r}" if params.get("client_id") else "")
                 + " is registered with this tool",
-                status=403,
             )
         deployment = params.get("lti_deployment_id")
         if deployment and deployment not in registration.deployment_ids:
-            raise LtiError(
-                "unknown_deployment", f"deployment {deployment!r} is not registered", status=403
-            )
+            raise Forbidden("unknown_deployment", f"deployment {deployment!r} is not registered")
         launch_url = own_origin(request, state.settings.public_origin) + "/lti/launch"
         if _origin(params["target_link_uri"]) != _origin(launch_url):
-            raise LtiError(
+            raise Invalid(
                 "wrong_target_link_uri",
                 "target_link_uri must point to this tool "
                 f"({_origin(launch_url)}), got {params['target_link_uri']!r}",
             )
-    except ApiError as exc:
-        return _error_page(request, LtiError(exc.code, exc.message, exc.status))
-    except LtiError as exc:
+    except OpenproctorError as exc:
         return _error_page(request, exc)
     login_state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     kept = {
@@ -187,22 +179,22 @@ async def launch(request: Request) -> Response:
     try:
         params = await _params(request)
         if "error" in params:  # the platform's authorisation endpoint refused the login
-            raise LtiError(
+            raise Invalid(
                 "platform_error",
                 f"the platform answered {params['error']!r}: {params.get('error_description', '')}",
             )
         login_state, id_token = params.get("state", ""), params.get("id_token", "")
         if not login_state:
-            raise LtiError("missing_state", "the launch lacks the 'state' parameter")
+            raise Invalid("missing_state", "the launch lacks the 'state' parameter")
         if not id_token:
-            raise LtiError("missing_id_token", "the launch lacks the 'id_token' parameter")
+            raise Invalid("missing_id_token", "the launch lacks the 'id_token' parameter")
         found = await run_in_threadpool(state.lti_store.get_state, login_state)
         if found is None:
-            raise LtiError("unknown_state", "this launch's state was not issued by this tool")
+            raise Invalid("unknown_state", "this launch's state was not issued by this tool")
         if found["used_at"] is not None:
-            raise LtiError("replayed", "this launch was already used (a replayed id_token)")
+            raise Invalid("replayed", "this launch was already used (a replayed id_token)")
         if found["expired"]:
-            raise LtiError("expired_state", "the login took too long; launch again from the LMS")
+            raise Invalid("expired_state", "the login took too long; launch again from the LMS")
         registration = await run_in_threadpool(
             state.lti_store.get_registration, found["registration_id"]
         )
@@ -211,24 +203,18 @@ async def launch(request: Request) -> Response:
         if cookie is None:
             return _cookies_blocked(request, found["params"])
         if not same_text(login_state, cookie):
-            raise LtiError("wrong_state", "the state does not match this browser's login")
+            raise Invalid("wrong_state", "the state does not match this browser's login")
         verified = await run_in_threadpool(state.lti_verify, id_token, registration, found["nonce"])
         claimed_target = verified.claims.get(LTI + "target_link_uri")
         expected_target = found["params"].get("target_link_uri")
         if claimed_target and expected_target and claimed_target != expected_target:
-            raise LtiError(
+            raise Invalid(
                 "wrong_target_link_uri", "target_link_uri differs from the login request's"
             )
         if not await run_in_threadpool(state.lti_store.consume_state, login_state):
-            raise LtiError("replayed", "this launch was already used (a replayed id_token)")
+            raise Invalid("replayed", "this launch was already used (a replayed id_token)")
         response = await _dispatch(request, state, verified)
-    except ApiError as exc:
-        response = _error_page(
-            request,
-            LtiError(exc.code, exc.message, exc.status),
-            frame_ancestors=_frame_origins(registration),
-        )
-    except LtiError as exc:
+    except OpenproctorError as exc:
         response = _error_page(request, exc, frame_ancestors=_frame_origins(registration))
     if login_state and response.status_code != 401:  # the state is spent: drop its cookie
         response.delete_cookie(
@@ -244,11 +230,10 @@ def _frame_origins(registration: Registration | None) -> list[str]:
 def _cookies_blocked(request: Request, login_params: dict[str, str]) -> Response:
     """The fallback where the browser blocks third-party cookies inside the LMS iframe: the
     same login, started again in a new top-level window, where our cookie is first-party."""
-    error = LtiError(
+    error = Unauthorized(
         "state_cookie_missing",
         "your browser blocked this tool's cookie inside the LMS page, so the launch cannot be "
         "checked. Open the exam in a new window to continue.",
-        status=401,
     )
     return _error_page(request, error, relaunch_url="/lti/login?" + urlencode(login_params))
 
@@ -261,10 +246,10 @@ async def _dispatch(request: Request, state: AppState, launch: Launch) -> Respon
         return await _end_assessment(request, state, launch)
     if kind == "LtiStartProctoring":
         if not launch.is_learner:
-            raise LtiError("wrong_role", "only a learner starts a proctored attempt", status=403)
+            raise Forbidden("wrong_role", "only a learner starts a proctored attempt")
         for claim in ("start_assessment_url", "session_data", "attempt_number"):
             if AP + claim not in launch.claims:
-                raise LtiError("missing_claim", f"LtiStartProctoring lacks the {claim!r} claim")
+                raise Invalid("missing_claim", f"LtiStartProctoring lacks the {claim!r} claim")
         grant = await _start_session(request, state, launch)
         loader = own_origin(request, state.settings.public_origin) + "/sdk/v1/loader.js"
         jwt_text, url = await run_in_threadpool(
@@ -281,12 +266,10 @@ async def _dispatch(request: Request, state: AppState, launch: Launch) -> Respon
     if launch.is_staff:
         return await _open_dashboard(request, state, launch)
     if not launch.is_learner:
-        raise LtiError(
-            "wrong_role", "this launch has neither a learner nor an instructor role", status=403
-        )
+        raise Forbidden("wrong_role", "this launch has neither a learner nor an instructor role")
     exam_url = str(launch.custom.get("exam_url") or launch.registration.exam_url or "")
     if not exam_url:
-        raise LtiError(
+        raise Invalid(
             "no_exam_url",
             "this link has no exam page: set the custom parameter exam_url on the link, or "
             "register the platform with --exam-url",
@@ -297,7 +280,7 @@ async def _dispatch(request: Request, state: AppState, launch: Launch) -> Respon
     assert integration is not None
     problem = exam_url_problem(exam_url, _exam_origins(launch.registration, integration))
     if problem:  # the page receives the session token, which yields the signing key
-        raise LtiError("exam_url_not_allowed", f"the link's exam_url {problem}", status=403)
+        raise Forbidden("exam_url_not_allowed", f"the link's exam_url {problem}")
     grant = await _start_session(request, state, launch)
     return RedirectResponse(exam_url + "#openproctor_token=" + grant["token"], 303)
 
@@ -327,7 +310,7 @@ def _external_id(launch: Launch, attempt: object | None) -> str:
 def _duration(launch: Launch) -> int:
     text = str(launch.custom.get("duration", DEFAULT_DURATION_MINUTES)).strip()
     if not text.isdigit() or not 1 <= int(text) <= 24 * 60:
-        raise LtiError(
+        raise Invalid(
             "invalid_custom_parameter",
             f"custom parameter 'duration' must be whole minutes from 1 to 1440, got {text!r}",
         )
@@ -342,9 +325,7 @@ def _policy_override(launch: Launch, exam_id: str) -> Any:
     try:
         policy_from_lti_custom(custom, parse_policy({"exam_id": exam_id}))
     except PolicyError as exc:
-        raise LtiError(
-            "invalid_custom_parameter", f"custom parameter {exc.field!r}: {exc}"
-        ) from exc
+        raise Invalid("invalid_custom_parameter", f"custom parameter {exc.field!r}: {exc}") from exc
 
     def override(base: Policy) -> Policy:
         return policy_from_lti_custom(custom, base)
@@ -357,7 +338,7 @@ async def _start_session(request: Request, state: AppState, launch: Launch) -> d
     try:
         parse_policy({"exam_id": exam_id})
     except PolicyError as exc:
-        raise LtiError("invalid_custom_parameter", f"custom parameter 'exam_id': {exc}") from exc
+        raise Invalid("invalid_custom_parameter", f"custom parameter 'exam_id': {exc}") from exc
     duration = _duration(launch)
     override = _policy_override(launch, exam_id)
     attempt = launch.claims.get(AP + "attempt_number")
@@ -406,7 +387,7 @@ async def _end_assessment(request: Request, state: AppState, launch: Launch) -> 
         state.store.find_session, integration_id, _external_id(launch, attempt)
     )
     if row is None or row["user_id"] != launch.subject:
-        raise LtiError("unknown_session", "no proctored attempt matches this end message", 404)
+        raise NotFound("unknown_session", "no proctored attempt matches this end message")
     summary = await run_in_threadpool(state.ingest.finish, row["id"])
     return page(
         "lti_end.html",
@@ -428,11 +409,10 @@ async def _open_dashboard(request: Request, state: AppState, launch: Launch) -> 
     role = launch.staff_role
     assert role is not None  # dispatched here for staff only
     if role != "admin" and _context_id(launch) is None:
-        raise LtiError(
+        raise Forbidden(
             "missing_claim",
             "a course staff launch must carry the course (context claim): without it the "
             "dashboard cannot tell which course's sessions you may see",
-            status=403,
         )
     reviewer = Reviewer(
         name=text.displayable(launch.claims.get("name") or f"lti:{launch.subject}", 255),
@@ -450,9 +430,9 @@ async def _open_dashboard(request: Request, state: AppState, launch: Launch) -> 
 
 async def _deep_linking_form(request: Request, state: AppState, launch: Launch) -> Response:
     if not launch.is_staff:
-        raise LtiError("wrong_role", "only an instructor may add a proctored exam", status=403)
+        raise Forbidden("wrong_role", "only an instructor may add a proctored exam")
     if not (launch.claims.get(DL + "deep_linking_settings") or {}).get("deep_link_return_url"):
-        raise LtiError(
+        raise Invalid(
             "missing_claim", "the request lacks deep_linking_settings.deep_link_return_url"
         )
     context_id = secrets.token_urlsafe(24)
@@ -507,7 +487,7 @@ async def deep_linking_submit(request: Request) -> Response:
             state.lti_store.get_context, params.get("context", ""), "deep_linking"
         )
         if context is None:
-            raise LtiError(
+            raise Invalid(
                 "unknown_context",
                 "this form has expired or was already submitted; start again from the LMS",
             )
@@ -545,7 +525,7 @@ async def deep_linking_submit(request: Request) -> Response:
         if errors:
             return _deep_linking_page(params["context"], exams, values, errors, registration)
         if not await run_in_threadpool(state.lti_store.consume_context, params["context"]):
-            raise LtiError("unknown_context", "this form was already submitted")
+            raise Invalid("unknown_context", "this form was already submitted")
         if policy is not None:
             actor = f"lti:{launch.subject or 'staff'} ({staff.role}, course {staff.context_id})"
             if existing is None:  # a new exam, in this course
@@ -583,7 +563,7 @@ async def deep_linking_submit(request: Request) -> Response:
             title="Adding the proctored exam to your course",
             frame_ancestors=_frame_origins(registration),
         )
-    except LtiError as exc:
+    except OpenproctorError as exc:
         return _error_page(request, exc)
 
 

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from . import schema, text
-from .errors import ApiError
+from .errors import Conflict, Invalid, NotFound
 from .store import Store
 
 STATE_TTL = 600.0
@@ -79,10 +79,10 @@ def check_platform_settings(
     exam_url: str | None,
 ) -> dict[str, Any]:
     """Validate what an administrator typed for a platform (CLI or dashboard): each problem is
-    an ApiError naming the field. Returns the values ``add_registration`` takes."""
+    an Invalid error naming the field. Returns the values ``add_registration`` takes."""
 
-    def fail(name: str, message: str) -> ApiError:
-        return ApiError(400, "invalid_registration", message, field=name)
+    def fail(name: str, message: str) -> Invalid:
+        return Invalid("invalid_registration", message, field=name)
 
     fields = {"issuer": issuer, "client_id": client_id, "auth_url": auth_url}
     fields.update(jwks_url=jwks_url or "", token_url=token_url or "", exam_url=exam_url or "")
@@ -166,8 +166,7 @@ class LtiStore:
                     )
                 )
         except IntegrityError:  # unique per integration: nothing of another's is revealed
-            raise ApiError(
-                409,
+            raise Conflict(
                 "registration_exists",
                 f"this integration already has the platform with issuer {issuer!r} and client "
                 f"id {client_id!r}",
@@ -195,8 +194,7 @@ class LtiStore:
             rows = conn.execute(query.limit(2)).all()
         if len(rows) != 1:
             if len(rows) > 1:
-                raise ApiError(
-                    400,
+                raise Invalid(
                     "ambiguous_platform",
                     f"several registrations match issuer {issuer!r}"
                     + (f" and client id {client_id!r}" if client_id else "")
@@ -230,8 +228,8 @@ class LtiStore:
             ).first()
         found = _registration(row) if row is not None else None
         if found is None:
-            raise ApiError(
-                404, "unknown_registration", f"no platform {issuer!r} with client id {client_id!r}"
+            raise NotFound(
+                "unknown_registration", f"no platform {issuer!r} with client id {client_id!r}"
             )
         self.remove_registration_by_id(found.id)
 

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import error_response
+from .http import error_response
 from .keys import same_text
 
 REGISTRY = CollectorRegistry(auto_describe=True)

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from openproctor.core import Policy, parse_policy
 
 from . import schema
-from .errors import ApiError
+from .errors import Conflict, NotFound
 from .store import Store
 
 
@@ -115,16 +115,15 @@ class PolicyStore:
         newest staging version: promoting exactly what the reviewer saw in the diff."""
         exam = self.exam(institution_id, exam_id)
         if exam is None or exam.staging is None:
-            raise ApiError(404, "unknown_policy", f"exam {exam_id!r} has no staging policy")
+            raise NotFound("unknown_policy", f"exam {exam_id!r} has no staging policy")
         if exam.staging.version != version:
-            raise ApiError(
-                409,
+            raise Conflict(
                 "stale_version",
                 f"staging has changed since you reviewed it (now version {exam.staging.version}, "
                 f"you reviewed version {version}); review the changes again",
             )
         if not exam.pending:
-            raise ApiError(409, "nothing_to_promote", "production already runs exactly this policy")
+            raise Conflict("nothing_to_promote", "production already runs exactly this policy")
         promoted = replace(exam.staging.policy, environment="production")
         _, new_version = self.store.save_policy(
             institution_id, promoted, created_by, audit=(created_by, "policy.promoted")

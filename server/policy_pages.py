@@ -13,7 +13,7 @@ from openproctor.core import FLAG_TYPES, PolicyError, parse_policy, policy_from_
 from openproctor.core import Policy as CorePolicy
 
 from .access import may_edit_exam, may_read_exam, sees_accommodations
-from .errors import ApiError
+from .errors import NotFound, OpenproctorError
 from .guard import View, dashboard
 from .policies import ExamPolicies, PolicyStore, diff
 
@@ -238,8 +238,8 @@ async def promote(view: View) -> Response:
             int(version) if version.isdigit() else -1,
             view.who,
         )
-    except ApiError as exc:
-        if exc.status == 404:
+    except OpenproctorError as exc:
+        if isinstance(exc, NotFound):
             return await view.render("dashboard_not_found.html", status=404, what="exam policy")
         exam = await view.run(_store(view).exam, view.reviewer.institution_id, exam_id)
         assert exam is not None and exam.staging is not None

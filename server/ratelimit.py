@@ -6,7 +6,7 @@ import threading
 import time
 from collections import deque
 
-from .errors import ApiError
+from .errors import TooManyRequests
 
 
 class RateLimiter:
@@ -27,14 +27,11 @@ class RateLimiter:
                 hits.popleft()
             if len(hits) >= self.limit:
                 retry = max(1, int(hits[0] + self.window - now) + 1)
-                error = ApiError(
-                    429,
+                raise TooManyRequests(
                     "rate_limited",
                     f"at most {self.limit} batches per minute per session",
                     retry_after=retry,
                 )
-                error.headers["Retry-After"] = str(retry)
-                raise error
             hits.append(now)
             while len(self._hits) > self.max_keys:
                 del self._hits[next(iter(self._hits))]

@@ -16,7 +16,7 @@ from starlette.routing import Route
 from openproctor.core import FLAG_TYPES
 
 from .dashboard import integrity_label
-from .errors import ApiError
+from .errors import Gone, NotFound
 from .evidence import build_bundle
 from .http import own_origin
 from .pages import event_page, page
@@ -57,11 +57,9 @@ async def record_page(request: Request) -> Response:
 async def evidence(request: Request) -> Response:
     state, row = await _session(request)
     if row is None:
-        raise ApiError(404, "unknown_session", "no such session, or the link's key is wrong")
+        raise NotFound("unknown_session", "no such session, or the link's key is wrong")
     if row["purged_at"] is not None:
-        raise ApiError(
-            410, "session_purged", "this session's log was deleted under the retention policy"
-        )
+        raise Gone("session_purged", "this session's log was deleted under the retention policy")
     events = await run_in_threadpool(state.store.events, row["id"])
     bundle = await run_in_threadpool(
         build_bundle,

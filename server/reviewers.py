@@ -17,7 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from . import schema, text
-from .errors import ApiError
+from .errors import Conflict, Invalid, NotFound, TooManyRequests
 from .store import Store, require_institution
 
 ROLES = ("reviewer", "admin")
@@ -84,13 +84,13 @@ class ReviewerStore:
     def add(self, username: str, institution_id: str, password: str, role: str) -> None:
         text.check(username, "username", 100)
         if not username.strip() or username != username.strip():
-            raise ApiError(400, "invalid_text", "the username must not be empty or padded")
+            raise Invalid("invalid_text", "the username must not be empty or padded")
         text.check(institution_id, "institution", 64)
         if role not in ROLES:
-            raise ApiError(400, "invalid_role", f"role must be one of {', '.join(ROLES)}")
+            raise Invalid("invalid_role", f"role must be one of {', '.join(ROLES)}")
         if len(password) < MIN_PASSWORD:
-            raise ApiError(
-                400, "weak_password", f"the password must be at least {MIN_PASSWORD} characters"
+            raise Invalid(
+                "weak_password", f"the password must be at least {MIN_PASSWORD} characters"
             )
         with self.engine.begin() as conn:
             require_institution(conn, institution_id)
@@ -105,8 +105,8 @@ class ReviewerStore:
                     )
                 )
             except IntegrityError:
-                raise ApiError(
-                    409, "reviewer_exists", f"a reviewer named {username!r} already exists"
+                raise Conflict(
+                    "reviewer_exists", f"a reviewer named {username!r} already exists"
                 ) from None
 
     def list(self) -> list[dict[str, Any]]:
@@ -122,7 +122,7 @@ class ReviewerStore:
         r, rs = schema.reviewers, schema.reviewer_sessions
         with self.engine.begin() as conn:
             if not conn.execute(r.delete().where(r.c.username == username)).rowcount:
-                raise ApiError(404, "unknown_reviewer", f"no reviewer named {username!r}")
+                raise NotFound("unknown_reviewer", f"no reviewer named {username!r}")
             conn.execute(
                 rs.update()
                 .where(rs.c.username == username, rs.c.revoked_at.is_(None))
@@ -242,23 +242,21 @@ class ReviewerStore:
                 if failures > limit:
                     conn.rollback()
                     wait = int(first_at + FAILURE_WINDOW - now) + 1
-                    error = ApiError(
-                        429,
+                    raise TooManyRequests(
                         "too_many_attempts",
                         f"too many failed sign-ins; try again in {wait // 60 + 1} minute(s)",
+                        retry_after=wait,
                     )
-                    error.headers["retry-after"] = str(wait)
-                    raise error
 
     # -- decisions -------------------------------------------------------------------------
 
     def decide(self, session_id: str, outcome: str, comment: str, reviewer: str) -> None:
         if outcome not in OUTCOMES:
-            raise ApiError(
-                400, "invalid_outcome", "choose cleared, violation confirmed or needs discussion"
+            raise Invalid(
+                "invalid_outcome", "choose cleared, violation confirmed or needs discussion"
             )
         if len(comment) > 5000:
-            raise ApiError(400, "comment_too_long", "the comment must be at most 5000 characters")
+            raise Invalid("comment_too_long", "the comment must be at most 5000 characters")
         text.check(comment, "comment", multiline=True)
         with self.engine.begin() as conn:
             conn.execute(

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-from .errors import ApiError
+from .errors import NotFound
 
 MEDIA_TYPES = {
     ".js": "text/javascript; charset=utf-8",
@@ -42,8 +42,7 @@ class Bundle:
         try:
             stamp = manifest.stat().st_mtime
         except FileNotFoundError:
-            raise ApiError(
-                404,
+            raise NotFound(
                 "bundle_not_built",
                 f"the SDK bundle is not built in {self.directory}: run python build.py",
             ) from None
@@ -73,7 +72,7 @@ async def sdk_asset(request: Request) -> Response:
     name = request.path_params["path"]
     entry = bundle.files().get(name)
     if entry is None:
-        raise ApiError(404, "not_found", f"no SDK file {name!r}")
+        raise NotFound("not_found", f"no SDK file {name!r}")
     path = bundle.directory / name
     encoding = None
     accepted = _accepted(request.headers.get("accept-encoding", ""))

@@ -12,7 +12,7 @@ from typing import Any
 from openproctor.core import ChainState, Policy, Tally, parse_policy
 
 from .claims import StartClaims, decode_start_token
-from .errors import ApiError
+from .errors import Conflict, Forbidden, NotFound, Unavailable
 from .keys import Keyring
 from .observability import SESSIONS
 from .store import Integration, Store
@@ -84,14 +84,13 @@ class SessionService:
         else:
             resumed = True
         if existing["user_id"] != claims.user_id:
-            raise ApiError(
-                409,
+            raise Conflict(
                 "session_taken",
                 "this sessionId is already bound to another user",
                 claim="sessionId",
             )
         if existing["status"] == "finished" or existing["purged_at"] is not None:
-            raise ApiError(409, "session_finished", "this session has already finished")
+            raise Conflict("session_finished", "this session has already finished")
         SESSIONS.labels("resumed" if resumed else "started").inc()
         return self._grant(existing, resumed)
 
@@ -100,15 +99,14 @@ class SessionService:
         page reloads); ``institution_key``, when the page sends one, must match."""
         row = self.store.get_session(session_id)
         if row is None:
-            raise ApiError(404, "unknown_session", f"no session {session_id!r}")
+            raise NotFound("unknown_session", f"no session {session_id!r}")
         if institution_key is not None and institution_key != row["institution_id"]:
-            raise ApiError(
-                403,
+            raise Forbidden(
                 "wrong_institution",
                 "data-institution-key does not match this session's institution",
             )
         if row["status"] == "finished" or row["purged_at"] is not None:
-            raise ApiError(409, "session_finished", "this session has already finished")
+            raise Conflict("session_finished", "this session has already finished")
         return self._grant(row, resumed=True)
 
     def _create(
@@ -159,7 +157,7 @@ class SessionService:
         # Another request created it first (double click, two tabs): resume that one.
         found = self.store.find_session(integration.id, claims.session_id)
         if found is None:
-            raise ApiError(503, "busy", "the session could not be created; try again")
+            raise Unavailable("busy", "the session could not be created; try again")
         return found, True
 
     def _grant(self, row: dict[str, Any], resumed: bool) -> dict[str, Any]:

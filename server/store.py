@@ -31,7 +31,7 @@ from openproctor.core import Event, Policy, parse_policy
 
 from . import schema
 from .audit import record as audit_record
-from .errors import ApiError
+from .errors import Conflict, NotFound, Unavailable
 
 log = logging.getLogger("openproctor.server.store")
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -282,8 +282,8 @@ class Store:
                     )
                 )
             except IntegrityError:
-                raise ApiError(
-                    409, "integration_exists", f"an integration named {name!r} already exists"
+                raise Conflict(
+                    "integration_exists", f"an integration named {name!r} already exists"
                 ) from None
         found = self.get_integration(name)
         assert found is not None
@@ -337,15 +337,14 @@ class Store:
                 sa.select(schema.integrations.c.id).where(schema.integrations.c.name == name)
             ).first()
             if row is None:
-                raise ApiError(404, "unknown_integration", f"no integration named {name!r}")
+                raise NotFound("unknown_integration", f"no integration named {name!r}")
             used = conn.execute(
                 sa.select(sa.func.count())
                 .select_from(schema.sessions)
                 .where(schema.sessions.c.integration_id == row.id)
             ).scalar_one()
             if used:
-                raise ApiError(
-                    409,
+                raise Conflict(
                     "integration_in_use",
                     f"integration {name!r} has {used} session(s); purge them first",
                 )
@@ -364,7 +363,7 @@ class Store:
                 sa.select(i.c.id, i.c.secret_enc, i.c.institution_id).where(i.c.name == name)
             ).first()
             if row is None:
-                raise ApiError(404, "unknown_integration", f"no integration named {name!r}")
+                raise NotFound("unknown_integration", f"no integration named {name!r}")
             conn.execute(
                 i.update()
                 .where(i.c.id == row.id)
@@ -475,7 +474,7 @@ class Store:
                         },
                     )
                 return int(result.inserted_primary_key[0]), version
-        raise ApiError(503, "busy", "could not store the policy; try again")
+        raise Unavailable("busy", "could not store the policy; try again")
 
     def exam_record(self, institution_id: str, exam_id: str) -> ExamRecord | None:
         """The exam and the course it belongs to, or None when it does not exist."""
@@ -691,8 +690,8 @@ class Store:
                 with conn.begin():
                     yield conn
         except OperationalError as exc:
-            raise ApiError(
-                503, "database_unavailable", "the database is unavailable; retry later"
+            raise Unavailable(
+                "database_unavailable", "the database is unavailable; retry later"
             ) from exc
 
     def _session_tx(self, conn: Connection, session_id: str) -> SessionTx:
@@ -700,7 +699,7 @@ class Store:
             cursor.execute(self._lock_sql, (session_id,))
             values = cursor.fetchone()
         if values is None:
-            raise ApiError(404, "unknown_session", f"no session {session_id!r}")
+            raise NotFound("unknown_session", f"no session {session_id!r}")
         return SessionTx(conn, dict(zip(_SESSION_COLUMNS, values, strict=True)))
 
     def update_session(
@@ -781,7 +780,7 @@ def require_institution(conn: Connection, institution_id: str) -> None:
         sa.select(schema.institutions.c.id).where(schema.institutions.c.id == institution_id)
     ).first()
     if known is None:
-        raise ApiError(404, "unknown_institution", f"no institution {institution_id!r}")
+        raise NotFound("unknown_institution", f"no institution {institution_id!r}")
 
 
 def _load_events(conn: Connection, session_id: str) -> list[dict[str, Any]]:

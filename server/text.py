@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from .errors import ApiError
+from .errors import Invalid
 
 #: C0 and C1 control characters and DEL; ``multiline`` text keeps tab, newline and CR.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -34,7 +34,7 @@ def check(value: str, field: str, max_len: int | None = None, multiline: bool = 
     """``value`` if it is acceptable text, else 400 ``invalid_text`` naming ``field``."""
     found = problem(value, max_len, multiline)
     if found is not None:
-        raise ApiError(400, "invalid_text", f"{field} {found}", field=field)
+        raise Invalid("invalid_text", f"{field} {found}", field=field)
     return value
 
 
@@ -43,10 +43,10 @@ def check_all(pairs: Iterable[tuple[str, str]], where: str) -> None:
     characters except line breaks and tabs (lengths are checked by whoever uses a field)."""
     for name, value in pairs:
         if problem(name, multiline=False) is not None:
-            raise ApiError(400, "invalid_text", f"a {where} field name is not valid text")
+            raise Invalid("invalid_text", f"a {where} field name is not valid text")
         found = problem(value, multiline=True)
         if found is not None:
-            raise ApiError(400, "invalid_text", f"{where} field {name!r} {found}", field=name)
+            raise Invalid("invalid_text", f"{where} field {name!r} {found}", field=name)
 
 
 def displayable(value: object, max_len: int) -> str:

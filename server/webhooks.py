@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from . import schema, text
-from .errors import ApiError
+from .errors import Invalid, NotFound
 from .keys import Keyring, same_text
 from .outbound import OutboundError, OutboundGuard
 from .store import Store, require_institution
@@ -76,8 +76,7 @@ def backoff(attempts: int, base: float) -> float:
 def check_url(url: str) -> str:
     url = url.strip()
     if text.problem(url, 2000) is not None or not URL.fullmatch(url):
-        raise ApiError(
-            400,
+        raise Invalid(
             "invalid_url",
             "the webhook URL must be an http(s) address without credentials or #fragment",
             field="url",
@@ -150,7 +149,7 @@ class WebhookStore:
             if institution_id is not None:
                 query = query.where(w.c.institution_id == institution_id)
             if not conn.execute(query.values(removed_at=now)).rowcount:
-                raise ApiError(404, "unknown_webhook", f"no webhook {webhook_id}")
+                raise NotFound("unknown_webhook", f"no webhook {webhook_id}")
             conn.execute(
                 d.update()
                 .where(d.c.webhook_id == webhook_id, d.c.status == "pending")

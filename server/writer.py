@@ -20,7 +20,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from .errors import ApiError
+from .errors import OpenproctorError, Unavailable
 from .store import Store
 
 log = logging.getLogger("openproctor.server.writer")
@@ -99,7 +99,7 @@ class GroupWriter:
                 self._deliver(self._apply(group))
             except Exception:  # never let the writer die: its queue would wait for ever
                 log.exception("the writer failed a group of %d batches", len(group))
-                error = ApiError(503, "writer_failed", "the server could not store the batch")
+                error = Unavailable("writer_failed", "the server could not store the batch")
                 self._deliver([(loop, future, error) for _, _, loop, future in group])
 
     def _apply(self, group: list[Any]) -> list[tuple[Any, Any, BaseException | None]]:
@@ -112,10 +112,10 @@ class GroupWriter:
                     except Exception as exc:  # this batch's answer; the others go on
                         outcomes.append((loop, future, exc))
         except Exception as exc:
-            if not isinstance(exc, ApiError):
+            if not isinstance(exc, OpenproctorError):
                 log.exception("a group of %d batches failed to commit", len(group))
-                exc = ApiError(
-                    503, "database_unavailable", "the database is unavailable; retry later"
+                exc = Unavailable(
+                    "database_unavailable", "the database is unavailable; retry later"
                 )
             return [(loop, future, exc) for _, _, loop, future in group]
         return outcomes

@@ -26,8 +26,9 @@ from openproctor.server import Settings, charts, create_app
 from openproctor.server.audit import AuditLog
 from openproctor.server.charts import Episode
 from openproctor.server.cli import main
-from openproctor.server.errors import ApiError
+from openproctor.server.errors import OpenproctorError
 from openproctor.server.evidence import attested_digest
+from openproctor.server.http import status_of
 from openproctor.server.lti_store import LtiStore
 from openproctor.server.observability import EscapeControlCharacters
 from openproctor.server.outbound import AddressRefused, OutboundError, OutboundGuard
@@ -351,8 +352,8 @@ def test_parallel_wrong_passwords_are_reserved_before_hashing(accounts, monkeypa
     def attempt(_: int) -> str:
         try:
             accounts.authenticate("alice", "wrong password!", "203.0.113.9")
-        except ApiError as exc:
-            return str(exc.status)
+        except OpenproctorError as exc:
+            return str(status_of(exc))
         return "checked"
 
     with ThreadPoolExecutor(25) as pool:
@@ -360,9 +361,9 @@ def test_parallel_wrong_passwords_are_reserved_before_hashing(accounts, monkeypa
     assert len(checked) <= reviewers.PAIR_LIMIT
     assert outcomes.count("checked") == len(checked)
     assert all(o in ("checked", "429", "503") for o in outcomes)
-    with pytest.raises(ApiError) as locked:
+    with pytest.raises(OpenproctorError) as locked:
         accounts.authenticate("alice", PASSWORD, "203.0.113.9")
-    assert locked.value.status == 429
+    assert status_of(locked.value) == 429
 
 
 def test_failures_for_other_usernames_do_not_lock_out_a_reviewer(accounts):
@@ -377,9 +378,9 @@ def test_an_address_has_a_softer_limit_of_its_own(accounts, monkeypatch):
     monkeypatch.setattr(reviewers, "CLIENT_LIMIT", 8)
     for n in range(8):
         assert accounts.authenticate(f"user{n}", "guess guess guess", "192.0.2.1") is None
-    with pytest.raises(ApiError) as locked:
+    with pytest.raises(OpenproctorError) as locked:
         accounts.authenticate("alice", PASSWORD, "192.0.2.1")
-    assert locked.value.status == 429
+    assert status_of(locked.value) == 429
     assert accounts.authenticate("alice", PASSWORD, "192.0.2.2") is not None
 
 

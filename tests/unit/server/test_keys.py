@@ -8,7 +8,8 @@ import time
 import pytest
 
 from openproctor.core import Secret
-from openproctor.server.errors import ApiError
+from openproctor.server.errors import OpenproctorError
+from openproctor.server.http import status_of
 from openproctor.server.keys import Keyring
 
 
@@ -25,28 +26,28 @@ def test_a_remembered_token_still_expires():
     assert token in keyring._verified  # the second use is served from memory ...
     assert keyring.check_session_token(token, "ops_a")["sub"] == "ops_a"
     now[0] += 120
-    with pytest.raises(ApiError) as refused:  # ... but not past its expiry
+    with pytest.raises(OpenproctorError) as refused:  # ... but not past its expiry
         keyring.check_session_token(token, "ops_a")
     assert refused.value.code == "token_expired"
     assert token not in keyring._verified
     fresh = Keyring(keyring.masters, clock=lambda: now[0])  # not remembered: the same verdict
-    with pytest.raises(ApiError, match="expired"):
+    with pytest.raises(OpenproctorError, match="expired"):
         fresh.check_session_token(token, "ops_a")
 
 
 def test_a_remembered_token_is_still_scoped_to_its_session(keyring):
     token = keyring.mint_session_token("ops_a", time.time() + 60)
     keyring.check_session_token(token, "ops_a")
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(OpenproctorError) as refused:
         keyring.check_session_token(token, "ops_b")
-    assert refused.value.status == 403 and refused.value.code == "wrong_session"
+    assert status_of(refused.value) == 403 and refused.value.code == "wrong_session"
 
 
 def test_a_forged_token_is_never_remembered(keyring):
     other = Keyring((Secret("another-master-key-0123456789abcdef-xyz"),))
     forged = other.mint_session_token("ops_a", time.time() + 60)
     for _ in range(2):
-        with pytest.raises(ApiError) as refused:
+        with pytest.raises(OpenproctorError) as refused:
             keyring.check_session_token(forged, "ops_a")
         assert refused.value.code == "invalid_token"
     assert forged not in keyring._verified

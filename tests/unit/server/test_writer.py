@@ -11,7 +11,8 @@ import threading
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from openproctor.server.errors import ApiError
+from openproctor.server.errors import OpenproctorError
+from openproctor.server.http import status_of
 from openproctor.server.writer import GroupWriter
 
 
@@ -65,7 +66,7 @@ def test_one_forged_batch_fails_alone_in_its_group(app, student, store):
         results = run_group(writer, app, batches)
     finally:
         writer.close()
-    assert isinstance(results[2], ApiError) and results[2].code == "bad_mac"
+    assert isinstance(results[2], OpenproctorError) and results[2].code == "bad_mac"
     assert all(r["acknowledged_seq"] == 0 for i, r in enumerate(results) if i != 2)
     for s in good:
         assert len(store.events(s.session_id)) == 1
@@ -93,7 +94,7 @@ def test_a_failed_commit_fails_the_whole_group_and_stores_nothing(app, student, 
         )
     finally:
         writer.close()
-    assert all(isinstance(r, ApiError) and r.status == 503 for r in results)
+    assert all(isinstance(r, OpenproctorError) and status_of(r) == 503 for r in results)
     assert all(store.events(s.session_id) == [] for s in students)
 
 
@@ -149,5 +150,5 @@ def test_the_writer_survives_a_failure_outside_any_batch(app, student, store, mo
         failed, stored = asyncio.run(main())
     finally:
         writer.close()
-    assert isinstance(failed, ApiError) and failed.status == 503
+    assert isinstance(failed, OpenproctorError) and status_of(failed) == 503
     assert stored["acknowledged_seq"] == 0 and len(store.events(s.session_id)) == 1
