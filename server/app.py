@@ -17,26 +17,21 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import (
-    admin_pages,
-    api,
-    dashboard,
-    demo,
-    lti_routes,
-    policy_pages,
-    record,
-    report_pages,
-    sdk,
-)
-from .cors import RegisteredOriginsCORS
-from .http import EXCEPTION_HANDLERS, RefuseBadText, SecurityHeaders
+from .lti import routes as lti_routes
 from .observability import RequestMetrics, configure_logging, metrics_endpoint
+from .services import AppState
 from .settings import Settings
-from .state import AppState
-from .store import Store
+from .storage.database import Store
+from .web import api, demo, record, sdk
+from .web.cors import RegisteredOriginsCORS
+from .web.dashboard import admin as admin_pages
+from .web.dashboard import policies as policy_pages
+from .web.dashboard import queue as dashboard
+from .web.dashboard import reports as report_pages
+from .web.http import EXCEPTION_HANDLERS, RefuseBadText, SecurityHeaders
 
 log = logging.getLogger("openproctor.server")
-STATIC = Path(__file__).resolve().parent / "static"
+STATIC = Path(__file__).resolve().parent / "web" / "static"
 
 
 def create_app(

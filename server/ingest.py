@@ -35,9 +35,9 @@ from openproctor.core import (
 )
 
 from .errors import Conflict, Gone, Invalid, OpenproctorError, Refused, TooLarge
-from .keys import Keyring
 from .observability import BATCHES, EVENTS, REJECTIONS
-from .store import SessionTx, Store
+from .security.keys import Keyring
+from .storage.database import SessionTx, Store
 from .webhooks import WebhookStore
 
 log = logging.getLogger("openproctor.server.ingest")

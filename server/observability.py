@@ -23,8 +23,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .http import error_response
-from .keys import same_text
+from .security.keys import same_text
+from .web.http import error_response
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 BATCHES = Counter(

@@ -12,9 +12,9 @@ import sqlalchemy as sa
 
 from openproctor.core import Policy, parse_policy
 
-from . import schema
 from .errors import Conflict, NotFound
-from .store import Store
+from .storage import schema
+from .storage.database import Store
 
 
 @dataclass(frozen=True)

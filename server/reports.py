@@ -16,7 +16,7 @@ import numpy as np
 
 from openproctor.core import FLAG_TYPES, Event, Policy, Tally, score_tally
 
-from .charts import Episode
+from .web.charts import Episode
 
 HISTOGRAM_EDGES = np.round(np.linspace(0.0, 1.0, 11), 2)
 #: Candidate thresholds for calibration: 0.00, 0.01, ..., 1.00.

@@ -16,9 +16,10 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
-from . import schema, text
 from .errors import Conflict, Invalid, NotFound, TooManyRequests
-from .store import Store, require_institution
+from .security import validation
+from .storage import schema
+from .storage.database import Store, require_institution
 
 ROLES = ("reviewer", "admin")
 OUTCOMES = {
@@ -82,10 +83,10 @@ class ReviewerStore:
     # -- accounts --------------------------------------------------------------------------
 
     def add(self, username: str, institution_id: str, password: str, role: str) -> None:
-        text.check(username, "username", 100)
+        validation.check(username, "username", 100)
         if not username.strip() or username != username.strip():
             raise Invalid("invalid_text", "the username must not be empty or padded")
-        text.check(institution_id, "institution", 64)
+        validation.check(institution_id, "institution", 64)
         if role not in ROLES:
             raise Invalid("invalid_role", f"role must be one of {', '.join(ROLES)}")
         if len(password) < MIN_PASSWORD:
@@ -257,7 +258,7 @@ class ReviewerStore:
             )
         if len(comment) > 5000:
             raise Invalid("comment_too_long", "the comment must be at most 5000 characters")
-        text.check(comment, "comment", multiline=True)
+        validation.check(comment, "comment", multiline=True)
         with self.engine.begin() as conn:
             conn.execute(
                 schema.decisions.insert().values(

@@ -11,11 +11,11 @@ from typing import Any
 
 from openproctor.core import ChainState, Policy, Tally, parse_policy
 
-from .claims import StartClaims, decode_start_token
 from .errors import Conflict, Forbidden, NotFound, Unavailable
-from .keys import Keyring
 from .observability import SESSIONS
-from .store import Integration, Store
+from .security.keys import Keyring
+from .security.tokens import StartClaims, decode_start_token
+from .storage.database import Integration, Store
 
 
 def new_session_id() -> str:

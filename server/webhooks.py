@@ -27,11 +27,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from . import schema, text
 from .errors import Invalid, NotFound
-from .keys import Keyring, same_text
-from .outbound import OutboundError, OutboundGuard
-from .store import Store, require_institution
+from .security import validation
+from .security.keys import Keyring, same_text
+from .security.outbound import OutboundError, OutboundGuard
+from .storage import schema
+from .storage.database import Store, require_institution
 
 log = logging.getLogger("openproctor.server.webhooks")
 
@@ -75,7 +76,7 @@ def backoff(attempts: int, base: float) -> float:
 
 def check_url(url: str) -> str:
     url = url.strip()
-    if text.problem(url, 2000) is not None or not URL.fullmatch(url):
+    if validation.problem(url, 2000) is not None or not URL.fullmatch(url):
         raise Invalid(
             "invalid_url",
             "the webhook URL must be an http(s) address without credentials or #fragment",

@@ -21,7 +21,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from .errors import OpenproctorError, Unavailable
-from .store import Store
+from .storage.database import Store
 
 log = logging.getLogger("openproctor.server.writer")
 

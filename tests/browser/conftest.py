@@ -23,8 +23,8 @@ import httpx2 as httpx
 import pytest
 
 from openproctor.server.cli import mint_test_jwt
-from openproctor.server.keys import Keyring, load_master_keys
-from openproctor.server.store import Store
+from openproctor.server.security.keys import Keyring, load_master_keys
+from openproctor.server.storage.database import Store
 
 from ..support import free_port, stop, wait_healthy
 from .engines import CHROMIUM, QUIET

@@ -16,8 +16,8 @@ from urllib.parse import parse_qs
 import httpx2 as httpx
 import pytest
 
-from openproctor.server.lti import OPENPROCTOR_CLAIM
-from openproctor.server.lti_store import LtiStore
+from openproctor.server.lti.launch import OPENPROCTOR_CLAIM
+from openproctor.server.storage.lti import LtiStore
 
 from ..lti_platform import LEARNER, LaunchSpec, Platform, serve_jwks
 from .conftest import LMS

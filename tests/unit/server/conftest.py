@@ -19,10 +19,10 @@ from starlette.testclient import TestClient
 from openproctor.core import Event, Signer
 from openproctor.server import Settings, create_app
 from openproctor.server.cli import mint_test_jwt
-from openproctor.server.lti_store import LtiStore
 from openproctor.server.reviewers import ReviewerStore
 from openproctor.server.settings import Limits
-from openproctor.server.store import Store
+from openproctor.server.storage.database import Store
+from openproctor.server.storage.lti import LtiStore
 
 from ...lti_platform import LEARNER, LaunchSpec, Platform, serve_jwks
 from ...support import ENVIRONMENT

@@ -9,8 +9,8 @@ import jwt
 import pytest
 
 from openproctor.server.cli import build_parser, main
-from openproctor.server.keys import Keyring, load_master_keys
-from openproctor.server.store import Store
+from openproctor.server.security.keys import Keyring, load_master_keys
+from openproctor.server.storage.database import Store
 
 
 @pytest.fixture

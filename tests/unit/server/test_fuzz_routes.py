@@ -22,8 +22,8 @@ from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
 from openproctor.server import create_app
-from openproctor.server.lti_store import LtiStore
 from openproctor.server.reviewers import ReviewerStore
+from openproctor.server.storage.lti import LtiStore
 
 from ...lti_platform import INSTRUCTOR, LEARNER, LaunchSpec, Platform, serve_jwks
 from .conftest import LMS_ORIGIN, PASSWORD, SECRET, StudentClient, csrf_of, start_jwt

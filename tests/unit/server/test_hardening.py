@@ -22,17 +22,18 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.testclient import TestClient
 
 from openproctor.core import parse_policy
-from openproctor.server import Settings, charts, create_app
-from openproctor.server.audit import AuditLog
-from openproctor.server.charts import Episode
+from openproctor.server import Settings, create_app
 from openproctor.server.cli import main
 from openproctor.server.errors import OpenproctorError
 from openproctor.server.evidence import attested_digest
-from openproctor.server.http import status_of
-from openproctor.server.lti_store import LtiStore
 from openproctor.server.observability import EscapeControlCharacters
-from openproctor.server.outbound import AddressRefused, OutboundError, OutboundGuard
-from openproctor.server.store import Store
+from openproctor.server.security.outbound import AddressRefused, OutboundError, OutboundGuard
+from openproctor.server.storage.audit import AuditLog
+from openproctor.server.storage.database import Store
+from openproctor.server.storage.lti import LtiStore
+from openproctor.server.web import charts
+from openproctor.server.web.charts import Episode
+from openproctor.server.web.http import status_of
 from openproctor.server.webhooks import SIGNATURE_HEADER, verify_signature
 
 from ...lti_platform import INSTRUCTOR, LaunchSpec
@@ -327,7 +328,7 @@ def test_a_cookie_copied_before_sign_out_is_dead_after_it(app, web, accounts):
 
 def test_a_role_change_applies_to_open_sessions(web, accounts, store):
 
-    from openproctor.server import schema
+    from openproctor.server.storage import schema
 
     sign_in(web, "ada")
     assert web.get("/dashboard/webhooks").status_code == 200

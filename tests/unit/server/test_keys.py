@@ -9,8 +9,8 @@ import pytest
 
 from openproctor.core import Secret
 from openproctor.server.errors import OpenproctorError
-from openproctor.server.http import status_of
-from openproctor.server.keys import Keyring
+from openproctor.server.security.keys import Keyring
+from openproctor.server.web.http import status_of
 
 
 @pytest.fixture

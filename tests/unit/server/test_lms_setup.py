@@ -139,7 +139,7 @@ def test_the_guide_through_the_command_line(app, values, cli_env, platform):
 
 def test_the_error_codes_the_guide_names_exist():
     server = GUIDE.parents[1] / "server"
-    source = "".join(p.read_text() for p in server.glob("lti*.py"))
+    source = "".join(p.read_text() for p in [*server.glob("lti/*.py"), server / "storage/lti.py"])
     codes = re.findall(r"`([a-z]+_[a-z_]+)`", section(5))
     assert codes
     for code in codes:
@@ -147,7 +147,7 @@ def test_the_error_codes_the_guide_names_exist():
 
 
 def test_platform_registration_errors_and_isolation(web, accounts, integration, store, platform):
-    from openproctor.server.lti_store import LtiStore
+    from openproctor.server.storage.lti import LtiStore
 
     sign_in(web, "ada")
     page = web.get("/dashboard/lti")

@@ -17,8 +17,8 @@ import jwt
 import pytest
 from starlette.testclient import TestClient
 
-from openproctor.server.lti import OPENPROCTOR_CLAIM
-from openproctor.server.lti_store import LtiStore
+from openproctor.server.lti.launch import OPENPROCTOR_CLAIM
+from openproctor.server.storage.lti import LtiStore
 
 from ...lti_platform import INSTRUCTOR, LaunchSpec, Platform, rsa_pem_pair, serve_jwks
 from .conftest import EXAM_URL, TOOL, launch, learner, login

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jsonschema
 from starlette.routing import Route
 
-from openproctor.server.openapi import DOCUMENT
+from openproctor.server.web.openapi import DOCUMENT
 
 from .conftest import credential, start_jwt
 

@@ -20,7 +20,7 @@ import pytest
 from openproctor.core import ChainState, Signer, verify_log
 from openproctor.server.cli import main as cli_main
 from openproctor.server.cli import mint_test_jwt
-from openproctor.server.store import Store
+from openproctor.server.storage.database import Store
 
 from ...support import ENVIRONMENT, free_port, stop, wait_healthy
 from .conftest import SECRET

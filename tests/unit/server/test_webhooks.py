@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 
 from openproctor.server import create_app
 from openproctor.server.cli import main
-from openproctor.server.outbound import OutboundGuard
+from openproctor.server.security.outbound import OutboundGuard
 from openproctor.server.webhooks import (
     MAX_ATTEMPTS,
     SIGNATURE_HEADER,

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from openproctor.server.errors import OpenproctorError
-from openproctor.server.http import status_of
+from openproctor.server.web.http import status_of
 from openproctor.server.writer import GroupWriter
 
 

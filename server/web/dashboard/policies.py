@@ -12,10 +12,10 @@ from starlette.routing import Route
 from openproctor.core import FLAG_TYPES, PolicyError, parse_policy, policy_from_lti_custom
 from openproctor.core import Policy as CorePolicy
 
-from .access import may_edit_exam, may_read_exam, sees_accommodations
-from .errors import NotFound, OpenproctorError
+from ...access import may_edit_exam, may_read_exam, sees_accommodations
+from ...errors import NotFound, OpenproctorError
+from ...policies import ExamPolicies, PolicyStore, diff
 from .guard import View, dashboard
-from .policies import ExamPolicies, PolicyStore, diff
 
 FIELDS = ("trust_threshold", "log_retention_days", "heartbeat_seconds")
 

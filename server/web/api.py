@@ -12,14 +12,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from . import text
-from .claims import decode_with_any
-from .errors import Invalid, NotFound, TooLarge, Unauthorized, Unavailable
+from ..errors import Invalid, NotFound, TooLarge, Unauthorized, Unavailable
+from ..security import validation
+from ..security.tokens import decode_with_any
+from ..services import AppState
+from ..sessions import public_status
+from ..storage.database import Integration
 from .http import bearer, check_origin, read_json
 from .openapi import openapi_endpoint
-from .sessions import public_status
-from .state import AppState
-from .store import Integration
 
 MAX_CREDENTIAL_SECONDS = 300
 
@@ -52,7 +52,7 @@ async def start_session(request: Request) -> JSONResponse:
             "'integrationName' must be a non-empty string",
             field="integrationName",
         )
-    text.check(name, "integrationName", 100)
+    validation.check(name, "integrationName", 100)
     integration = await run_in_threadpool(state.store.get_integration, name)
     if integration is None:
         raise NotFound("unknown_integration", f"no integration named {name!r}")
@@ -125,7 +125,7 @@ def check_integration_credential(state: AppState, token: str) -> Integration:
     except jwt.InvalidTokenError as exc:
         raise Unauthorized("invalid_credential", f"the credential is not a JWT: {exc}") from None
     name = claims.get("iss")
-    usable = isinstance(name, str) and text.problem(name, 100) is None
+    usable = isinstance(name, str) and validation.problem(name, 100) is None
     integration = state.store.get_integration(name) if usable else None
     if integration is None or header.get("alg") != "HS256":
         raise Unauthorized(

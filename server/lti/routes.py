@@ -22,18 +22,18 @@ from starlette.routing import Route
 from openproctor.core import FLAG_TYPES, PolicyError, parse_policy, policy_from_lti_custom
 from openproctor.core.policy import Policy
 
-from . import text
-from .access import may_edit_exam
-from .auth import Reviewer, sign_in
-from .claims import StartClaims
-from .errors import Forbidden, Invalid, NotFound, OpenproctorError, TooLarge, Unauthorized
-from .http import body_deadline, own_origin, status_of
-from .keys import same_text
-from .lti import AP, DL, LTI, Launch, deep_linking_response, start_assessment
-from .lti_store import Registration
-from .pages import page
-from .state import AppState
-from .store import Integration
+from ..access import may_edit_exam
+from ..errors import Forbidden, Invalid, NotFound, OpenproctorError, TooLarge, Unauthorized
+from ..security import validation
+from ..security.keys import same_text
+from ..security.tokens import StartClaims
+from ..services import AppState
+from ..storage.database import Integration
+from ..storage.lti import Registration
+from ..web.dashboard.auth import Reviewer, sign_in
+from ..web.http import body_deadline, own_origin, status_of
+from ..web.pages import page
+from .launch import AP, DL, LTI, Launch, deep_linking_response, start_assessment
 
 log = logging.getLogger("openproctor.server.lti")
 
@@ -77,7 +77,7 @@ async def _params(request: Request) -> dict[str, str]:
         async with body_deadline(request):
             form = await request.form(max_files=0, max_fields=100)
         fields = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
-        text.check_all(fields, "form")
+        validation.check_all(fields, "form")
         params.update(fields)
     return params
 
@@ -343,7 +343,7 @@ async def _start_session(request: Request, state: AppState, launch: Launch) -> d
     override = _policy_override(launch, exam_id)
     attempt = launch.claims.get(AP + "attempt_number")
     now = time.time()
-    title = text.displayable(launch.resource_link.get("title") or exam_id, 500)
+    title = validation.displayable(launch.resource_link.get("title") or exam_id, 500)
     claims = StartClaims(
         user_id=launch.subject,
         session_id=_external_id(launch, attempt),
@@ -356,9 +356,9 @@ async def _start_session(request: Request, state: AppState, launch: Launch) -> d
         in ("true", "1", "yes"),
         user={
             "userId": launch.subject,
-            "firstName": text.displayable(launch.claims.get("given_name", ""), 255),
-            "lastName": text.displayable(launch.claims.get("family_name", ""), 255),
-            "courseName": text.displayable(launch.context.get("title", ""), 450),
+            "firstName": validation.displayable(launch.claims.get("given_name", ""), 255),
+            "lastName": validation.displayable(launch.claims.get("family_name", ""), 255),
+            "courseName": validation.displayable(launch.context.get("title", ""), 450),
             "source": "lti",
         },
     )
@@ -415,7 +415,7 @@ async def _open_dashboard(request: Request, state: AppState, launch: Launch) -> 
             "dashboard cannot tell which course's sessions you may see",
         )
     reviewer = Reviewer(
-        name=text.displayable(launch.claims.get("name") or f"lti:{launch.subject}", 255),
+        name=validation.displayable(launch.claims.get("name") or f"lti:{launch.subject}", 255),
         institution_id=integration.institution_id,
         role=role,
         # An administrator is the institution's; the others see the course they came from.
@@ -632,7 +632,7 @@ def _policy_from_form(values: dict[str, Any], errors: dict[str, str]) -> Policy 
 
 def exam_url_problem(url: str, allowed_origins: set[str]) -> str | None:
     """Why ``url`` may not receive a session token, or None when it may."""
-    if text.problem(url, 2048) is not None or not re.match(r"https?://[^\s#]+$", url):
+    if validation.problem(url, 2048) is not None or not re.match(r"https?://[^\s#]+$", url):
         return "must be an http(s) address without a #fragment"
     if _origin(url) not in allowed_origins:
         return (

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from .errors import Invalid
+from ..errors import Invalid
 
 #: C0 and C1 control characters and DEL; ``multiline`` text keeps tab, newline and CR.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")

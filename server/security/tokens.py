@@ -18,8 +18,8 @@ import jwt
 from openproctor.core import PolicyError
 from openproctor.core.policy import parse_policy
 
-from . import text
-from .errors import Forbidden, Invalid, Unauthorized
+from ..errors import Forbidden, Invalid, Unauthorized
+from . import validation
 
 LEEWAY_SECONDS = 60
 MAX_DURATION_MINUTES = 24 * 60
@@ -82,7 +82,7 @@ def _text(payload: dict[str, Any], name: str, max_len: int, required: bool = Tru
         value = str(value)  # Constructor's example sends accountId as a number
     if not isinstance(value, str) or (required and not value.strip()):
         raise ClaimError(name, f"must be a non-empty string of at most {max_len} characters")
-    found = text.problem(value, max_len)
+    found = validation.problem(value, max_len)
     if found is not None:
         raise ClaimError(name, found)
     return value
@@ -155,7 +155,7 @@ def _url(payload: dict[str, Any], name: str) -> str:
     value = payload.get(name, "")
     if value and (
         not isinstance(value, str)
-        or text.problem(value, 2048) is not None
+        or validation.problem(value, 2048) is not None
         or re.match(r"https?://[^\s]+$", value) is None
     ):
         raise ClaimError(name, f"must be an http(s) URL of at most 2048 characters, got {value!r}")

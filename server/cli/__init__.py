@@ -20,10 +20,10 @@ from pathlib import Path
 
 import jwt
 
-from .errors import OpenproctorError
-from .keys import Keyring, load_master_keys
-from .settings import DEFAULT_DATABASE, Settings
-from .store import Store
+from ..errors import OpenproctorError
+from ..security.keys import Keyring, load_master_keys
+from ..settings import DEFAULT_DATABASE, Settings
+from ..storage.database import Store
 
 ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-]+(:\d{1,5})?")
 
@@ -216,7 +216,7 @@ def cmd_rekey(args: argparse.Namespace) -> int:
 
 
 def cmd_lti_add(args: argparse.Namespace) -> int:
-    from .lti_store import LtiStore, check_platform_settings, login_path
+    from ..storage.lti import LtiStore, check_platform_settings, login_path
 
     public_jwk = args.public_jwk
     if public_jwk is not None and Path(public_jwk).is_file():
@@ -256,7 +256,7 @@ def cmd_lti_add(args: argparse.Namespace) -> int:
 
 
 def cmd_lti_list(args: argparse.Namespace) -> int:
-    from .lti_store import LtiStore
+    from ..storage.lti import LtiStore
 
     with closing(_store(args)) as store:
         names = {i.id: i.name for i in store.list_integrations()}
@@ -275,7 +275,7 @@ def cmd_lti_list(args: argparse.Namespace) -> int:
 
 
 def cmd_lti_remove(args: argparse.Namespace) -> int:
-    from .lti_store import LtiStore
+    from ..storage.lti import LtiStore
 
     with closing(_store(args)) as store:
         integration = store.get_integration(args.integration)
@@ -287,8 +287,8 @@ def cmd_lti_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_lti_rotate_key(args: argparse.Namespace) -> int:
-    from .lti import KEY_GRACE_SECONDS, ToolKeys
-    from .lti_store import LtiStore
+    from ..lti.launch import KEY_GRACE_SECONDS, ToolKeys
+    from ..storage.lti import LtiStore
 
     keyring = _keyring(args)
     with closing(_store(args)) as store:
@@ -303,7 +303,7 @@ def cmd_lti_rotate_key(args: argparse.Namespace) -> int:
 def cmd_reviewer_add(args: argparse.Namespace) -> int:
     import getpass
 
-    from .reviewers import ReviewerStore
+    from ..reviewers import ReviewerStore
 
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -318,7 +318,7 @@ def cmd_reviewer_add(args: argparse.Namespace) -> int:
 
 
 def cmd_reviewer_list(args: argparse.Namespace) -> int:
-    from .reviewers import ReviewerStore
+    from ..reviewers import ReviewerStore
 
     with closing(_store(args)) as store:
         rows = ReviewerStore(store).list()
@@ -330,7 +330,7 @@ def cmd_reviewer_list(args: argparse.Namespace) -> int:
 
 
 def cmd_reviewer_remove(args: argparse.Namespace) -> int:
-    from .reviewers import ReviewerStore
+    from ..reviewers import ReviewerStore
 
     with closing(_store(args)) as store:
         ReviewerStore(store).remove(args.username)
@@ -339,7 +339,7 @@ def cmd_reviewer_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_webhook_add(args: argparse.Namespace) -> int:
-    from .webhooks import WebhookStore
+    from ..webhooks import WebhookStore
 
     with closing(_store(args)) as store:
         webhook, secret = WebhookStore(store, _keyring(args)).add(
@@ -353,7 +353,7 @@ def cmd_webhook_add(args: argparse.Namespace) -> int:
 
 
 def cmd_webhook_list(args: argparse.Namespace) -> int:
-    from .webhooks import WebhookStore
+    from ..webhooks import WebhookStore
 
     with closing(_store(args)) as store:
         rows = WebhookStore(store, _keyring(args)).active(args.institution)
@@ -368,7 +368,7 @@ def cmd_webhook_list(args: argparse.Namespace) -> int:
 
 
 def cmd_webhook_remove(args: argparse.Namespace) -> int:
-    from .webhooks import WebhookStore
+    from ..webhooks import WebhookStore
 
     with closing(_store(args)) as store:
         WebhookStore(store, _keyring(args)).remove(None, args.id)
@@ -451,7 +451,7 @@ VERIFIED, NOT_VERIFIED, IDENTITY_UNCHECKED = 0, 1, 3
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from .evidence import verify_bundle
+    from ..evidence import verify_bundle
 
     def load(path: Path, what: str) -> object:
         try:
@@ -480,7 +480,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def _server_jwks(server: str) -> object:
     """The key set a server publishes at /lti/jwks (fetched by the one outbound client; the
     user names the server, so loopback and private addresses are allowed here)."""
-    from .outbound import OutboundError, OutboundGuard
+    from ..security.outbound import OutboundError, OutboundGuard
 
     url = server.rstrip("/") + "/lti/jwks"
     try:

@@ -18,16 +18,16 @@ from starlette.routing import Route
 
 from openproctor.core import parse_policy, validate_event
 
-from . import charts
+from ...errors import OpenproctorError, TooManyRequests
+from ...reports import timeline_series
+from ...reviewers import OUTCOMES
+from ...security.keys import same_text
+from ...services import AppState
+from .. import charts
+from ..http import status_of
+from ..pages import event_page, page, when
 from .auth import Reviewer, sign_in, sign_out
-from .errors import OpenproctorError, TooManyRequests
 from .guard import View, dashboard, read_form
-from .http import status_of
-from .keys import same_text
-from .pages import event_page, page, when
-from .reports import timeline_series
-from .reviewers import OUTCOMES
-from .state import AppState
 
 log = logging.getLogger("openproctor.server.dashboard")
 STATUSES = ("active", "finished", "integrity_failed")

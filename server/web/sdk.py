@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-from .errors import NotFound
+from ..errors import NotFound
 
 MEDIA_TYPES = {
     ".js": "text/javascript; charset=utf-8",

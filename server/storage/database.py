@@ -29,9 +29,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from openproctor.core import Event, Policy, parse_policy
 
+from ..errors import Conflict, NotFound, Unavailable
 from . import schema
 from .audit import record as audit_record
-from .errors import Conflict, NotFound, Unavailable
 
 log = logging.getLogger("openproctor.server.store")
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"

@@ -17,9 +17,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from . import schema, text
-from .errors import Conflict, Invalid, NotFound
-from .store import Store
+from ..errors import Conflict, Invalid, NotFound
+from ..security import validation
+from . import schema
+from .database import Store
 
 STATE_TTL = 600.0
 CONTEXT_TTL = 3600.0
@@ -88,7 +89,7 @@ def check_platform_settings(
     fields.update(jwks_url=jwks_url or "", token_url=token_url or "", exam_url=exam_url or "")
     fields.update(public_jwk=public_jwk or "", deployment_id="".join(deployment_ids))
     for name, value in fields.items():
-        found = text.problem(value, multiline=name == "public_jwk")
+        found = validation.problem(value, multiline=name == "public_jwk")
         if found is not None:
             raise fail(name, found)
     for name, value in (("issuer", issuer), ("client_id", client_id)):

@@ -22,11 +22,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt import PyJWK, PyJWKSet
 
-from . import text
-from .errors import Forbidden, Invalid, UpstreamFailed
-from .keys import Keyring, same_text
-from .lti_store import LtiStore, Registration
-from .outbound import OutboundError, OutboundGuard
+from ..errors import Forbidden, Invalid, UpstreamFailed
+from ..security import validation
+from ..security.keys import Keyring, same_text
+from ..security.outbound import OutboundError, OutboundGuard
+from ..storage.lti import LtiStore, Registration
 
 log = logging.getLogger("openproctor.server.lti")
 
@@ -378,7 +378,9 @@ def _check_identifiers(claims: dict[str, Any]) -> None:
     for name, value in found.items():
         if value is None:
             continue
-        problem = "must be a string" if not isinstance(value, str) else text.problem(value, 255)
+        problem = (
+            "must be a string" if not isinstance(value, str) else validation.problem(value, 255)
+        )
         if problem is not None:
             raise Invalid("invalid_claim", f"the id_token's {name} claim {problem}")
     attempt = claims.get(AP + "attempt_number")

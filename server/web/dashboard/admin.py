@@ -7,11 +7,11 @@ from __future__ import annotations
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from .errors import OpenproctorError
+from ...errors import OpenproctorError
+from ...lti.routes import tool_settings
+from ...storage.lti import LtiStore, check_platform_settings
+from ..http import own_origin, status_of
 from .guard import View, dashboard
-from .http import own_origin, status_of
-from .lti_routes import tool_settings
-from .lti_store import LtiStore, check_platform_settings
 
 # -- alert webhooks -------------------------------------------------------------------------------
 

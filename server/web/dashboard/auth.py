@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .keys import Keyring, same_text
-from .reviewers import ReviewerStore
+from ...reviewers import ReviewerStore
+from ...security.keys import Keyring, same_text
 
 COOKIE = "openproctor_reviewer"
 LIFETIME_SECONDS = 8 * 3600

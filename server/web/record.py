@@ -15,12 +15,12 @@ from starlette.routing import Route
 
 from openproctor.core import FLAG_TYPES
 
-from .dashboard import integrity_label
-from .errors import Gone, NotFound
-from .evidence import build_bundle
+from ..errors import Gone, NotFound
+from ..evidence import build_bundle
+from ..services import AppState
+from .dashboard.queue import integrity_label
 from .http import own_origin
 from .pages import event_page, page
-from .state import AppState
 
 
 async def _session(request: Request) -> tuple[AppState, dict[str, Any] | None]:

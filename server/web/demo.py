@@ -15,10 +15,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from .cli import mint_test_jwt
-from .errors import Conflict
+from ..cli import mint_test_jwt
+from ..errors import Conflict
+from ..services import AppState
 from .pages import page
-from .state import AppState
 
 HERE = Path(__file__).resolve().parent
 INTEGRATION = "demo"

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from openproctor.core import Secret, derive_session_key
 
-from .errors import Forbidden, Misconfigured, Unauthorized
+from ..errors import Forbidden, Misconfigured, Unauthorized
 
 TOKEN_AUDIENCE = "openproctor:session"  # noqa: S105 (an audience name, not a secret)
 TOKEN_ALGORITHM = "HS256"  # noqa: S105

@@ -19,8 +19,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from openproctor.core import EncodingError, parse_json
 
-from . import errors, text
-from .errors import OpenproctorError
+from .. import errors
+from ..errors import OpenproctorError
+from ..security import validation
 
 log = logging.getLogger("openproctor.server")
 
@@ -183,9 +184,9 @@ class RefuseBadText:
         if scope["type"] == "http":
             query = scope.get("query_string", b"").decode("latin-1")
             try:
-                if text.problem(scope["path"]) is not None:
+                if validation.problem(scope["path"]) is not None:
                     raise errors.Invalid("invalid_text", "the path holds a control character")
-                text.check_all(parse_qsl(query, keep_blank_values=True), "query")
+                validation.check_all(parse_qsl(query, keep_blank_values=True), "query")
             except OpenproctorError as exc:
                 await domain_error_response(exc)(scope, receive, send)
                 return

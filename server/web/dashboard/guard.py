@@ -14,12 +14,12 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from . import text
+from ...errors import TooLarge
+from ...security import validation
+from ...services import AppState
+from ..http import body_deadline
+from ..pages import page
 from .auth import Reviewer, csrf_ok, current_reviewer
-from .errors import TooLarge
-from .http import body_deadline
-from .pages import page
-from .state import AppState
 
 MAX_FORM_BYTES = 16 * 1024
 MAX_FORM_FIELDS = 60
@@ -32,7 +32,7 @@ async def read_form(request: Request) -> FormData:
         raise TooLarge("body_too_large", f"the form must be at most {MAX_FORM_BYTES} bytes")
     async with body_deadline(request):
         form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
-    text.check_all(((k, v) for k, v in form.multi_items() if isinstance(v, str)), "form")
+    validation.check_all(((k, v) for k, v in form.multi_items() if isinstance(v, str)), "form")
     return form
 
 

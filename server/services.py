@@ -5,15 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .ingest import IngestService
-from .keys import Keyring, load_master_keys
-from .lti import Launch, PlatformKeys, ToolKeys, verify_id_token
-from .lti_store import LtiStore, Registration
-from .outbound import OutboundGuard
+from .lti.launch import Launch, PlatformKeys, ToolKeys, verify_id_token
 from .ratelimit import RateLimiter
 from .reviewers import ReviewerStore
+from .security.keys import Keyring, load_master_keys
+from .security.outbound import OutboundGuard
 from .sessions import SessionService
 from .settings import Settings
-from .store import Store
+from .storage.database import Store
+from .storage.lti import LtiStore, Registration
 from .webhooks import WebhookSender, WebhookStore
 from .writer import GroupWriter, ThreadRunner
 
