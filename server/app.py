@@ -21,7 +21,7 @@ from .lti import routes as lti_routes
 from .observability import RequestMetrics, configure_logging, metrics_endpoint
 from .services import AppState
 from .settings import Settings
-from .storage.database import Store
+from .storage import Storage
 from .web import api, demo, record, sdk
 from .web.cors import RegisteredOriginsCORS
 from .web.dashboard import admin as admin_pages
@@ -37,7 +37,7 @@ STATIC = Path(__file__).resolve().parent / "web" / "static"
 def create_app(
     settings: Settings | None = None,
     *,
-    store: Store | None = None,
+    store: Storage | None = None,
     migrate: bool = False,
     purge_every: float | None = 3600.0,
 ) -> Starlette:
@@ -86,7 +86,7 @@ def create_app(
             Middleware(RequestMetrics),
             Middleware(SecurityHeaders),
             Middleware(RefuseBadText),
-            Middleware(RegisteredOriginsCORS, origins=state.store.registered_origins),
+            Middleware(RegisteredOriginsCORS, origins=state.store.integrations.origins),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

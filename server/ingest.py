@@ -37,7 +37,8 @@ from openproctor.core import (
 from .errors import Conflict, Gone, Invalid, OpenproctorError, Refused, TooLarge
 from .observability import BATCHES, EVENTS, REJECTIONS
 from .security.keys import Keyring
-from .storage.database import SessionTx, Store
+from .storage import Storage
+from .storage.sessions import SessionTx
 from .webhooks import WebhookStore
 
 log = logging.getLogger("openproctor.server.ingest")
@@ -45,7 +46,7 @@ log = logging.getLogger("openproctor.server.ingest")
 
 @dataclass
 class IngestService:
-    store: Store
+    store: Storage
     keyring: Keyring
     #: Alerts are queued in the transaction that flags a session.
     alerts: WebhookStore | None = None
@@ -69,7 +70,7 @@ class IngestService:
         and the caller acknowledges it only then."""
         keys = self.keyring.session_keys(session_id)
         try:
-            with self.store.locked_session(session_id, group) as tx:
+            with self.store.sessions.locked(session_id, group) as tx:
                 if check is not None:
                     check(tx.row)
                 if tx.row["purged_at"] is not None:
@@ -112,7 +113,7 @@ class IngestService:
         except ChainError as exc:
             # Nothing of the batch was stored (the transaction rolled back); record why.
             REJECTIONS.labels(exc.code).inc()
-            self.store.update_session(
+            self.store.sessions.update(
                 session_id,
                 group,
                 status="integrity_failed",
@@ -199,7 +200,7 @@ class IngestService:
 
     def finish(self, session_id: str) -> dict[str, Any]:
         """Close a session (idempotent): rescore from the stored log, record completeness."""
-        with self.store.locked_session(session_id) as tx:
+        with self.store.sessions.locked(session_id) as tx:
             row = tx.row
             policy = session_policy(row["policy_json"])
             stored = tx.events()

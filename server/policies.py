@@ -13,8 +13,7 @@ import sqlalchemy as sa
 from openproctor.core import Policy, parse_policy
 
 from .errors import Conflict, NotFound
-from .storage import schema
-from .storage.database import Store
+from .storage import Storage, schema
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ class ExamPolicies:
 
 
 class PolicyStore:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Storage) -> None:
         self.store = store
 
     def versions(self, institution_id: str, exam_id: str) -> list[PolicyVersion]:
@@ -101,8 +100,8 @@ class PolicyStore:
         return found[0] if found else None
 
     def save_staging(self, institution_id: str, policy: Policy, created_by: str) -> int:
-        """Store an edited policy as the exam's newest staging version; return its number."""
-        _, version = self.store.save_policy(
+        """Storage an edited policy as the exam's newest staging version; return its number."""
+        _, version = self.store.policies.save(
             institution_id,
             replace(policy, environment="staging"),
             created_by,
@@ -125,7 +124,7 @@ class PolicyStore:
         if not exam.pending:
             raise Conflict("nothing_to_promote", "production already runs exactly this policy")
         promoted = replace(exam.staging.policy, environment="production")
-        _, new_version = self.store.save_policy(
+        _, new_version = self.store.policies.save(
             institution_id, promoted, created_by, audit=(created_by, "policy.promoted")
         )
         return new_version

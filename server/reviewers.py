@@ -18,8 +18,8 @@ from sqlalchemy.exc import IntegrityError
 
 from .errors import Conflict, Invalid, NotFound, TooManyRequests
 from .security import validation
-from .storage import schema
-from .storage.database import Store, require_institution
+from .storage import Storage, schema
+from .storage.database import require_institution
 
 ROLES = ("reviewer", "admin")
 OUTCOMES = {
@@ -77,7 +77,7 @@ def _dummy_hash() -> str:
 
 
 class ReviewerStore:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Storage) -> None:
         self.engine = store.engine
 
     # -- accounts --------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from .security.keys import Keyring, load_master_keys
 from .security.outbound import OutboundGuard
 from .sessions import SessionService
 from .settings import Settings
-from .storage.database import Store
+from .storage import Storage
 from .storage.lti import LtiStore, Registration
 from .webhooks import WebhookSender, WebhookStore
 from .writer import GroupWriter, ThreadRunner
@@ -21,7 +21,7 @@ from .writer import GroupWriter, ThreadRunner
 @dataclass
 class AppState:
     settings: Settings
-    store: Store
+    store: Storage
     keyring: Keyring
     sessions: SessionService
     ingest: IngestService
@@ -38,10 +38,10 @@ class AppState:
     outbound: OutboundGuard
 
     @classmethod
-    def build(cls, settings: Settings, store: Store | None = None) -> AppState:
-        store = store or Store(settings.database_url)
+    def build(cls, settings: Settings, store: Storage | None = None) -> AppState:
+        store = store or Storage(settings.database_url)
         keyring = Keyring(tuple(load_master_keys(settings.secret_keys, settings.secret_file)))
-        lti_store = LtiStore(store)
+        lti_store = store.lti
         webhooks = WebhookStore(store, keyring)
         outbound = OutboundGuard(allow_private=settings.outbound_allow_private)
         return cls(

@@ -15,7 +15,8 @@ from .errors import Conflict, Forbidden, NotFound, Unavailable
 from .observability import SESSIONS
 from .security.keys import Keyring
 from .security.tokens import StartClaims, decode_start_token
-from .storage.database import Integration, Store
+from .storage import Storage
+from .storage.rows import Integration
 
 
 def new_session_id() -> str:
@@ -36,16 +37,16 @@ def effective_policy(policy: Policy, claims: StartClaims, session_id: str) -> Po
 
 
 def exam_policy(
-    store: Store, institution_id: str, exam_id: str, context_id: str | None = None
+    store: Storage, institution_id: str, exam_id: str, context_id: str | None = None
 ) -> tuple[int, int, Policy]:
     """The exam's production policy; an exam seen for the first time gets the default policy
     stored as version 1 (in the course of the launch that created it, if any), so every
     session records the version it ran under."""
-    found = store.current_policy(institution_id, exam_id)
+    found = store.policies.current(institution_id, exam_id)
     if found is not None:
         return found
     policy = parse_policy({"exam_id": exam_id})
-    policy_id, version = store.save_policy(
+    policy_id, version = store.policies.save(
         institution_id, policy, created_by="default", context_id=context_id
     )
     return policy_id, version, policy
@@ -53,7 +54,7 @@ def exam_policy(
 
 @dataclass
 class SessionService:
-    store: Store
+    store: Storage
     keyring: Keyring
     token_grace_seconds: int
 
@@ -78,7 +79,7 @@ class SessionService:
         """Start (or resume, for the same user) a session from claims already validated: an
         integration JWT or an LTI launch. ``override`` adjusts the exam's stored policy (LTI
         custom parameters) before the candidate's effective policy is derived."""
-        existing = self.store.find_session(integration.id, claims.session_id)
+        existing = self.store.sessions.find(integration.id, claims.session_id)
         if existing is None:
             existing, resumed = self._create(integration, claims, now, context_id, override)
         else:
@@ -97,7 +98,7 @@ class SessionService:
     def resume(self, session_id: str, institution_key: str | None) -> dict[str, Any]:
         """A fresh grant for a session whose token the page already holds (script-tag flow,
         page reloads); ``institution_key``, when the page sends one, must match."""
-        row = self.store.get_session(session_id)
+        row = self.store.sessions.get(session_id)
         if row is None:
             raise NotFound("unknown_session", f"no session {session_id!r}")
         if institution_key is not None and institution_key != row["institution_id"]:
@@ -152,10 +153,10 @@ class SessionService:
             "purged_at": None,
             "context_id": context_id,
         }
-        if self.store.insert_session(row):
+        if self.store.sessions.insert(row):
             return row, False
         # Another request created it first (double click, two tabs): resume that one.
-        found = self.store.find_session(integration.id, claims.session_id)
+        found = self.store.sessions.find(integration.id, claims.session_id)
         if found is None:
             raise Unavailable("busy", "the session could not be created; try again")
         return found, True

@@ -31,8 +31,8 @@ from .errors import Invalid, NotFound
 from .security import validation
 from .security.keys import Keyring, same_text
 from .security.outbound import OutboundError, OutboundGuard
-from .storage import schema
-from .storage.database import Store, require_institution
+from .storage import Storage, schema
+from .storage.database import require_institution
 
 log = logging.getLogger("openproctor.server.webhooks")
 
@@ -107,7 +107,7 @@ def _webhook(row: Any) -> Webhook:
 class WebhookStore:
     """Configured webhooks (secrets encrypted at rest) and the delivery log."""
 
-    def __init__(self, store: Store, keyring: Keyring) -> None:
+    def __init__(self, store: Storage, keyring: Keyring) -> None:
         self.engine = store.engine
         self.keyring = keyring
 
@@ -259,7 +259,7 @@ class WebhookStore:
         backoff_base: float,
         now: float,
     ) -> str:
-        """Store an attempt's outcome; returns the delivery's new status."""
+        """Storage an attempt's outcome; returns the delivery's new status."""
         attempts = int(delivery["attempts"]) + 1
         values: dict[str, Any] = {
             "attempts": attempts,

@@ -21,7 +21,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from .errors import OpenproctorError, Unavailable
-from .storage.database import Store
+from .storage import Storage
 
 log = logging.getLogger("openproctor.server.writer")
 
@@ -49,7 +49,7 @@ class GroupWriter:
     fails that batch only; a failed commit fails the whole group with 503, nothing stored.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Storage) -> None:
         self.store = store
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -105,7 +105,7 @@ class GroupWriter:
     def _apply(self, group: list[Any]) -> list[tuple[Any, Any, BaseException | None]]:
         outcomes: list[tuple[Any, Any, BaseException | None]] = []
         try:
-            with self.store.write_group() as conn:
+            with self.store.sessions.write_group() as conn:
                 for work, args, loop, future in group:
                     try:
                         outcomes.append((loop, future, work(*args, group=conn)))

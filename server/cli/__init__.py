@@ -23,7 +23,7 @@ import jwt
 from ..errors import OpenproctorError
 from ..security.keys import Keyring, load_master_keys
 from ..settings import DEFAULT_DATABASE, Settings
-from ..storage.database import Store
+from ..storage import Storage
 
 ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-]+(:\d{1,5})?")
 
@@ -32,8 +32,8 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(database_url=args.database, secret_file=args.secret_file)
 
 
-def _store(args: argparse.Namespace) -> Store:
-    store = Store(_settings(args).database_url)
+def _store(args: argparse.Namespace) -> Storage:
+    store = Storage(_settings(args).database_url)
     store.migrate()
     return store
 
@@ -61,7 +61,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     if public:
         os.environ["OPENPROCTOR_PUBLIC_ORIGIN"] = public
-    with closing(Store(settings.database_url)) as store:
+    with closing(Storage(settings.database_url)) as store:
         store.migrate()
         where = repr(store)
     load_master_keys(settings.secret_keys, settings.secret_file)  # create the key file once
@@ -126,7 +126,7 @@ def cmd_integration_add(args: argparse.Namespace) -> int:
     secret = args.secret or secrets.token_urlsafe(32)
     keyring = _keyring(args)
     with closing(_store(args)) as store:
-        store.add_integration(
+        store.integrations.add(
             args.name,
             args.institution,
             keyring.encrypt(secret),
@@ -143,7 +143,7 @@ def cmd_integration_add(args: argparse.Namespace) -> int:
 
 def cmd_integration_list(args: argparse.Namespace) -> int:
     with closing(_store(args)) as store:
-        rows = store.list_integrations()
+        rows = store.integrations.all()
     if args.json:
         print(
             json.dumps(
@@ -172,7 +172,7 @@ def cmd_integration_list(args: argparse.Namespace) -> int:
 
 def cmd_integration_remove(args: argparse.Namespace) -> int:
     with closing(_store(args)) as store:
-        store.remove_integration(args.name)
+        store.integrations.remove(args.name)
     print(f"integration {args.name!r} removed")
     return 0
 
@@ -185,7 +185,7 @@ def cmd_integration_rotate_secret(args: argparse.Namespace) -> int:
     secret = args.secret or secrets.token_urlsafe(32)
     keyring = _keyring(args)
     with closing(_store(args)) as store:
-        store.rotate_integration_secret(
+        store.integrations.rotate_secret(
             args.name, keyring.encrypt(secret), args.grace_hours * 3600, actor="cli"
         )
     until = datetime.now(UTC) + timedelta(hours=args.grace_hours)
@@ -216,7 +216,7 @@ def cmd_rekey(args: argparse.Namespace) -> int:
 
 
 def cmd_lti_add(args: argparse.Namespace) -> int:
-    from ..storage.lti import LtiStore, check_platform_settings, login_path
+    from ..storage.lti import check_platform_settings, login_path
 
     public_jwk = args.public_jwk
     if public_jwk is not None and Path(public_jwk).is_file():
@@ -236,13 +236,13 @@ def cmd_lti_add(args: argparse.Namespace) -> int:
         flag = "--" + str(exc.extra["field"]).replace("_", "-")
         raise SystemExit(f"error: {flag}: {exc.message}") from None
     with closing(_store(args)) as store:
-        integration = store.get_integration(args.integration)
+        integration = store.integrations.get(args.integration)
         if integration is None:
             raise SystemExit(
                 f"error: no integration named {args.integration!r} "
                 "(create it first: openproctor integration add NAME --institution ID)"
             )
-        registration = LtiStore(store).add_registration(
+        registration = store.lti.add_registration(
             integration.id, **values, allow_policy_override=not args.no_policy_override
         )
     print(
@@ -256,11 +256,10 @@ def cmd_lti_add(args: argparse.Namespace) -> int:
 
 
 def cmd_lti_list(args: argparse.Namespace) -> int:
-    from ..storage.lti import LtiStore
 
     with closing(_store(args)) as store:
-        names = {i.id: i.name for i in store.list_integrations()}
-        rows = LtiStore(store).list_registrations()
+        names = {i.id: i.name for i in store.integrations.all()}
+        rows = store.lti.list_registrations()
     if not rows:
         print("no LTI platforms (add one with: openproctor lti add ...)")
     for r in rows:
@@ -275,24 +274,22 @@ def cmd_lti_list(args: argparse.Namespace) -> int:
 
 
 def cmd_lti_remove(args: argparse.Namespace) -> int:
-    from ..storage.lti import LtiStore
 
     with closing(_store(args)) as store:
-        integration = store.get_integration(args.integration)
+        integration = store.integrations.get(args.integration)
         if integration is None:
             raise SystemExit(f"error: no integration named {args.integration!r}")
-        LtiStore(store).remove_registration(args.issuer, args.client_id, integration.id)
+        store.lti.remove_registration(args.issuer, args.client_id, integration.id)
     print(f"platform {args.issuer!r} (client id {args.client_id!r}) removed")
     return 0
 
 
 def cmd_lti_rotate_key(args: argparse.Namespace) -> int:
     from ..lti.launch import KEY_GRACE_SECONDS, ToolKeys
-    from ..storage.lti import LtiStore
 
     keyring = _keyring(args)
     with closing(_store(args)) as store:
-        kid = ToolKeys(LtiStore(store), keyring).rotate()
+        kid = ToolKeys(store.lti, keyring).rotate()
     print(
         f"new tool signing key {kid}; the previous key stays published at /lti/jwks for "
         f"{KEY_GRACE_SECONDS // 86400} days"
@@ -379,7 +376,7 @@ def cmd_webhook_remove(args: argparse.Namespace) -> int:
 def cmd_token(args: argparse.Namespace) -> int:
     keyring = _keyring(args)
     with closing(_store(args)) as store:
-        integration = store.get_integration(args.integration)
+        integration = store.integrations.get(args.integration)
     if integration is None:
         raise SystemExit(f"error: no integration named {args.integration!r}")
     print(

@@ -28,8 +28,8 @@ from ..security import validation
 from ..security.keys import same_text
 from ..security.tokens import StartClaims
 from ..services import AppState
-from ..storage.database import Integration
 from ..storage.lti import Registration
+from ..storage.rows import Integration
 from ..web.dashboard.auth import Reviewer, sign_in
 from ..web.http import body_deadline, own_origin, status_of
 from ..web.pages import page
@@ -275,7 +275,7 @@ async def _dispatch(request: Request, state: AppState, launch: Launch) -> Respon
             "register the platform with --exam-url",
         )
     integration = await run_in_threadpool(
-        state.store.get_integration_by_id, launch.registration.integration_id
+        state.store.integrations.by_id, launch.registration.integration_id
     )
     assert integration is not None
     problem = exam_url_problem(exam_url, _exam_origins(launch.registration, integration))
@@ -363,7 +363,7 @@ async def _start_session(request: Request, state: AppState, launch: Launch) -> d
         },
     )
     integration = await run_in_threadpool(
-        state.store.get_integration_by_id, launch.registration.integration_id
+        state.store.integrations.by_id, launch.registration.integration_id
     )
     assert integration is not None
     grant: dict[str, Any] = await run_in_threadpool(
@@ -384,7 +384,7 @@ async def _end_assessment(request: Request, state: AppState, launch: Launch) -> 
     integration_id = launch.registration.integration_id
     attempt = launch.claims.get(AP + "attempt_number")
     row = await run_in_threadpool(
-        state.store.find_session, integration_id, _external_id(launch, attempt)
+        state.store.sessions.find, integration_id, _external_id(launch, attempt)
     )
     if row is None or row["user_id"] != launch.subject:
         raise NotFound("unknown_session", "no proctored attempt matches this end message")
@@ -403,7 +403,7 @@ async def _end_assessment(request: Request, state: AppState, launch: Launch) -> 
 
 async def _open_dashboard(request: Request, state: AppState, launch: Launch) -> Response:
     integration = await run_in_threadpool(
-        state.store.get_integration_by_id, launch.registration.integration_id
+        state.store.integrations.by_id, launch.registration.integration_id
     )
     assert integration is not None
     role = launch.staff_role
@@ -444,10 +444,10 @@ async def _deep_linking_form(request: Request, state: AppState, launch: Launch) 
         launch.claims,
     )
     integration = await run_in_threadpool(
-        state.store.get_integration_by_id, launch.registration.integration_id
+        state.store.integrations.by_id, launch.registration.integration_id
     )
     assert integration is not None
-    exams = await run_in_threadpool(state.store.exams, integration.institution_id)
+    exams = await run_in_threadpool(state.store.policies.exams, integration.institution_id)
     return _deep_linking_page(context_id, exams, {}, {}, launch.registration)
 
 
@@ -497,7 +497,7 @@ async def deep_linking_submit(request: Request) -> Response:
         assert registration is not None
         launch = Launch(registration, context["claims"])
         integration = await run_in_threadpool(
-            state.store.get_integration_by_id, registration.integration_id
+            state.store.integrations.by_id, registration.integration_id
         )
         assert integration is not None
         institution = integration.institution_id
@@ -515,7 +515,9 @@ async def deep_linking_submit(request: Request) -> Response:
         if chosen is None:
             policy = _policy_from_form(values, errors)
         if policy is not None:
-            existing = await run_in_threadpool(state.store.exam_record, institution, policy.exam_id)
+            existing = await run_in_threadpool(
+                state.store.policies.exam, institution, policy.exam_id
+            )
             if existing is not None and not may_edit_exam(staff, existing.context_id):
                 errors["exam_id"] = (
                     f"exam {policy.exam_id!r} already exists; only an administrator or the "
@@ -530,7 +532,7 @@ async def deep_linking_submit(request: Request) -> Response:
             actor = f"lti:{launch.subject or 'staff'} ({staff.role}, course {staff.context_id})"
             if existing is None:  # a new exam, in this course
                 save = functools.partial(
-                    state.store.save_policy,
+                    state.store.policies.save,
                     institution,
                     policy,
                     actor,
@@ -539,7 +541,7 @@ async def deep_linking_submit(request: Request) -> Response:
                 )
             else:  # a change: into staging; promotion stays a separate, reviewed step
                 save = functools.partial(
-                    state.store.save_policy,
+                    state.store.policies.save,
                     institution,
                     replace(policy, environment="staging"),
                     actor,
@@ -577,10 +579,10 @@ def _staff(launch: Launch, institution_id: str) -> Reviewer:
 def _linkable_exams(state: AppState, institution_id: str, staff: Reviewer) -> list[dict[str, Any]]:
     """The exams a deep link may name: the course's own and the institution's shared ones (an
     administrator: all)."""
-    contexts = state.store.exam_contexts(institution_id)
+    contexts = state.store.policies.exam_contexts(institution_id)
     return [
         e
-        for e in state.store.exams(institution_id)
+        for e in state.store.policies.exams(institution_id)
         if staff.role == "admin" or contexts.get(e["exam_id"]) in (None, staff.context_id)
     ]
 

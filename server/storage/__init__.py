@@ -1,0 +1,63 @@
+"""Storage: one module per table family on one database (SQLite or PostgreSQL), composed here.
+
+``Storage(url)`` is what the services hold: ``storage.sessions``, ``storage.integrations``,
+``storage.policies``, ``storage.lti``, ``storage.audit``; ``migrate``, ``purge`` and ``reencrypt``
+work across tables. Nothing here knows about HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy.engine import Engine
+
+from . import maintenance
+from .audit import AuditLog
+from .database import Database
+from .integrations import Integrations
+from .lti import LtiStore
+from .policies import Policies
+from .sessions import Sessions
+
+__all__ = ["Storage"]
+
+
+class Storage:
+    def __init__(self, url: str) -> None:
+        self.db = Database(url)
+        self.integrations = Integrations(self.db)
+        self.policies = Policies(self.db)
+        self.sessions = Sessions(self.db)
+        self.lti = LtiStore(self.db)
+        self.audit = AuditLog(self.db.engine)
+
+    def __repr__(self) -> str:
+        return f"Storage({self.db.engine.url.render_as_string(hide_password=True)!r})"
+
+    @property
+    def engine(self) -> Engine:
+        return self.db.engine
+
+    @property
+    def dialect(self) -> str:
+        return self.db.dialect
+
+    def migrate(self) -> None:
+        """Bring the schema up to the newest migration (idempotent)."""
+        self.db.migrate()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def ping(self) -> None:
+        self.db.ping()
+
+    def purge(self, now: float | None = None) -> dict[str, int]:
+        """Delete the event logs past their exam's retention (maintenance.purge)."""
+        return maintenance.purge(self.db, now)
+
+    def reencrypt(self, rotate: Callable[[bytes], bytes], actor: str) -> dict[str, int]:
+        """Every stored secret under the newest master key (maintenance.reencrypt)."""
+        counts = maintenance.reencrypt(self.db, rotate, actor)
+        self.integrations.forget()
+        return counts

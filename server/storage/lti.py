@@ -1,7 +1,7 @@
 """Storage for the LTI 1.3 tool: platform registrations, the tool's RSA keys, one-time login
 states (state + nonce) and short-lived launch contexts (a deep-linking request being answered).
 
-It shares the engine of :class:`openproctor.server.store.Store`; every single-use record is
+It shares the database of the other table families; every single-use record is
 consumed with one conditional UPDATE, so two requests can never both use it.
 """
 
@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from ..errors import Conflict, Invalid, NotFound
 from ..security import validation
 from . import schema
-from .database import Store
+from .database import Database
 
 STATE_TTL = 600.0
 CONTEXT_TTL = 3600.0
@@ -130,8 +130,8 @@ def check_platform_settings(
 
 
 class LtiStore:
-    def __init__(self, store: Store) -> None:
-        self.engine = store.engine
+    def __init__(self, db: Database) -> None:
+        self.engine = db.engine
 
     # -- registrations ---------------------------------------------------------------------
 

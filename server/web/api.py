@@ -17,7 +17,7 @@ from ..security import validation
 from ..security.tokens import decode_with_any
 from ..services import AppState
 from ..sessions import public_status
-from ..storage.database import Integration
+from ..storage.rows import Integration
 from .http import bearer, check_origin, read_json
 from .openapi import openapi_endpoint
 
@@ -53,7 +53,7 @@ async def start_session(request: Request) -> JSONResponse:
             field="integrationName",
         )
     validation.check(name, "integrationName", 100)
-    integration = await run_in_threadpool(state.store.get_integration, name)
+    integration = await run_in_threadpool(state.store.integrations.get, name)
     if integration is None:
         raise NotFound("unknown_integration", f"no integration named {name!r}")
     check_origin(request, integration.allowed_origins, state.settings.public_origin)
@@ -77,10 +77,10 @@ async def resume_session(request: Request) -> JSONResponse:
 async def _session_for_token(request: Request, state: AppState) -> dict[str, Any]:
     session_id = request.path_params["session_id"]
     state.keyring.check_session_token(bearer(request), session_id)
-    row = await run_in_threadpool(state.store.get_session, session_id)
+    row = await run_in_threadpool(state.store.sessions.get, session_id)
     if row is None:
         raise NotFound("unknown_session", f"no session {session_id!r}")
-    integration = await run_in_threadpool(state.store.get_integration_by_id, row["integration_id"])
+    integration = await run_in_threadpool(state.store.integrations.by_id, row["integration_id"])
     check_origin(
         request, integration.allowed_origins if integration else (), state.settings.public_origin
     )
@@ -105,7 +105,7 @@ async def post_events(request: Request) -> JSONResponse:
         )
 
     def origin_allowed(row: dict[str, Any]) -> None:  # inside the ingest transaction
-        integration = state.store.get_integration_by_id(row["integration_id"])
+        integration = state.store.integrations.by_id(row["integration_id"])
         check_origin(
             request,
             integration.allowed_origins if integration else (),
@@ -126,7 +126,7 @@ def check_integration_credential(state: AppState, token: str) -> Integration:
         raise Unauthorized("invalid_credential", f"the credential is not a JWT: {exc}") from None
     name = claims.get("iss")
     usable = isinstance(name, str) and validation.problem(name, 100) is None
-    integration = state.store.get_integration(name) if usable else None
+    integration = state.store.integrations.get(name) if usable else None
     if integration is None or header.get("alg") != "HS256":
         raise Unauthorized(
             "invalid_credential",
@@ -154,9 +154,9 @@ async def _session_for_integration(request: Request, state: AppState) -> dict[st
     integration = await run_in_threadpool(check_integration_credential, state, bearer(request))
     check_origin(request, integration.allowed_origins, state.settings.public_origin)
     wanted = request.path_params["session_id"]
-    row = await run_in_threadpool(state.store.get_session, wanted)
+    row = await run_in_threadpool(state.store.sessions.get, wanted)
     if row is None:  # the integrator may also use its own sessionId
-        row = await run_in_threadpool(state.store.find_session, integration.id, wanted)
+        row = await run_in_threadpool(state.store.sessions.find, integration.id, wanted)
     if row is None or row["integration_id"] != integration.id:
         raise NotFound("unknown_session", f"no session {wanted!r} for this integration")
     return row

@@ -28,10 +28,10 @@ EXAM_ID = "demo-exam"
 
 def ensure_demo_integration(state: AppState) -> None:
     """Register the demo integration once (same-origin only, random secret)."""
-    if state.store.get_integration(INTEGRATION) is None:
+    if state.store.integrations.get(INTEGRATION) is None:
         secret = secrets.token_urlsafe(32)
         with contextlib.suppress(Conflict):  # another worker may have registered it first
-            state.store.add_integration(
+            state.store.integrations.add(
                 INTEGRATION,
                 INSTITUTION,
                 state.keyring.encrypt(secret),
@@ -47,7 +47,7 @@ async def exam_page(request: Request) -> Response:
 async def fake_lms_start(request: Request) -> JSONResponse:
     """What an LMS backend does: sign a JWT for the logged-in student with its secret."""
     state: AppState = request.app.state.openproctor
-    integration = await run_in_threadpool(state.store.get_integration, INTEGRATION)
+    integration = await run_in_threadpool(state.store.integrations.get, INTEGRATION)
     assert integration is not None
     student = "demo-student-" + secrets.token_hex(3)
     token = mint_test_jwt(

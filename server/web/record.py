@@ -29,14 +29,14 @@ async def _session(request: Request) -> tuple[AppState, dict[str, Any] | None]:
     key = request.query_params.get("key", "")
     if not key or not state.keyring.check_record_key(session_id, key):
         return state, None
-    return state, await run_in_threadpool(state.store.get_session, session_id)
+    return state, await run_in_threadpool(state.store.sessions.get, session_id)
 
 
 async def record_page(request: Request) -> Response:
     state, row = await _session(request)
     if row is None:
         return page("record_missing.html", status=404)
-    events = await run_in_threadpool(state.store.events, row["id"])
+    events = await run_in_threadpool(state.store.sessions.events, row["id"])
     policy = json.loads(row["policy_json"])
     deleted_on = datetime.fromtimestamp(
         row["started_at"] + policy["log_retention_days"] * 86400, UTC
@@ -60,7 +60,7 @@ async def evidence(request: Request) -> Response:
         raise NotFound("unknown_session", "no such session, or the link's key is wrong")
     if row["purged_at"] is not None:
         raise Gone("session_purged", "this session's log was deleted under the retention policy")
-    events = await run_in_threadpool(state.store.events, row["id"])
+    events = await run_in_threadpool(state.store.sessions.events, row["id"])
     bundle = await run_in_threadpool(
         build_bundle,
         row,

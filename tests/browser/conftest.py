@@ -24,7 +24,7 @@ import pytest
 
 from openproctor.server.cli import mint_test_jwt
 from openproctor.server.security.keys import Keyring, load_master_keys
-from openproctor.server.storage.database import Store
+from openproctor.server.storage import Storage
 
 from ..support import free_port, stop, wait_healthy
 from .engines import CHROMIUM, QUIET
@@ -49,8 +49,8 @@ class LiveServer:
     database_url: str
     keyring: Keyring
 
-    def store(self) -> Store:
-        return Store(self.database_url)
+    def store(self) -> Storage:
+        return Storage(self.database_url)
 
     def jwt(self, session_id: str, user_id: str = "student-1", **extra: Any) -> str:
         return mint_test_jwt(
@@ -69,14 +69,14 @@ class LiveServer:
     def events(self, session_id: str) -> list[dict[str, Any]]:
         store = self.store()
         try:
-            return store.events(session_id)
+            return store.sessions.events(session_id)
         finally:
             store.close()
 
     def session(self, session_id: str) -> dict[str, Any]:
         store = self.store()
         try:
-            row = store.get_session(session_id)
+            row = store.sessions.get(session_id)
             assert row is not None
             return row
         finally:

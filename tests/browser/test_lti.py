@@ -17,7 +17,6 @@ import httpx2 as httpx
 import pytest
 
 from openproctor.server.lti.launch import OPENPROCTOR_CLAIM
-from openproctor.server.storage.lti import LtiStore
 
 from ..lti_platform import LEARNER, LaunchSpec, Platform, serve_jwks
 from .conftest import LMS
@@ -29,9 +28,9 @@ def platform(live_server, exam_host) -> Iterator[Platform]:
     with serve_jwks(platform) as (jwks_url, _):
         store = live_server.store()
         try:
-            integration = store.get_integration("lms")
+            integration = store.integrations.get("lms")
             assert integration is not None
-            LtiStore(store).add_registration(
+            store.lti.add_registration(
                 integration.id,
                 platform.issuer,
                 platform.client_id,

@@ -75,7 +75,7 @@ async def _lti_page(
 ) -> Response:
     state, institution = view.state, view.reviewer.institution_id
     integrations = [
-        i for i in await view.run(state.store.list_integrations) if i.institution_id == institution
+        i for i in await view.run(state.store.integrations.all) if i.institution_id == institution
     ]
     names = {i.id: i.name for i in integrations}
     registrations = [
@@ -120,7 +120,7 @@ async def add_platform(view: View) -> Response:
     values["policy_override"] = "true" if view.field("policy_override") == "true" else ""
     integrations = {
         i.name: i
-        for i in await view.run(view.state.store.list_integrations)
+        for i in await view.run(view.state.store.integrations.all)
         if i.institution_id == view.reviewer.institution_id
     }
     integration = integrations.get(values["integration"])
@@ -157,7 +157,7 @@ async def remove_platform(view: View) -> Response:
     lti: LtiStore = view.state.lti_store
     found = await view.run(lti.get_registration, registration_id)
     integration = (
-        await view.run(view.state.store.get_integration_by_id, found.integration_id)
+        await view.run(view.state.store.integrations.by_id, found.integration_id)
         if found is not None
         else None
     )

@@ -42,7 +42,7 @@ def frame_origins(state: AppState, reviewer: Reviewer) -> list[str]:
         return []
     return sorted(
         origin
-        for integration in state.store.list_integrations()
+        for integration in state.store.integrations.all()
         if integration.institution_id == reviewer.institution_id
         for origin in integration.allowed_origins
     )

@@ -27,7 +27,7 @@ def _store(view: View) -> PolicyStore:
 @dashboard()
 async def policy_list(view: View) -> Response:
     exams = await view.run(_store(view).overview, view.reviewer.institution_id)
-    contexts = await view.run(view.state.store.exam_contexts, view.reviewer.institution_id)
+    contexts = await view.run(view.state.store.policies.exam_contexts, view.reviewer.institution_id)
     readable = [e for e in exams if may_read_exam(view.reviewer, contexts.get(e.exam_id))]
     return await view.render("dashboard_policies.html", exams=readable)
 
@@ -35,7 +35,7 @@ async def policy_list(view: View) -> Response:
 async def readable_exam(view: View, exam_id: str) -> tuple[ExamPolicies | None, str | None]:
     """The exam's policies if this reviewer may read them (else None, answered as 404), and
     the course the exam belongs to."""
-    record = await view.run(view.state.store.exam_record, view.reviewer.institution_id, exam_id)
+    record = await view.run(view.state.store.policies.exam, view.reviewer.institution_id, exam_id)
     context = record.context_id if record is not None else None
     if record is None or not may_read_exam(view.reviewer, context):
         return None, context

@@ -151,7 +151,7 @@ async def queue(view: View) -> Response:
         "until": q.get("until", ""),
     }
     rows = await view.run(
-        view.state.store.review_sessions,
+        view.state.store.sessions.for_review,
         view.reviewer.institution_id,
         context_id=view.reviewer.context_id,
         exam_id=filters["exam"] or None,
@@ -192,7 +192,7 @@ def integrity_label(row: dict[str, Any]) -> str:
 async def visible_session(view: View) -> dict[str, Any] | None:
     """The session named in the path if this reviewer may see it, else None (answer 404)."""
     reviewer = view.reviewer
-    row = await view.run(view.state.store.get_session, view.request.path_params["session_id"])
+    row = await view.run(view.state.store.sessions.get, view.request.path_params["session_id"])
     if row is None or row["institution_id"] != reviewer.institution_id:
         return None
     if reviewer.context_id is not None and row["context_id"] != reviewer.context_id:
@@ -218,7 +218,7 @@ def _timeline(row: dict[str, Any], stored: list[dict[str, Any]]) -> Markup | Non
 
 
 async def _session_response(view: View, row: dict[str, Any], error: str = "") -> Response:
-    events = await view.run(view.state.store.events, row["id"])
+    events = await view.run(view.state.store.sessions.events, row["id"])
     decisions = await view.run(view.state.reviewers.decisions, row["id"])
     for decision in decisions:
         decision["when"] = when(decision["created_at"])

@@ -24,7 +24,7 @@ async def _report(view: View, exam_id: str) -> Report:
     """The report of one exam (calibrated against its production threshold) or of all."""
     reviewer = view.reviewer
     rows = await view.run(
-        view.state.store.report_rows,
+        view.state.store.sessions.for_report,
         reviewer.institution_id,
         context_id=reviewer.context_id,
         exam_id=exam_id or None,
@@ -70,7 +70,7 @@ async def report_page(view: View) -> Response:
     report = await _report(view, exam_id)
     current = report.calibration.current
     exams = await view.run(PolicyStore(view.state.store).overview, view.reviewer.institution_id)
-    contexts = await view.run(view.state.store.exam_contexts, view.reviewer.institution_id)
+    contexts = await view.run(view.state.store.policies.exam_contexts, view.reviewer.institution_id)
     exams = [e for e in exams if may_read_exam(view.reviewer, contexts.get(e.exam_id))]
     calibration = report.calibration
     return await view.render(

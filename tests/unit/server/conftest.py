@@ -21,8 +21,7 @@ from openproctor.server import Settings, create_app
 from openproctor.server.cli import mint_test_jwt
 from openproctor.server.reviewers import ReviewerStore
 from openproctor.server.settings import Limits
-from openproctor.server.storage.database import Store
-from openproctor.server.storage.lti import LtiStore
+from openproctor.server.storage import Storage
 
 from ...lti_platform import LEARNER, LaunchSpec, Platform, serve_jwks
 from ...support import ENVIRONMENT
@@ -86,8 +85,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def app_and_store(settings: Settings) -> Iterator[tuple[Any, Store]]:
-    store = Store(settings.database_url)
+def app_and_store(settings: Settings) -> Iterator[tuple[Any, Storage]]:
+    store = Storage(settings.database_url)
     app = create_app(settings, store=store, migrate=True, purge_every=None)
     yield app, store
     store.close()
@@ -99,7 +98,7 @@ def app(app_and_store):
 
 
 @pytest.fixture
-def store(app_and_store) -> Store:
+def store(app_and_store) -> Storage:
     return app_and_store[1]
 
 
@@ -112,7 +111,7 @@ def client(app) -> Iterator[TestClient]:
 @pytest.fixture
 def integration(app, store):
     keyring = app.state.openproctor.keyring
-    return store.add_integration("lms1", "uni-a", keyring.encrypt(SECRET), [LMS_ORIGIN])
+    return store.integrations.add("lms1", "uni-a", keyring.encrypt(SECRET), [LMS_ORIGIN])
 
 
 def start_jwt(session_id: str = "lms-session-1", user_id: str = "student-1", **extra: Any) -> str:
@@ -214,7 +213,7 @@ def accounts(store, integration, app):
     reviewers.add("alice", "uni-a", PASSWORD, "reviewer")
     reviewers.add("ada", "uni-a", PASSWORD, "admin")
     keyring = app.state.openproctor.keyring
-    store.add_integration("lms-b", "uni-b", keyring.encrypt(SECRET), [])
+    store.integrations.add("lms-b", "uni-b", keyring.encrypt(SECRET), [])
     reviewers.add("bob", "uni-b", PASSWORD, "admin")
     return reviewers
 
@@ -266,7 +265,7 @@ EXAM_URL = "https://lms.example.edu/quiz/7/take"
 
 @pytest.fixture
 def tool(app, store, integration, platform, jwks_server) -> Iterator[TestClient]:
-    LtiStore(store).add_registration(
+    store.lti.add_registration(
         integration.id,
         platform.issuer,
         platform.client_id,

@@ -10,7 +10,7 @@ import pytest
 
 from openproctor.server.cli import build_parser, main
 from openproctor.server.security.keys import Keyring, load_master_keys
-from openproctor.server.storage.database import Store
+from openproctor.server.storage import Storage
 
 
 @pytest.fixture
@@ -57,9 +57,9 @@ def test_integration_lifecycle(env, capsys):
     listing = capsys.readouterr().out
     assert "moodle" in listing and "https://moodle.uni-a.edu" in listing
     assert secret not in listing
-    store = Store(f"sqlite:///{env / 'cli.sqlite3'}")
+    store = Storage(f"sqlite:///{env / 'cli.sqlite3'}")
     keyring = Keyring(tuple(load_master_keys((), env / "secret.key")))
-    assert keyring.decrypt(store.get_integration("moodle").secret_enc) == secret
+    assert keyring.decrypt(store.integrations.get("moodle").secret_enc) == secret
 
     assert (
         main(["token", "moodle", "--user-id", "u1", "--exam-id", "E1", "--session-id", "s1"]) == 0

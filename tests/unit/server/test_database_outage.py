@@ -20,7 +20,7 @@ def test_outage_answers_503_and_recovery_loses_nothing(student, store, monkeypat
     unreachable = sa.create_engine(
         "postgresql+psycopg://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 1}
     )
-    monkeypatch.setattr(store, "engine", unreachable)
+    monkeypatch.setattr(store.db, "engine", unreachable)
     pending = s.heartbeats(2)
     during = s.post(pending)
     assert during.status_code == 503
@@ -30,12 +30,12 @@ def test_outage_answers_503_and_recovery_loses_nothing(student, store, monkeypat
         f"/api/v1/sessions/{s.session_id}", headers={"authorization": f"Bearer {credential()}"}
     )
     assert status.status_code == 503
-    monkeypatch.setattr(store, "engine", working)
+    monkeypatch.setattr(store.db, "engine", working)
     unreachable.dispose()
 
     assert s.client.get("/healthz").status_code == 200
     after = s.post(pending)  # the client kept its queue and resends it
     assert after.status_code == 200 and after.json()["acknowledged_seq"] == acknowledged + 2
-    log = store.events(s.session_id)
+    log = store.sessions.events(s.session_id)
     assert [e["seq"] for e in log] == list(range(acknowledged + 3))
     verify_log(s.session_id, log, [bytes.fromhex(s.grant["signing_key"])], complete=False)

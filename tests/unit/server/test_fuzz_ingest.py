@@ -62,12 +62,12 @@ def test_mutated_batches_never_500_and_storage_stays_valid(student_once, data):
     response = s.post(batch)
     assert response.status_code < 500, response.text
     key = bytes.fromhex(s.grant["signing_key"])
-    verify_log(s.session_id, store.events(s.session_id), [key], complete=False)
+    verify_log(s.session_id, store.sessions.events(s.session_id), [key], complete=False)
     if response.status_code != 200:
         # The client resigns from the server's head, as it would after a refusal.
         from openproctor.core import ChainState, Signer
 
-        row = store.get_session(s.session_id)
+        row = store.sessions.get(s.session_id)
         s.signer = Signer(
             key,
             s.session_id,

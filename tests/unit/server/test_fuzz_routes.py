@@ -23,7 +23,6 @@ from starlette.testclient import TestClient
 
 from openproctor.server import create_app
 from openproctor.server.reviewers import ReviewerStore
-from openproctor.server.storage.lti import LtiStore
 
 from ...lti_platform import INSTRUCTOR, LEARNER, LaunchSpec, Platform, serve_jwks
 from .conftest import LMS_ORIGIN, PASSWORD, SECRET, StudentClient, csrf_of, start_jwt
@@ -528,7 +527,7 @@ def world(settings, store, integration, accounts, platform, tmp_path) -> Iterato
 
     app = create_app(replace(settings, demo=True), store=store, migrate=True, purge_every=None)
     with serve_jwks(platform) as (jwks_url, _):
-        registration = LtiStore(store).add_registration(
+        registration = store.lti.add_registration(
             integration.id,
             platform.issuer,
             platform.client_id,

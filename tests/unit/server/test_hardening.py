@@ -28,9 +28,8 @@ from openproctor.server.errors import OpenproctorError
 from openproctor.server.evidence import attested_digest
 from openproctor.server.observability import EscapeControlCharacters
 from openproctor.server.security.outbound import AddressRefused, OutboundError, OutboundGuard
+from openproctor.server.storage import Storage
 from openproctor.server.storage.audit import AuditLog
-from openproctor.server.storage.database import Store
-from openproctor.server.storage.lti import LtiStore
 from openproctor.server.web import charts
 from openproctor.server.web.charts import Episode
 from openproctor.server.web.http import status_of
@@ -62,7 +61,7 @@ def test_an_event_stamped_after_the_deadline_is_refused(student, store):
     assert response.status_code == 422, response.text
     error = response.json()["error"]
     assert error["code"] == "event_after_deadline" and error["seq"] == 1
-    row = store.get_session(s.session_id)
+    row = store.sessions.get(s.session_id)
     assert row["next_seq"] == 1 and row["status"] == "active"  # refused, not stored
     limit = error["limit_ms"]  # the deadline (60 min exam) plus the 30 min grace
     assert 89 * 60_000 < limit <= 90 * 60_000 + 1000
@@ -71,7 +70,7 @@ def test_an_event_stamped_after_the_deadline_is_refused(student, store):
 def test_the_limit_is_the_deadline_plus_the_grace_period(student, store):
     for over, status in ((0, 200), (1, 422)):
         s = student(f"limit-{over}")
-        row = store.get_session(s.session_id)
+        row = store.sessions.get(s.session_id)
         limit = int((row["deadline"] - row["started_at"] + 30 * 60) * 1000)
         opening = s.opening()
         late = s.signer.sign(limit + over, "heartbeat", {})
@@ -86,7 +85,7 @@ def test_a_session_cannot_store_more_events_than_its_cap(app, student, store):
     assert refused.status_code == 413
     assert refused.json()["error"]["code"] == "session_event_limit"
     assert refused.json()["error"]["limit"] == 5
-    assert store.get_session(s.session_id)["next_seq"] == 4
+    assert store.sessions.get(s.session_id)["next_seq"] == 4
 
 
 def test_the_timeline_has_bounded_ticks_and_bars_whatever_the_data():
@@ -146,7 +145,7 @@ def _submit(tool, context, exam_id="ALG-final", **fields):
 
 
 def _production(store, exam_id="ALG-final"):
-    found = store.current_policy("uni-a", exam_id)
+    found = store.policies.current("uni-a", exam_id)
     return found[1], found[2].trust_threshold, found[2].log_retention_days
 
 
@@ -163,7 +162,7 @@ def test_a_teaching_assistant_cannot_overwrite_an_exams_policy(tool, platform, s
     assert attack.status_code == 400 and 'id="exam_id-error"' in attack.text
     assert "only an administrator or the instructor of its course" in attack.text
     assert _production(store) == (1, 0.6, 30)
-    assert store.current_policy("uni-a", "ALG-final", "staging") is None
+    assert store.policies.current("uni-a", "ALG-final", "staging") is None
 
 
 def test_the_courses_instructor_changes_an_exam_into_staging_and_it_is_audited(
@@ -173,7 +172,7 @@ def test_the_courses_instructor_changes_an_exam_into_staging_and_it_is_audited(
     change = _submit(tool, _deep_link_form(tool, platform, [INSTRUCTOR]), trust_threshold="0.5")
     assert change.status_code == 200, change.text
     assert _production(store) == (1, 0.6, 30)  # promotion is a separate step
-    staging = store.current_policy("uni-a", "ALG-final", "staging")
+    staging = store.policies.current("uni-a", "ALG-final", "staging")
     assert staging is not None and staging[2].trust_threshold == 0.5
     entries = AuditLog(store.engine).entries("uni-a")
     assert [e["action"] for e in entries] == ["policy.staged", "exam.created"]
@@ -194,7 +193,7 @@ def test_an_institution_administrator_may_stage_any_exam(tool, platform, store):
     assert _submit(tool, _deep_link_form(tool, platform, [INSTRUCTOR])).status_code == 200
     admin = _deep_link_form(tool, platform, [LIS + "institution/person#Administrator"], "elsewhere")
     assert _submit(tool, admin, trust_threshold="0.4").status_code == 200
-    assert store.current_policy("uni-a", "ALG-final", "staging")[2].trust_threshold == 0.4
+    assert store.policies.current("uni-a", "ALG-final", "staging")[2].trust_threshold == 0.4
 
 
 # -- 8. LTI roles: exact administrator URIs, course-scoped instructors ------------------------
@@ -237,7 +236,7 @@ def test_accommodations_are_shown_to_admins_and_the_courses_instructors_only(
             "accommodations": {"cand-991": {"exempt_flags": ["focus_loss"], "note": "dyslexia"}},
         }
     )
-    store.save_policy("uni-a", policy, "test", context_id="course-42")
+    store.policies.save("uni-a", policy, "test", context_id="course-42")
     launch(tool, platform, LaunchSpec(user="teacher", roles=[INSTRUCTOR]))
     assert "dyslexia" in tool.get("/dashboard/policies/ALG-final").text
     launch(tool, platform, LaunchSpec(user="assistant", roles=[TA]))
@@ -252,7 +251,9 @@ def test_accommodations_are_shown_to_admins_and_the_courses_instructors_only(
 def test_a_course_instructor_edits_and_promotes_on_the_dashboard_an_assistant_does_not(
     tool, platform, store
 ):
-    store.save_policy("uni-a", parse_policy({"exam_id": "ALG-final"}), "t", context_id="course-42")
+    store.policies.save(
+        "uni-a", parse_policy({"exam_id": "ALG-final"}), "t", context_id="course-42"
+    )
     launch(tool, platform, LaunchSpec(user="assistant", roles=[TA]))
     page = tool.get("/dashboard/policies/ALG-final")
     assert 'id="save"' not in page.text
@@ -269,14 +270,14 @@ def test_a_course_instructor_edits_and_promotes_on_the_dashboard_an_assistant_do
     form["csrf"] = csrf_of(page.text)
     saved = tool.post("/dashboard/policies/ALG-final", data=form, follow_redirects=False)
     assert saved.status_code == 303
-    staging = store.current_policy("uni-a", "ALG-final", "staging")
+    staging = store.policies.current("uni-a", "ALG-final", "staging")
     promoted = tool.post(
         "/dashboard/policies/ALG-final/promote",
         data={"csrf": form["csrf"], "version": str(staging[1])},
         follow_redirects=False,
     )
     assert promoted.status_code == 303
-    assert store.current_policy("uni-a", "ALG-final")[2].trust_threshold == 0.5
+    assert store.policies.current("uni-a", "ALG-final")[2].trust_threshold == 0.5
 
 
 # -- 11. a link's exam_url receives the session token: only registered origins ---------------
@@ -546,7 +547,7 @@ def test_an_lti_key_set_on_a_private_address_is_never_fetched(
             url = f"http://127.0.0.1:{free_port()}/jwks"  # a closed port
         state = app.state.openproctor
         state.platform_keys.guard = OutboundGuard(allow_private=False)
-        LtiStore(store).add_registration(
+        store.lti.add_registration(
             integration.id,
             platform.issuer,
             platform.client_id,
@@ -573,7 +574,7 @@ def test_an_unusable_key_set_is_a_clear_lti_error(app, store, integration, platf
     state.platform_keys.guard = OutboundGuard(
         resolver=Resolver(["93.184.216.34"]), transport=httpx.MockTransport(handler)
     )
-    LtiStore(store).add_registration(
+    store.lti.add_registration(
         integration.id,
         platform.issuer,
         platform.client_id,
@@ -674,7 +675,7 @@ def test_verify_shows_the_servers_integrity_verdict(student, client, tmp_path, c
 def test_an_integration_secret_rotates_with_a_grace_period(client, integration, store, capsys):
     app_keyring = client.app.state.openproctor.keyring
     new_secret = "rotated-secret-" + "x" * 32
-    store.rotate_integration_secret("lms1", app_keyring.encrypt(new_secret), 3600, actor="test")
+    store.integrations.rotate_secret("lms1", app_keyring.encrypt(new_secret), 3600, actor="test")
     old = client.post(
         "/api/v1/sessions", json={"integrationName": "lms1", "jwt": start_jwt("rot-old")}
     )
@@ -689,7 +690,7 @@ def test_an_integration_secret_rotates_with_a_grace_period(client, integration, 
         headers={"authorization": f"Bearer {credential(secret=new_secret)}"},
     )
     assert status.status_code == 200
-    store.rotate_integration_secret("lms1", app_keyring.encrypt(new_secret + "2"), 0, actor="t")
+    store.integrations.rotate_secret("lms1", app_keyring.encrypt(new_secret + "2"), 0, actor="t")
     late = client.post(
         "/api/v1/sessions", json={"integrationName": "lms1", "jwt": start_jwt("rot-late")}
     )
@@ -861,7 +862,7 @@ def test_a_reviewer_name_longer_than_its_column_is_refused(tmp_path, monkeypatch
 def test_another_institution_registering_the_same_issuer_learns_nothing_and_breaks_nothing(
     tool, platform, store, web, accounts
 ):
-    mine = LtiStore(store).find_registration(platform.issuer, platform.client_id)
+    mine = store.lti.find_registration(platform.issuer, platform.client_id)
     sign_in(web, "bob")  # uni-b's administrator
     page = web.get("/dashboard/lti")
     form = {
@@ -896,7 +897,7 @@ def test_another_institution_registering_the_same_issuer_learns_nothing_and_brea
 
 
 def test_a_registrations_login_url_accepts_only_its_own_platform(tool, platform, store):
-    mine = LtiStore(store).find_registration(platform.issuer, platform.client_id)
+    mine = store.lti.find_registration(platform.issuer, platform.client_id)
     url = platform.login_url(learner()).replace("/lti/login?", f"/lti/login/{mine.id}?")
     wrong = url.replace("iss=https%3A%2F%2Flms.example.edu", "iss=https%3A%2F%2Fevil.example")
     assert wrong != url
@@ -910,9 +911,9 @@ def test_a_registrations_login_url_accepts_only_its_own_platform(tool, platform,
 
 def test_the_sqlite_files_are_owner_only(tmp_path):
     database = tmp_path / "db" / "openproctor.sqlite3"
-    store = Store(f"sqlite:///{database}")
+    store = Storage(f"sqlite:///{database}")
     store.migrate()
-    store.add_integration("lms", "uni-a", b"x", [])
+    store.integrations.add("lms", "uni-a", b"x", [])
     for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
         assert path.exists(), path
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
@@ -923,7 +924,7 @@ def test_an_existing_world_readable_database_is_tightened(tmp_path, caplog):
     database = tmp_path / "old.sqlite3"
     database.touch(mode=0o644)
     database.chmod(0o644)
-    Store(f"sqlite:///{database}").close()
+    Storage(f"sqlite:///{database}").close()
     assert stat.S_IMODE(database.stat().st_mode) == 0o600
     assert "now owner-only" in caplog.text
 

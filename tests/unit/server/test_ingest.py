@@ -13,7 +13,7 @@ from .conftest import LMS_ORIGIN, SECRET, credential
 
 
 def stored(store, student):
-    return store.events(student.session_id)
+    return store.sessions.events(student.session_id)
 
 
 def test_batches_are_verified_and_stored(student, store):
@@ -54,7 +54,7 @@ def test_gap_is_refused_with_the_expected_seq(student, store):
     assert response.json()["error"]["expected_seq"] == 1
     assert s.post(lost).status_code == 200  # resend from the expected seq
     assert len(stored(store, s)) == 3
-    assert store.get_session(s.session_id)["status"] == "active"  # a gap is not tampering
+    assert store.sessions.get(s.session_id)["status"] == "active"  # a gap is not tampering
 
 
 def _tampered(store, s, mutate):
@@ -63,7 +63,7 @@ def _tampered(store, s, mutate):
     mutate(batch)
     response = s.post(batch)
     assert response.status_code == 422, response.text
-    row = store.get_session(s.session_id)
+    row = store.sessions.get(s.session_id)
     assert row["status"] == "integrity_failed" and row["integrity_reason"]
     assert len(stored(store, s)) == 3  # nothing of the rejected batch
     return response.json()["error"]
@@ -77,7 +77,7 @@ def test_forged_event_is_refused_and_marks_the_session(student, store):
 
     error = _tampered(store, s, forge)
     assert error["code"] == "bad_mac" and error["seq"] == 4
-    assert store.get_session(s.session_id)["integrity_seq"] == 4
+    assert store.sessions.get(s.session_id)["integrity_seq"] == 4
 
 
 def test_reordered_batch_is_refused(student, store):
@@ -114,7 +114,7 @@ def test_valid_continuation_after_an_integrity_failure_is_still_stored(student, 
     bad[0]["t"] += 5
     assert s.post(bad).status_code == 422
     assert s.post(good).status_code == 200  # nothing is lost; the mark stays
-    row = store.get_session(s.session_id)
+    row = store.sessions.get(s.session_id)
     assert row["status"] == "integrity_failed" and row["next_seq"] == 3
 
 
@@ -188,7 +188,7 @@ def test_invalid_event_names_index_and_field(student, store):
     error = response.json()["error"]
     assert error["code"] == "invalid_event" and error["index"] == 0
     assert error["field"] == "data.user_agent"
-    assert store.get_session(s.session_id)["status"] == "active"
+    assert store.sessions.get(s.session_id)["status"] == "active"
 
 
 def test_session_end_finishes_and_scores(student, store):
@@ -206,7 +206,7 @@ def test_session_end_finishes_and_scores(student, store):
     final = s.end(score_milli=client_score)
     response = s.post([*events, final])
     assert response.status_code == 200 and response.json()["complete"]
-    row = store.get_session(s.session_id)
+    row = store.sessions.get(s.session_id)
     assert row["status"] == "finished" and row["complete"] and not row["score_mismatch"]
     assert row["score_milli"] == client_score < 1000
     assert s.post([s.sign("heartbeat", {})]).json()["error"]["code"] == "session_finished"
@@ -217,7 +217,7 @@ def _policy(store, s):
 
     from openproctor.core import parse_policy
 
-    return parse_policy(json.loads(store.get_session(s.session_id)["policy_json"]))
+    return parse_policy(json.loads(store.sessions.get(s.session_id)["policy_json"]))
 
 
 def test_client_score_mismatch_is_recorded(student, store):
@@ -228,7 +228,7 @@ def test_client_score_mismatch_is_recorded(student, store):
         s.end(score_milli=1000),
     ]  # a patched client claims a perfect score
     assert s.post(events).status_code == 200
-    row = store.get_session(s.session_id)
+    row = store.sessions.get(s.session_id)
     assert row["score_mismatch"] and row["client_score_milli"] == 1000
     assert row["score_milli"] < 1000
 
@@ -242,7 +242,7 @@ def test_finish_without_session_end_is_incomplete(student, store):
     again = s.client.post(f"/api/v1/sessions/{s.session_id}/finish", headers=s.auth)
     assert again.json() == response.json()  # idempotent
     # Resuming a finished session is refused.
-    log = store.events(s.session_id)
+    log = store.sessions.events(s.session_id)
     assert verify_log(s.session_id, log, [bytes.fromhex(s.grant["signing_key"])], complete=False)
 
 
@@ -267,7 +267,7 @@ def test_status_is_isolated_per_integration(student, app, store):
     s = student()
     keyring = app.state.openproctor.keyring
     other_secret = "other-integration-secret-" + "x" * 40
-    store.add_integration("lms2", "uni-b", keyring.encrypt(other_secret), [])
+    store.integrations.add("lms2", "uni-b", keyring.encrypt(other_secret), [])
     other = {"authorization": f"Bearer {credential('lms2', other_secret)}"}
     response = s.client.get(f"/api/v1/sessions/{s.session_id}", headers=other)
     assert response.status_code == 404
@@ -300,8 +300,8 @@ def test_purge_deletes_logs_and_keeps_the_summary(student, store):
     s.post([s.opening(), *s.heartbeats(3), s.end()])
     assert store.purge(now=time.time() + 29 * 86400) == {"sessions": 0, "events": 0}
     assert store.purge(now=time.time() + 31 * 86400) == {"sessions": 1, "events": 5}
-    assert store.events(s.session_id) == []
-    row = store.get_session(s.session_id)
+    assert store.sessions.events(s.session_id) == []
+    row = store.sessions.get(s.session_id)
     assert row["purged_at"] is not None and row["score"] is not None
     assert s.post(s.heartbeats(1)).status_code == 410
 
@@ -312,6 +312,6 @@ def test_a_wrong_session_end_count_keeps_the_events_and_flags_the_session(studen
     wrong = s.signer.sign(s.t, "session_end", {"count": 99, "reason": "finished"})
     response = s.post([*events, wrong])
     assert response.status_code == 200 and response.json()["stored"] == 4
-    row = store.get_session(s.session_id)
+    row = store.sessions.get(s.session_id)
     assert row["status"] == "integrity_failed" and not row["complete"]
     assert row["integrity_reason"].startswith("incomplete_log") and row["integrity_seq"] == 3

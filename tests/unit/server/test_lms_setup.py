@@ -147,7 +147,6 @@ def test_the_error_codes_the_guide_names_exist():
 
 
 def test_platform_registration_errors_and_isolation(web, accounts, integration, store, platform):
-    from openproctor.server.storage.lti import LtiStore
 
     sign_in(web, "ada")
     page = web.get("/dashboard/lti")
@@ -176,11 +175,11 @@ def test_platform_registration_errors_and_isolation(web, accounts, integration, 
         follow_redirects=False,
     )
     assert ok.status_code == 303
-    assert LtiStore(store).list_registrations()[0].deployment_ids == ("d1",)
+    assert store.lti.list_registrations()[0].deployment_ids == ("d1",)
     web.cookies.clear()
     sign_in(web, "bob")  # another institution's admin
     other = web.get("/dashboard/lti")
     assert platform.issuer not in other.text
     removed = web.post("/dashboard/lti/1/remove", data={"csrf": csrf_of(other.text)})
     assert removed.status_code == 404
-    assert len(LtiStore(store).list_registrations()) == 1
+    assert len(store.lti.list_registrations()) == 1

@@ -18,7 +18,6 @@ import pytest
 from starlette.testclient import TestClient
 
 from openproctor.server.lti.launch import OPENPROCTOR_CLAIM
-from openproctor.server.storage.lti import LtiStore
 
 from ...lti_platform import INSTRUCTOR, LaunchSpec, Platform, rsa_pem_pair, serve_jwks
 from .conftest import EXAM_URL, TOOL, launch, learner, login
@@ -47,7 +46,7 @@ def test_learner_launch_starts_a_session_and_sends_the_student_to_the_exam(tool,
     assert location.startswith(EXAM_URL + "#openproctor_token=")
     token = token_from(location)
     session_id = jwt.decode(token, options={"verify_signature": False})["sub"]
-    row = store.get_session(session_id)
+    row = store.sessions.get(session_id)
     assert row["user_id"] == "learner-1" and row["context_id"] == "course-42"
     assert row["exam_id"] == "lti-quiz-7" and row["exam_name"] == "Midterm quiz"
     assert json.loads(row["policy_json"])["trust_threshold"] == 0.55
@@ -82,7 +81,7 @@ def test_custom_parameters_are_validated_by_name(tool, platform):
 
 def test_a_link_without_an_exam_page_is_a_clear_error(app, store, integration, platform):
     with serve_jwks(platform) as (url, _):
-        LtiStore(store).add_registration(
+        store.lti.add_registration(
             integration.id,
             platform.issuer,
             platform.client_id,
@@ -141,7 +140,7 @@ def test_deep_linking_creates_a_policy_and_returns_a_signed_resource_link(tool, 
     )
     assert claims["https://purl.imsglobal.org/spec/lti-dl/claim/data"] == {"opaque": "dl-data-1"}
     assert claims["aud"] == platform.issuer and claims["iss"] == platform.client_id
-    stored = store.current_policy("uni-a", "ALG-101-final")
+    stored = store.policies.current("uni-a", "ALG-101-final")
     assert stored is not None and stored[2].trust_threshold == 0.6
     assert sorted(stored[2].flags_enabled) == ["copy_paste", "tab_switch"]
     # The form is single use.
@@ -167,11 +166,11 @@ def test_proctoring_start_then_end(tool, platform, store):
     assert claims["https://purl.imsglobal.org/spec/lti/claim/resource_link"] == {"id": "quiz-7"}
     session = claims[OPENPROCTOR_CLAIM]
     assert session["loader_url"] == TOOL + "/sdk/v1/loader.js"
-    row = store.get_session(session["session_id"])
+    row = store.sessions.get(session["session_id"])
     assert row["status"] == "active" and row["external_id"].endswith(":attempt-2")
     end = launch(tool, platform, learner(kind="end_assessment", attempt=2))
     assert end.status_code == 200 and "has ended" in end.text
-    assert store.get_session(session["session_id"])["status"] == "finished"
+    assert store.sessions.get(session["session_id"])["status"] == "finished"
     missing = launch(tool, platform, learner(kind="end_assessment", attempt=3))
     assert missing.status_code == 404
 

@@ -20,7 +20,7 @@ import pytest
 from openproctor.core import ChainState, Signer, verify_log
 from openproctor.server.cli import main as cli_main
 from openproctor.server.cli import mint_test_jwt
-from openproctor.server.storage.database import Store
+from openproctor.server.storage import Storage
 
 from ...support import ENVIRONMENT, free_port, stop, wait_healthy
 from .conftest import SECRET
@@ -155,8 +155,8 @@ def test_kill_9_mid_stream_loses_nothing_acknowledged(sqlite_url, tmp_path):
         thread.join(10)
     assert acknowledged >= 500
 
-    store = Store(sqlite_url)
-    stored = store.events(sid)
+    store = Storage(sqlite_url)
+    stored = store.sessions.events(sid)
     store.close()
     assert len(stored) - 1 >= acknowledged  # every acknowledged event is there
     assert (len(stored) - 1) % 50 == 0  # whole batches only: the opening event plus 50s
@@ -237,12 +237,12 @@ def test_two_server_processes_share_one_postgresql(database_url, tmp_path):
         for thread in threads:
             thread.join(60)
     assert errors == []
-    store = Store(database_url)
+    store = Storage(database_url)
     for grant in sessions:
-        log = store.events(grant["session_id"])
+        log = store.sessions.events(grant["session_id"])
         assert len(log) == 1 + 200 + 1
         verify_log(grant["session_id"], log, [bytes.fromhex(grant["signing_key"])])
-        row = store.get_session(grant["session_id"])
+        row = store.sessions.get(grant["session_id"])
         assert row["status"] == "finished" and row["complete"]
     store.close()
 
@@ -287,9 +287,9 @@ def test_slow_clients_get_408_and_do_not_hold_the_server(tmp_path):
         assert all(a.startswith(b"HTTP/1.1 408") for a in answers), answers[0][:200]
         assert b"request_timeout" in answers[0]
         assert rss_bytes(proc.pid) - before < 64 * 1024 * 1024
-        store = Store(database_url)
+        store = Storage(database_url)
         try:
-            assert store.events(grant["session_id"]) == []
+            assert store.sessions.events(grant["session_id"]) == []
         finally:
             store.close()
 

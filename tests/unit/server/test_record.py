@@ -175,7 +175,7 @@ def test_the_server_purges_each_exam_by_its_own_retention(settings, store, integ
     keeps them."""
     app = create_app(replace(settings), store=store, migrate=True, purge_every=0.05)
 
-    store.save_policy("uni-a", parse_policy({"exam_id": "SHORT", "log_retention_days": 1}), "t")
+    store.policies.save("uni-a", parse_policy({"exam_id": "SHORT", "log_retention_days": 1}), "t")
     with TestClient(app) as client:
         ids = {}
         for exam in ("SHORT", "LONG"):
@@ -187,9 +187,11 @@ def test_the_server_purges_each_exam_by_its_own_retention(settings, store, integ
             assert s.post([s.opening(), *s.heartbeats(2)]).status_code == 200
             ids[exam] = s.session_id
             # Started two days ago.
-            store.update_session(s.session_id, started_at=time.time() - 2 * 86400)
+            store.sessions.update(s.session_id, started_at=time.time() - 2 * 86400)
         deadline = time.monotonic() + 10
-        while store.get_session(ids["SHORT"])["purged_at"] is None and time.monotonic() < deadline:
+        while store.sessions.get(ids["SHORT"])["purged_at"] is None and time.monotonic() < deadline:
             time.sleep(0.05)
-    assert store.events(ids["SHORT"]) == [] and len(store.events(ids["LONG"])) == 3
-    assert store.get_session(ids["LONG"])["purged_at"] is None
+    assert (
+        store.sessions.events(ids["SHORT"]) == [] and len(store.sessions.events(ids["LONG"])) == 3
+    )
+    assert store.sessions.get(ids["LONG"])["purged_at"] is None

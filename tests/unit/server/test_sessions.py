@@ -174,8 +174,8 @@ def test_policy_version_and_accommodations(client, integration, store):
             },
         }
     )
-    store.save_policy("uni-a", parse_policy({"exam_id": "CS101-final"}), "t")
-    store.save_policy("uni-a", policy, "t")
+    store.policies.save("uni-a", parse_policy({"exam_id": "CS101-final"}), "t")
+    store.policies.save("uni-a", policy, "t")
     grant = start(client, start_jwt()).json()
     assert grant["policy_version"] == 2 and grant["policy"]["trust_threshold"] == 0.8
     # Only this candidate's accommodation reaches the browser, keyed by the pseudonymous id.
@@ -237,7 +237,7 @@ def test_cors_only_for_registered_origins(client, integration):
 
 def test_origin_of_another_integration_is_refused(client, integration, store, app):
     keyring = app.state.openproctor.keyring
-    store.add_integration("lms2", "uni-b", keyring.encrypt(SECRET), ["https://other-lms.example"])
+    store.integrations.add("lms2", "uni-b", keyring.encrypt(SECRET), ["https://other-lms.example"])
     response = start(client, start_jwt(), origin="https://other-lms.example")
     assert response.status_code == 403 and response.json()["error"]["code"] == "origin_not_allowed"
 

@@ -69,15 +69,15 @@ def test_one_forged_batch_fails_alone_in_its_group(app, student, store):
     assert isinstance(results[2], OpenproctorError) and results[2].code == "bad_mac"
     assert all(r["acknowledged_seq"] == 0 for i, r in enumerate(results) if i != 2)
     for s in good:
-        assert len(store.events(s.session_id)) == 1
-    assert store.events(bad.session_id) == []
-    row = store.get_session(bad.session_id)
+        assert len(store.sessions.events(s.session_id)) == 1
+    assert store.sessions.events(bad.session_id) == []
+    row = store.sessions.get(bad.session_id)
     assert row["status"] == "integrity_failed" and row["integrity_reason"].startswith("bad_mac")
 
 
 def test_a_failed_commit_fails_the_whole_group_and_stores_nothing(app, student, store, monkeypatch):
     writer = GroupWriter(store)
-    real = store.write_group
+    real = store.sessions.write_group
 
     @contextlib.contextmanager
     def failing_commit():
@@ -88,14 +88,14 @@ def test_a_failed_commit_fails_the_whole_group_and_stores_nothing(app, student, 
 
     try:
         students = [student(f"c-{n}", user_id=f"u{n}") for n in range(3)]
-        monkeypatch.setattr(store, "write_group", failing_commit)
+        monkeypatch.setattr(store.sessions, "write_group", failing_commit)
         results = run_group(
             writer, app, [(s.session_id, [s.opening().to_dict()]) for s in students]
         )
     finally:
         writer.close()
     assert all(isinstance(r, OpenproctorError) and status_of(r) == 503 for r in results)
-    assert all(store.events(s.session_id) == [] for s in students)
+    assert all(store.sessions.events(s.session_id) == [] for s in students)
 
 
 class _Abort(Exception):
@@ -117,7 +117,7 @@ def test_the_server_answers_each_batch_after_the_group_commits(client, student, 
     with concurrent.futures.ThreadPoolExecutor(6) as pool:
         answers = list(pool.map(upload, students))
     assert answers == [(20, 21)] * 12
-    assert all(len(store.events(s.session_id)) == 21 for s in students)
+    assert all(len(store.sessions.events(s.session_id)) == 21 for s in students)
 
 
 def test_the_writer_survives_a_failure_outside_any_batch(app, student, store, monkeypatch):
@@ -151,4 +151,4 @@ def test_the_writer_survives_a_failure_outside_any_batch(app, student, store, mo
     finally:
         writer.close()
     assert isinstance(failed, OpenproctorError) and status_of(failed) == 503
-    assert stored["acknowledged_seq"] == 0 and len(store.events(s.session_id)) == 1
+    assert stored["acknowledged_seq"] == 0 and len(store.sessions.events(s.session_id)) == 1

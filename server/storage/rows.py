@@ -1,0 +1,53 @@
+"""Typed rows: what the table families return, with their JSON columns decoded once."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ExamRecord:
+    exam_id: str
+    #: The LMS course the exam was created in (None: an institution-wide exam).
+    context_id: str | None
+
+
+@dataclass(frozen=True)
+class Integration:
+    id: int
+    name: str
+    institution_id: str
+    secret_enc: bytes
+    allowed_origins: tuple[str, ...]
+    created_at: float
+    #: The secret before the last rotation, still accepted until ``previous_secret_until``.
+    previous_secret_enc: bytes | None = None
+    previous_secret_until: float | None = None
+
+    def secrets_enc(self, now: float) -> tuple[bytes, ...]:
+        """The encrypted secrets that sign valid tokens now: the current one, and the previous
+        one during its grace period."""
+        if self.previous_secret_enc is not None and (self.previous_secret_until or 0) > now:
+            return (self.secret_enc, self.previous_secret_enc)
+        return (self.secret_enc,)
+
+    def __repr__(self) -> str:  # the encrypted secret stays out of logs too
+        return f"Integration(name={self.name!r}, institution={self.institution_id!r})"
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Integration:
+        return cls(
+            id=int(row["id"]),
+            name=row["name"],
+            institution_id=row["institution_id"],
+            secret_enc=bytes(row["secret_enc"]),
+            allowed_origins=tuple(json.loads(row["allowed_origins"])),
+            created_at=float(row["created_at"]),
+            previous_secret_enc=bytes(row["previous_secret_enc"])
+            if row["previous_secret_enc"] is not None
+            else None,
+            previous_secret_until=row["previous_secret_until"],
+        )
