@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from sdk_load import SECRET, start_server  # noqa: E402
 
-from openproctor.server.cli import mint_test_jwt  # noqa: E402
+from openproctor.server.security.tokens import mint_start_token  # noqa: E402
 from tests.browser import engines  # noqa: E402
 
 EXAM = """<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,">
@@ -114,7 +114,7 @@ def main() -> None:
                     for run in range(args.runs):
                         adapter = make()  # a fresh browser profile: a cold load
                         try:
-                            jwt = mint_test_jwt(
+                            jwt = mint_start_token(
                                 SECRET,
                                 user_id=f"{name}{run}",
                                 exam_id="bench",

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from openproctor.core import Signer
-from openproctor.server.cli import mint_test_jwt
+from openproctor.server.security.tokens import mint_start_token
 from tests.support import ENVIRONMENT, free_port
 
 SECRET = "bench-ingest-secret-" + "0123456789abcdef" * 3
@@ -103,7 +103,7 @@ def prepare(base: str, sessions: int, batches: int) -> list[tuple[str, str, list
     work = []
     with httpx.Client(base_url=base, timeout=30) as http:
         for n in range(sessions):
-            jwt = mint_test_jwt(
+            jwt = mint_start_token(
                 SECRET, user_id=f"u{n}", exam_id="bench", session_id=f"s{n}-{secrets.token_hex(4)}"
             )
             grant = http.post(

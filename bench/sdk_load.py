@@ -21,7 +21,7 @@ from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from openproctor.server.cli import mint_test_jwt
+from openproctor.server.security.tokens import mint_start_token
 from tests.browser.engines import QUIET as ARGS
 from tests.support import free_port, wait_healthy
 
@@ -122,7 +122,7 @@ class Transfer:
 
 
 def one_load(context, base: str, mode: str, run: int) -> dict:
-    jwt = mint_test_jwt(
+    jwt = mint_start_token(
         SECRET,
         user_id=f"u{run}-{mode}",
         exam_id="bench",

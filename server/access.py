@@ -11,9 +11,28 @@ and changes nothing. docs/dashboard.md has the table.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 ROLES = ("admin", "reviewer", "instructor", "assistant")
+
+
+@dataclass(frozen=True)
+class Reviewer:
+    """Who is looking at the dashboard (a local account, or a staff member of an LTI launch)."""
+
+    name: str
+    institution_id: str
+    role: str  # one of ROLES
+    #: The LMS course an LTI launch came from: the reviewer sees that course's sessions only.
+    context_id: str | None = None
+    #: The raw cookie value (for the CSRF token); not part of the identity.
+    token: str = ""
+    #: The server-side session the cookie names.
+    session_id: str = ""
+
+    def __repr__(self) -> str:
+        return f"Reviewer({self.name!r}, institution={self.institution_id!r}, role={self.role!r})"
 
 
 class Who(Protocol):

@@ -18,7 +18,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .lti import routes as lti_routes
-from .observability import RequestMetrics, configure_logging, metrics_endpoint
+from .observability import configure_logging
 from .services import AppState
 from .settings import Settings
 from .storage import Storage
@@ -29,6 +29,7 @@ from .web.dashboard import policies as policy_pages
 from .web.dashboard import queue as dashboard
 from .web.dashboard import reports as report_pages
 from .web.http import EXCEPTION_HANDLERS, RefuseBadText, SecurityHeaders
+from .web.metrics import RequestMetrics, metrics_endpoint
 
 log = logging.getLogger("openproctor.server")
 STATIC = Path(__file__).resolve().parent / "web" / "static"

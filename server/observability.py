@@ -1,4 +1,5 @@
-"""Metrics (Prometheus text format at /metrics) and structured logs (one JSON object a line).
+"""The metrics the server counts (served at /metrics by web/metrics.py) and structured logs
+(one JSON object a line), with secrets and control characters kept out of every line.
 
 With ``openproctor serve --workers N`` the workers share one port, so the CLI turns on
 prometheus-client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``): every worker writes its
@@ -9,22 +10,12 @@ pseudonymous, and tokens, keys and secrets are never passed to the logger.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
-import os
 import re
-import time
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from .security.keys import same_text
-from .web.http import error_response
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 BATCHES = Counter(
@@ -46,73 +37,6 @@ LATENCY = Histogram(
     registry=REGISTRY,
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
-
-
-async def metrics_endpoint(request: Request) -> Response:
-    """The metrics, for a scraper that presents ``OPENPROCTOR_METRICS_TOKEN`` as a bearer
-    token; without a token configured, only for a direct connection from this machine (not
-    through a proxy): route counts and latencies say how busy an exam is."""
-    configured = request.app.state.openproctor.settings.metrics_token
-    if configured:
-        given = request.headers.get("authorization", "")
-        if not same_text("Bearer " + configured, given):
-            return error_response(
-                401, "metrics_token_required", "send 'Authorization: Bearer <metrics token>'"
-            )
-    elif not _local_and_direct(request):
-        return error_response(
-            403,
-            "metrics_not_public",
-            "/metrics answers only on this machine; set OPENPROCTOR_METRICS_TOKEN to scrape it "
-            "from elsewhere",
-        )
-    registry = REGISTRY
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # several workers: add up their files
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
-
-
-def _local_and_direct(request: Request) -> bool:
-    forwarded = ("forwarded", "x-forwarded-for", "x-real-ip")
-    if any(name in request.headers for name in forwarded):
-        return False
-    host = request.client.host if request.client else ""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "testclient"  # Starlette's TestClient, in-process
-
-
-class RequestMetrics:
-    """Times every request by route template (not raw path: no session ids in labels)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def observe(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, observe)
-        finally:
-            route = scope.get("route")
-            name = getattr(route, "path", None) or _family(scope["path"])
-            LATENCY.labels(name, f"{status // 100}xx").observe(time.perf_counter() - started)
-
-
-def _family(path: str) -> str:
-    return "/sdk/v1/*" if path.startswith("/sdk/v1/") else "other"
 
 
 class JsonFormatter(logging.Formatter):

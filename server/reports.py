@@ -16,7 +16,15 @@ import numpy as np
 
 from openproctor.core import FLAG_TYPES, Event, Policy, Tally, score_tally
 
-from .web.charts import Episode
+
+@dataclass(frozen=True)
+class Episode:
+    """One event on a timeline lane: a point, or a bar when it lasted."""
+
+    lane: str
+    start_ms: int
+    end_ms: int
+
 
 HISTOGRAM_EDGES = np.round(np.linspace(0.0, 1.0, 11), 2)
 #: Candidate thresholds for calibration: 0.00, 0.01, ..., 1.00.

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .ingest import IngestService
-from .lti.launch import Launch, PlatformKeys, ToolKeys, verify_id_token
+from .lti.keys import PlatformKeys, ToolKeys
+from .lti.launch import Launch, verify_id_token
 from .ratelimit import RateLimiter
 from .reviewers import ReviewerStore
 from .security.keys import Keyring, load_master_keys

@@ -188,31 +188,3 @@ class SessionService:
             # The student's own view of what was recorded (a capability link).
             "record_url": self.keyring.record_path(row["id"]),
         }
-
-
-def public_status(row: dict[str, Any], record_url: str) -> dict[str, Any]:
-    """What the integrator reads about a session (no personal data beyond their own ids), and
-    the link to show the student so they can see what was recorded."""
-    breakdown = json.loads(row["breakdown_json"]) if row["breakdown_json"] else []
-    return {
-        "session_id": row["id"],
-        "external_session_id": row["external_id"],
-        "exam_id": row["exam_id"],
-        "status": row["status"],
-        "integrity": {
-            "status": "failed" if row["integrity_reason"] else "verified",
-            "reason": row["integrity_reason"],
-            "seq": row["integrity_seq"],
-            "complete": bool(row["complete"]),
-            "client_score_mismatch": bool(row["score_mismatch"]),
-        },
-        "score": row["score"],
-        "flagged": bool(row["flagged"]),
-        "breakdown": breakdown,
-        "policy_version": row["policy_version"],
-        "events": row["next_seq"],
-        "started_at": int(row["started_at"]),
-        "finished_at": int(row["finished_at"]) if row["finished_at"] else None,
-        "logs_purged": row["purged_at"] is not None,
-        "record_url": record_url,
-    }

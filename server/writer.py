@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
+import anyio.to_thread
 
 from .errors import OpenproctorError, Unavailable
 from .storage import Storage
@@ -35,7 +35,7 @@ class ThreadRunner:
     """One batch, one pooled thread, one transaction (PostgreSQL)."""
 
     async def run(self, work: Work, *args: Any) -> Any:
-        return await run_in_threadpool(work, *args)
+        return await anyio.to_thread.run_sync(lambda: work(*args))
 
     def close(self) -> None:
         pass

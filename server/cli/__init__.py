@@ -12,16 +12,14 @@ import re
 import secrets
 import sys
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import jwt
-
 from ..errors import OpenproctorError
 from ..security.keys import Keyring, load_master_keys
+from ..security.tokens import mint_start_token
 from ..settings import DEFAULT_DATABASE, Settings
 from ..storage import Storage
 
@@ -216,7 +214,7 @@ def cmd_rekey(args: argparse.Namespace) -> int:
 
 
 def cmd_lti_add(args: argparse.Namespace) -> int:
-    from ..storage.lti import check_platform_settings, login_path
+    from ..lti.registration import check_platform_settings, login_path
 
     public_jwk = args.public_jwk
     if public_jwk is not None and Path(public_jwk).is_file():
@@ -285,7 +283,7 @@ def cmd_lti_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_lti_rotate_key(args: argparse.Namespace) -> int:
-    from ..lti.launch import KEY_GRACE_SECONDS, ToolKeys
+    from ..lti.keys import KEY_GRACE_SECONDS, ToolKeys
 
     keyring = _keyring(args)
     with closing(_store(args)) as store:
@@ -380,7 +378,7 @@ def cmd_token(args: argparse.Namespace) -> int:
     if integration is None:
         raise SystemExit(f"error: no integration named {args.integration!r}")
     print(
-        mint_test_jwt(
+        mint_start_token(
             keyring.decrypt(integration.secret_enc),
             user_id=args.user_id,
             exam_id=args.exam_id,
@@ -391,46 +389,6 @@ def cmd_token(args: argparse.Namespace) -> int:
         )
     )
     return 0
-
-
-def mint_test_jwt(
-    secret: str,
-    *,
-    user_id: str,
-    exam_id: str,
-    session_id: str,
-    exam_name: str = "Demo exam",
-    duration: int = 60,
-    valid_minutes: int = 15,
-    first_name: str = "Test",
-    last_name: str = "Student",
-    now: float | None = None,
-) -> str:
-    """An integration JWT with the DESIGN.md payload, as an LMS backend would sign it."""
-    start = datetime.fromtimestamp(time.time() if now is None else now, UTC)
-    payload = {
-        "userId": user_id,
-        "lastName": last_name,
-        "firstName": first_name,
-        "thirdName": "",
-        "language": "en",
-        "accountId": "demo",
-        "accountName": "Demo University",
-        "duration": duration,
-        "startDate": start.isoformat(),
-        "endDate": (start + timedelta(minutes=duration + 30)).isoformat(),
-        "examId": exam_id,
-        "examName": exam_name,
-        "proctoring": "offline",
-        "schedule": False,
-        "allowMultipleDisplays": False,
-        "identification": "skip",
-        "sessionId": session_id,
-        "sessionUrl": "https://lms.example.edu/exam",
-        "iat": int(start.timestamp()),
-        "exp": int((start + timedelta(minutes=valid_minutes)).timestamp()),
-    }
-    return jwt.encode(payload, secret, algorithm="HS256")
 
 
 def cmd_purge(args: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ from starlette.routing import Route
 from openproctor.core import FLAG_TYPES, PolicyError, parse_policy, policy_from_lti_custom
 from openproctor.core.policy import Policy
 
-from ..access import may_edit_exam
+from ..access import Reviewer, may_edit_exam
 from ..errors import Forbidden, Invalid, NotFound, OpenproctorError, TooLarge, Unauthorized
 from ..security import validation
 from ..security.keys import same_text
@@ -30,7 +30,7 @@ from ..security.tokens import StartClaims
 from ..services import AppState
 from ..storage.lti import Registration
 from ..storage.rows import Integration
-from ..web.dashboard.auth import Reviewer, sign_in
+from ..web.dashboard.auth import sign_in
 from ..web.http import body_deadline, own_origin, status_of
 from ..web.pages import page
 from .launch import AP, DL, LTI, Launch, deep_linking_response, start_assessment

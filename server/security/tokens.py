@@ -8,9 +8,10 @@ small function per claim checks the payload, each failure naming the claim.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
@@ -285,3 +286,44 @@ def validate_claims(payload: dict[str, Any], now: float) -> StartClaims:
         allow_multiple_displays=_boolean(payload, "allowMultipleDisplays", False),
         user=user,
     )
+
+
+def mint_start_token(
+    secret: str,
+    *,
+    user_id: str,
+    exam_id: str,
+    session_id: str,
+    exam_name: str = "Demo exam",
+    duration: int = 60,
+    valid_minutes: int = 15,
+    first_name: str = "Test",
+    last_name: str = "Student",
+    now: float | None = None,
+) -> str:
+    """An integration JWT with the DESIGN.md payload, signed as an LMS backend would (the demo's
+    fake LMS, ``openproctor token``, the tests)."""
+    start = datetime.fromtimestamp(time.time() if now is None else now, UTC)
+    payload = {
+        "userId": user_id,
+        "lastName": last_name,
+        "firstName": first_name,
+        "thirdName": "",
+        "language": "en",
+        "accountId": "demo",
+        "accountName": "Demo University",
+        "duration": duration,
+        "startDate": start.isoformat(),
+        "endDate": (start + timedelta(minutes=duration + 30)).isoformat(),
+        "examId": exam_id,
+        "examName": exam_name,
+        "proctoring": "offline",
+        "schedule": False,
+        "allowMultipleDisplays": False,
+        "identification": "skip",
+        "sessionId": session_id,
+        "sessionUrl": "https://lms.example.edu/exam",
+        "iat": int(start.timestamp()),
+        "exp": int((start + timedelta(minutes=valid_minutes)).timestamp()),
+    }
+    return jwt.encode(payload, secret, algorithm="HS256")

@@ -8,125 +8,20 @@ consumed with one conditional UPDATE, so two requests can never both use it.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import Conflict, Invalid, NotFound
-from ..security import validation
 from . import schema
 from .database import Database
+from .rows import Registration
 
 STATE_TTL = 600.0
 CONTEXT_TTL = 3600.0
-
-
-@dataclass(frozen=True)
-class Registration:
-    """One platform (issuer + client id) registered with this tool, for one integration."""
-
-    id: int
-    integration_id: int
-    issuer: str
-    client_id: str
-    deployment_ids: tuple[str, ...]
-    auth_url: str
-    jwks_url: str | None
-    public_jwk: dict[str, Any] | None
-    token_url: str | None
-    exam_url: str | None
-    allow_policy_override: bool
-
-
-def _registration(row: Any) -> Registration:
-    return Registration(
-        id=int(row.id),
-        integration_id=int(row.integration_id),
-        issuer=row.issuer,
-        client_id=row.client_id,
-        deployment_ids=tuple(json.loads(row.deployment_ids)),
-        auth_url=row.auth_url,
-        jwks_url=row.jwks_url,
-        public_jwk=json.loads(row.public_jwk) if row.public_jwk else None,
-        token_url=row.token_url,
-        exam_url=row.exam_url,
-        allow_policy_override=bool(row.allow_policy_override),
-    )
-
-
-URL = re.compile(r"https?://[^\s#]+")
-
-
-def login_path(registration_id: int) -> str:
-    """One registration's own OIDC login initiation path (give it to that platform): immune to
-    other institutions registering the same issuer."""
-    return f"/lti/login/{registration_id}"
-
-
-def check_platform_settings(
-    *,
-    issuer: str,
-    client_id: str,
-    deployment_ids: Sequence[str],
-    auth_url: str,
-    jwks_url: str | None,
-    public_jwk: str | None,
-    token_url: str | None,
-    exam_url: str | None,
-) -> dict[str, Any]:
-    """Validate what an administrator typed for a platform (CLI or dashboard): each problem is
-    an Invalid error naming the field. Returns the values ``add_registration`` takes."""
-
-    def fail(name: str, message: str) -> Invalid:
-        return Invalid("invalid_registration", message, field=name)
-
-    fields = {"issuer": issuer, "client_id": client_id, "auth_url": auth_url}
-    fields.update(jwks_url=jwks_url or "", token_url=token_url or "", exam_url=exam_url or "")
-    fields.update(public_jwk=public_jwk or "", deployment_id="".join(deployment_ids))
-    for name, value in fields.items():
-        found = validation.problem(value, multiline=name == "public_jwk")
-        if found is not None:
-            raise fail(name, found)
-    for name, value in (("issuer", issuer), ("client_id", client_id)):
-        if not value.strip() or len(value) > 255:
-            raise fail(name, "is required (at most 255 characters)")
-    deployments = [d.strip() for d in deployment_ids if d.strip()]
-    if any(len(d) > 255 for d in deployments):
-        raise fail("deployment_id", "each deployment id must be at most 255 characters")
-    if not deployments:
-        raise fail("deployment_id", "give at least one deployment id")
-    urls = {"auth_url": auth_url, "jwks_url": jwks_url, "token_url": token_url}
-    urls["exam_url"] = exam_url
-    for name, url in urls.items():
-        if url and (len(url) > 2048 or not URL.fullmatch(url)):
-            raise fail(name, f"{url!r} must be an http(s) URL without a #fragment")
-    if not auth_url:
-        raise fail("auth_url", "is required (the platform's OIDC authorisation URL)")
-    if bool(jwks_url) == bool(public_jwk):
-        raise fail("jwks_url", "give exactly one: the platform's key set URL or its public JWK")
-    jwk = None
-    if public_jwk:
-        try:
-            jwk = json.loads(public_jwk)
-        except json.JSONDecodeError:
-            raise fail("public_jwk", "must be a JWK in JSON") from None
-        if not isinstance(jwk, dict) or jwk.get("kty") != "RSA" or "d" in jwk:
-            raise fail("public_jwk", "must be an RSA public key (kty RSA, no 'd')")
-    return {
-        "issuer": issuer.strip(),
-        "client_id": client_id.strip(),
-        "deployment_ids": deployments,
-        "auth_url": auth_url,
-        "jwks_url": jwks_url or None,
-        "public_jwk": jwk,
-        "token_url": token_url or None,
-        "exam_url": exam_url or None,
-    }
 
 
 class LtiStore:
@@ -181,7 +76,7 @@ class LtiStore:
                     r.c.client_id == client_id,
                 )
             ).one()
-        return _registration(row)
+        return Registration.from_row(row)
 
     def find_registration(self, issuer: str, client_id: str | None) -> Registration | None:
         """By issuer and client id, or by issuer alone, when exactly one registration matches
@@ -203,19 +98,19 @@ class LtiStore:
                     "(/lti/login/ID, shown on the dashboard's LMS platforms page)",
                 )
             return None
-        return _registration(rows[0])
+        return Registration.from_row(rows[0])
 
     def get_registration(self, registration_id: int) -> Registration | None:
         r = schema.lti_registrations
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(r).where(r.c.id == registration_id)).first()
-        return _registration(row) if row else None
+        return Registration.from_row(row) if row else None
 
     def list_registrations(self) -> list[Registration]:
         r = schema.lti_registrations
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(r).order_by(r.c.issuer, r.c.client_id)).all()
-        return [_registration(row) for row in rows]
+        return [Registration.from_row(row) for row in rows]
 
     def remove_registration(self, issuer: str, client_id: str, integration_id: int) -> None:
         r = schema.lti_registrations
@@ -227,7 +122,7 @@ class LtiStore:
                     r.c.client_id == client_id,
                 )
             ).first()
-        found = _registration(row) if row is not None else None
+        found = Registration.from_row(row) if row is not None else None
         if found is None:
             raise NotFound(
                 "unknown_registration", f"no platform {issuer!r} with client id {client_id!r}"

@@ -51,3 +51,36 @@ class Integration:
             else None,
             previous_secret_until=row["previous_secret_until"],
         )
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One platform (issuer + client id) registered with this tool, for one integration."""
+
+    id: int
+    integration_id: int
+    issuer: str
+    client_id: str
+    deployment_ids: tuple[str, ...]
+    auth_url: str
+    jwks_url: str | None
+    public_jwk: dict[str, Any] | None
+    token_url: str | None
+    exam_url: str | None
+    allow_policy_override: bool
+
+    @classmethod
+    def from_row(cls, row: Any) -> Registration:
+        return cls(
+            id=int(row.id),
+            integration_id=int(row.integration_id),
+            issuer=row.issuer,
+            client_id=row.client_id,
+            deployment_ids=tuple(json.loads(row.deployment_ids)),
+            auth_url=row.auth_url,
+            jwks_url=row.jwks_url,
+            public_jwk=json.loads(row.public_jwk) if row.public_jwk else None,
+            token_url=row.token_url,
+            exam_url=row.exam_url,
+            allow_policy_override=bool(row.allow_policy_override),
+        )

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
+from ..reports import Episode
+
 INK, GRID, MUTED = "#222222", "#cccccc", "#555555"
 BAD, GOOD, ACCENT = "#a00000", "#0a6b2d", "#0b4fb3"
 #: Lane colours for event types on a timeline (dark enough for contrast on white).
@@ -170,15 +172,6 @@ def curves(
     body.append(_text(frame.width / 2, frame.height - 26, x_label))
     desc = "; ".join(f"{s.label}" for s in series)
     return _svg(frame, title, f"{title}: {desc}, for each {x_label}.", body)
-
-
-@dataclass(frozen=True)
-class Episode:
-    """One event on a timeline lane: a point, or a bar when it lasted."""
-
-    lane: str
-    start_ms: int
-    end_ms: int
 
 
 def timeline(

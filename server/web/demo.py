@@ -15,8 +15,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..cli import mint_test_jwt
 from ..errors import Conflict
+from ..security.tokens import mint_start_token
 from ..services import AppState
 from .pages import page
 
@@ -50,7 +50,7 @@ async def fake_lms_start(request: Request) -> JSONResponse:
     integration = await run_in_threadpool(state.store.integrations.get, INTEGRATION)
     assert integration is not None
     student = "demo-student-" + secrets.token_hex(3)
-    token = mint_test_jwt(
+    token = mint_start_token(
         state.keyring.decrypt(integration.secret_enc),
         user_id=student,
         exam_id=EXAM_ID,

@@ -17,8 +17,8 @@ from openproctor.core import FLAG_TYPES
 
 from ..errors import Gone, NotFound
 from ..evidence import build_bundle
+from ..integrity import integrity_label
 from ..services import AppState
-from .dashboard.queue import integrity_label
 from .http import own_origin
 from .pages import event_page, page
 

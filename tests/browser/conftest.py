@@ -22,8 +22,8 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from openproctor.server.cli import mint_test_jwt
 from openproctor.server.security.keys import Keyring, load_master_keys
+from openproctor.server.security.tokens import mint_start_token
 from openproctor.server.storage import Storage
 
 from ..support import free_port, stop, wait_healthy
@@ -53,7 +53,7 @@ class LiveServer:
         return Storage(self.database_url)
 
     def jwt(self, session_id: str, user_id: str = "student-1", **extra: Any) -> str:
-        return mint_test_jwt(
+        return mint_start_token(
             SECRET, user_id=user_id, exam_id="CS101-final", session_id=session_id, **extra
         )
 

@@ -8,8 +8,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from ...errors import OpenproctorError
+from ...lti.registration import check_platform_settings
 from ...lti.routes import tool_settings
-from ...storage.lti import LtiStore, check_platform_settings
+from ...storage.lti import LtiStore
 from ..http import own_origin, status_of
 from .guard import View, dashboard
 

@@ -9,32 +9,15 @@ revokes all of its sessions, and a local account's role is read from the account
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ...access import Reviewer
 from ...reviewers import ReviewerStore
 from ...security.keys import Keyring, same_text
 
 COOKIE = "openproctor_reviewer"
 LIFETIME_SECONDS = 8 * 3600
-
-
-@dataclass(frozen=True)
-class Reviewer:
-    name: str
-    institution_id: str
-    role: str  # "reviewer", "admin", or "instructor" (from an LTI launch)
-    #: The LMS course an LTI launch came from: the reviewer sees that course's sessions only.
-    context_id: str | None = None
-    #: The raw cookie value (for the CSRF token); not part of the identity.
-    token: str = ""
-    #: The server-side session the cookie names.
-    session_id: str = ""
-
-    def __repr__(self) -> str:
-        return f"Reviewer({self.name!r}, institution={self.institution_id!r}, role={self.role!r})"
 
 
 def sign_in(

@@ -14,12 +14,13 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from ...access import Reviewer
 from ...errors import TooLarge
 from ...security import validation
 from ...services import AppState
 from ..http import body_deadline
 from ..pages import page
-from .auth import Reviewer, csrf_ok, current_reviewer
+from .auth import csrf_ok, current_reviewer
 
 MAX_FORM_BYTES = 16 * 1024
 MAX_FORM_FIELDS = 60

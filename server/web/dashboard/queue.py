@@ -18,7 +18,9 @@ from starlette.routing import Route
 
 from openproctor.core import parse_policy, validate_event
 
+from ...access import Reviewer
 from ...errors import OpenproctorError, TooManyRequests
+from ...integrity import integrity_label
 from ...reports import timeline_series
 from ...reviewers import OUTCOMES
 from ...security.keys import same_text
@@ -26,7 +28,7 @@ from ...services import AppState
 from .. import charts
 from ..http import status_of
 from ..pages import event_page, page, when
-from .auth import Reviewer, sign_in, sign_out
+from .auth import sign_in, sign_out
 from .guard import View, dashboard, read_form
 
 log = logging.getLogger("openproctor.server.dashboard")
@@ -177,16 +179,6 @@ def _summary(row: dict[str, Any]) -> dict[str, Any]:
         "started": when(row["started_at"]),
         "integrity": integrity_label(row),
     }
-
-
-def integrity_label(row: dict[str, Any]) -> str:
-    if row["integrity_reason"]:
-        return "integrity failed"
-    if row["score_mismatch"]:
-        return "client score mismatch"
-    if row["complete"]:
-        return "verified"
-    return "verified, incomplete" if row["status"] == "finished" else "verified so far"
 
 
 async def visible_session(view: View) -> dict[str, Any] | None:

@@ -12,12 +12,12 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from ...access import may_edit_exam, may_read_exam
+from ...integrity import integrity_label
 from ...policies import PolicyStore
 from ...reports import Report, build_report, csv_rows
 from .. import charts
 from .guard import View, dashboard
 from .policies import edit_forbidden, readable_exam
-from .queue import integrity_label
 
 
 async def _report(view: View, exam_id: str) -> Report:

@@ -18,8 +18,8 @@ from starlette.testclient import TestClient
 
 from openproctor.core import Event, Signer
 from openproctor.server import Settings, create_app
-from openproctor.server.cli import mint_test_jwt
 from openproctor.server.reviewers import ReviewerStore
+from openproctor.server.security.tokens import mint_start_token
 from openproctor.server.settings import Limits
 from openproctor.server.storage import Storage
 
@@ -115,7 +115,7 @@ def integration(app, store):
 
 
 def start_jwt(session_id: str = "lms-session-1", user_id: str = "student-1", **extra: Any) -> str:
-    return mint_test_jwt(
+    return mint_start_token(
         extra.pop("secret", SECRET),
         user_id=user_id,
         exam_id=extra.pop("exam_id", "CS101-final"),

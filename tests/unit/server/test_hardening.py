@@ -27,11 +27,11 @@ from openproctor.server.cli import main
 from openproctor.server.errors import OpenproctorError
 from openproctor.server.evidence import attested_digest
 from openproctor.server.observability import EscapeControlCharacters
+from openproctor.server.reports import Episode
 from openproctor.server.security.outbound import AddressRefused, OutboundError, OutboundGuard
 from openproctor.server.storage import Storage
 from openproctor.server.storage.audit import AuditLog
 from openproctor.server.web import charts
-from openproctor.server.web.charts import Episode
 from openproctor.server.web.http import status_of
 from openproctor.server.webhooks import SIGNATURE_HEADER, verify_signature
 

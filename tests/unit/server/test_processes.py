@@ -19,7 +19,7 @@ import pytest
 
 from openproctor.core import ChainState, Signer, verify_log
 from openproctor.server.cli import main as cli_main
-from openproctor.server.cli import mint_test_jwt
+from openproctor.server.security.tokens import mint_start_token
 from openproctor.server.storage import Storage
 
 from ...support import ENVIRONMENT, free_port, stop, wait_healthy
@@ -88,7 +88,9 @@ def register(database_url: str, secret_file: Path) -> None:
 
 
 def start_session(base: str, external_id: str) -> dict:
-    token = mint_test_jwt(SECRET, user_id="u-" + external_id, exam_id="E1", session_id=external_id)
+    token = mint_start_token(
+        SECRET, user_id="u-" + external_id, exam_id="E1", session_id=external_id
+    )
     response = httpx.post(
         f"{base}/api/v1/sessions", json={"integrationName": "lms1", "jwt": token}, timeout=10
     )
