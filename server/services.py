@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from .ingest import IngestService
 from .lti.keys import PlatformKeys, ToolKeys
 from .lti.launch import Launch, verify_id_token
+from .policies import PolicyStore
 from .ratelimit import RateLimiter
 from .reviewers import ReviewerStore
 from .security.keys import Keyring, load_master_keys
@@ -33,6 +34,7 @@ class AppState:
     lti_keys: ToolKeys
     platform_keys: PlatformKeys
     reviewers: ReviewerStore
+    policies: PolicyStore
     webhooks: WebhookStore
     webhook_sender: WebhookSender
     #: Every call out goes through it (webhooks, platforms' key sets).
@@ -64,6 +66,7 @@ class AppState:
             lti_keys=ToolKeys(lti_store, keyring),
             platform_keys=PlatformKeys(outbound),
             reviewers=ReviewerStore(store),
+            policies=PolicyStore(store),
             webhooks=webhooks,
             webhook_sender=WebhookSender(webhooks, outbound, settings.webhook_backoff_seconds),
             outbound=outbound,

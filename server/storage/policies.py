@@ -16,7 +16,7 @@ from ..errors import Unavailable
 from . import schema
 from .audit import record as audit_record
 from .database import Database
-from .rows import ExamRecord
+from .rows import ExamPolicies, ExamRecord, PolicyVersion, policy_version
 
 
 class Policies:
@@ -151,6 +151,45 @@ class Policies:
                 "sessions": int(row.sessions or 0),
             }
             for row in rows
+        ]
+
+    def versions(self, institution_id: str, exam_id: str) -> list[PolicyVersion]:
+        """Every version of the exam's policy, newest first."""
+        p = schema.policies
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(p)
+                .where(p.c.institution_id == institution_id, p.c.exam_id == exam_id)
+                .order_by(p.c.version.desc())
+            ).all()
+        return [policy_version(r) for r in rows]
+
+    def overview(self, institution_id: str, exam_id: str | None = None) -> list[ExamPolicies]:
+        """The newest versions of each exam's policy (of one exam, given ``exam_id``)."""
+        p, s = schema.policies, schema.sessions
+        policies = sa.select(p).where(p.c.institution_id == institution_id)
+        sessions = sa.select(s.c.exam_id, sa.func.count()).where(
+            s.c.institution_id == institution_id
+        )
+        if exam_id is not None:
+            policies = policies.where(p.c.exam_id == exam_id)
+            sessions = sessions.where(s.c.exam_id == exam_id)
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(policies.order_by(p.c.exam_id, p.c.version.desc())).all()
+            counts = dict(conn.execute(sessions.group_by(s.c.exam_id)).all())
+        newest: dict[str, dict[str, PolicyVersion]] = {}
+        for row in rows:  # newest first within an exam: keep the first of each environment
+            envs = newest.setdefault(row.exam_id, {})
+            if row.environment not in envs:
+                envs[row.environment] = policy_version(row)
+        return [
+            ExamPolicies(
+                exam_id,
+                envs.get("production"),
+                envs.get("staging"),
+                int(counts.get(exam_id, 0)),
+            )
+            for exam_id, envs in newest.items()
         ]
 
 

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from openproctor.core import Policy, parse_policy
+
 
 @dataclass(frozen=True)
 class ExamRecord:
@@ -84,3 +86,44 @@ class Registration:
             exam_url=row.exam_url,
             allow_policy_override=bool(row.allow_policy_override),
         )
+
+
+@dataclass(frozen=True)
+class PolicyVersion:
+    version: int
+    environment: str
+    policy: Policy
+    created_at: float
+    created_by: str
+
+
+def policy_version(row: Any) -> PolicyVersion:
+    return PolicyVersion(
+        int(row.version),
+        row.environment,
+        parse_policy(json.loads(row.body)),
+        float(row.created_at),
+        row.created_by,
+    )
+
+
+@dataclass(frozen=True)
+class ExamPolicies:
+    """One exam's newest version in each environment, and how many sessions it has."""
+
+    exam_id: str
+    production: PolicyVersion | None
+    staging: PolicyVersion | None
+    sessions: int
+
+    @property
+    def pending(self) -> bool:
+        """Staging differs from production: there is something to promote."""
+        if self.staging is None:
+            return False
+        if self.production is None:
+            return True
+        production, staging = self.production.policy.to_dict(), self.staging.policy.to_dict()
+        production.pop("environment")
+        staging.pop("environment")
+        return production != staging

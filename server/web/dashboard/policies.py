@@ -14,19 +14,16 @@ from openproctor.core import Policy as CorePolicy
 
 from ...access import may_edit_exam, may_read_exam, sees_accommodations
 from ...errors import NotFound, OpenproctorError
-from ...policies import ExamPolicies, PolicyStore, diff
+from ...policies import diff
+from ...storage.rows import ExamPolicies
 from .guard import View, dashboard
 
 FIELDS = ("trust_threshold", "log_retention_days", "heartbeat_seconds")
 
 
-def _store(view: View) -> PolicyStore:
-    return PolicyStore(view.state.store)
-
-
 @dashboard()
 async def policy_list(view: View) -> Response:
-    exams = await view.run(_store(view).overview, view.reviewer.institution_id)
+    exams = await view.run(view.state.store.policies.overview, view.reviewer.institution_id)
     contexts = await view.run(view.state.store.policies.exam_contexts, view.reviewer.institution_id)
     readable = [e for e in exams if may_read_exam(view.reviewer, contexts.get(e.exam_id))]
     return await view.render("dashboard_policies.html", exams=readable)
@@ -39,7 +36,7 @@ async def readable_exam(view: View, exam_id: str) -> tuple[ExamPolicies | None, 
     context = record.context_id if record is not None else None
     if record is None or not may_read_exam(view.reviewer, context):
         return None, context
-    return await view.run(_store(view).exam, view.reviewer.institution_id, exam_id), context
+    return await view.run(view.state.policies.exam, view.reviewer.institution_id, exam_id), context
 
 
 HIDDEN = "(hidden: accommodations are shown to administrators and the course's instructors)"
@@ -137,9 +134,10 @@ async def _edit_page(
     changes: list[tuple[str, str, str]] = []
     editable = view.reviewer.role == "admin"
     if exam_id is not None:
-        store = _store(view)
         exam, context = await readable_exam(view, exam_id)
-        versions = await view.run(store.versions, view.reviewer.institution_id, exam_id)
+        versions = await view.run(
+            view.state.store.policies.versions, view.reviewer.institution_id, exam_id
+        )
         if exam is not None and exam.staging is not None:
             changes = diff(exam.production.policy if exam.production else None, exam.staging.policy)
         editable = may_edit_exam(view.reviewer, context)
@@ -184,7 +182,7 @@ async def new_policy_page(view: View) -> Response:
 @dashboard(admin=True, post=True)
 async def create_policy(view: View) -> Response:
     exam_id = view.field("exam_id")
-    exists = await view.run(_store(view).exam, view.reviewer.institution_id, exam_id)
+    exists = await view.run(view.state.policies.exam, view.reviewer.institution_id, exam_id)
     policy, values, errors = policy_from_form(view, exam_id)
     if exists is not None:
         errors["exam_id"] = f"exam {exam_id!r} already has a policy: edit it from the list"
@@ -217,7 +215,7 @@ async def save_policy(view: View) -> Response:
 
 
 async def _save(view: View, policy: CorePolicy) -> Response:
-    await view.run(_store(view).save_staging, view.reviewer.institution_id, policy, view.who)
+    await view.run(view.state.policies.save_staging, view.reviewer.institution_id, policy, view.who)
     return RedirectResponse(f"/dashboard/policies/{policy.exam_id}?done=saved", 303)
 
 
@@ -232,7 +230,7 @@ async def promote(view: View) -> Response:
     version = view.field("version")
     try:
         await view.run(
-            _store(view).promote,
+            view.state.policies.promote,
             view.reviewer.institution_id,
             exam_id,
             int(version) if version.isdigit() else -1,
@@ -241,7 +239,7 @@ async def promote(view: View) -> Response:
     except OpenproctorError as exc:
         if isinstance(exc, NotFound):
             return await view.render("dashboard_not_found.html", status=404, what="exam policy")
-        exam = await view.run(_store(view).exam, view.reviewer.institution_id, exam_id)
+        exam = await view.run(view.state.policies.exam, view.reviewer.institution_id, exam_id)
         assert exam is not None and exam.staging is not None
         return await _edit_page(
             view, exam_id, _values(exam.staging.policy), promote_error=exc.message, status=409

@@ -13,7 +13,6 @@ from starlette.routing import Route
 
 from ...access import may_edit_exam, may_read_exam
 from ...integrity import integrity_label
-from ...policies import PolicyStore
 from ...reports import Report, build_report, csv_rows
 from .. import charts
 from .guard import View, dashboard
@@ -31,7 +30,7 @@ async def _report(view: View, exam_id: str) -> Report:
     )
     current = None
     if exam_id:
-        exam = await view.run(PolicyStore(view.state.store).exam, reviewer.institution_id, exam_id)
+        exam = await view.run(view.state.policies.exam, reviewer.institution_id, exam_id)
         if exam is not None and exam.production is not None:
             current = exam.production.policy.trust_threshold
     report: Report = await view.run(build_report, rows, current)
@@ -69,7 +68,7 @@ async def report_page(view: View) -> Response:
     exam_id = view.request.query_params.get("exam", "").strip()
     report = await _report(view, exam_id)
     current = report.calibration.current
-    exams = await view.run(PolicyStore(view.state.store).overview, view.reviewer.institution_id)
+    exams = await view.run(view.state.store.policies.overview, view.reviewer.institution_id)
     contexts = await view.run(view.state.store.policies.exam_contexts, view.reviewer.institution_id)
     exams = [e for e in exams if may_read_exam(view.reviewer, contexts.get(e.exam_id))]
     calibration = report.calibration
@@ -114,7 +113,7 @@ async def apply_threshold(view: View) -> Response:
     """Put the recommended threshold into the exam's staging policy (promotion stays a
     separate, reviewed step): administrators and the instructor of the exam's course."""
     exam_id = view.field("exam")
-    policies = PolicyStore(view.state.store)
+    policies = view.state.policies
     exam, context = await readable_exam(view, exam_id)
     if exam is not None and not may_edit_exam(view.reviewer, context):
         return await edit_forbidden(view)

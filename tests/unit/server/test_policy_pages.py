@@ -8,8 +8,6 @@ import re
 
 import pytest
 
-from openproctor.server.policies import PolicyStore
-
 from .conftest import csrf_of, sign_in, start_jwt
 
 EXAM = "CS101-final"
@@ -39,7 +37,7 @@ def form_of(page_html: str, **changes: object) -> dict[str, object]:
 def versions(store, exam_id: str = EXAM) -> list[tuple[int, str, float]]:
     return [
         (v.version, v.environment, v.policy.trust_threshold)
-        for v in PolicyStore(store).versions("uni-a", exam_id)
+        for v in store.policies.versions("uni-a", exam_id)
     ]
 
 

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from openproctor.core import FLAG_TYPES, Signer, parse_policy
-from openproctor.server.policies import PolicyStore
 from openproctor.server.reports import build_report, calibrate, timeline_series
 
 from .conftest import StudentClient, csrf_of, sign_in, start_jwt
@@ -181,7 +180,7 @@ def test_an_admin_puts_the_recommended_threshold_into_staging(web, decided, stor
         follow_redirects=False,
     )
     assert response.status_code == 303
-    newest = PolicyStore(store).versions("uni-a", "CS101-final")[0]
+    newest = store.policies.versions("uni-a", "CS101-final")[0]
     assert (newest.environment, newest.policy.trust_threshold) == ("staging", recommended)
 
 
