@@ -11,15 +11,9 @@ import secrets
 import time
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
-
-from .errors import Conflict, Invalid, NotFound, TooManyRequests
+from .errors import Invalid, TooManyRequests
 from .security import validation
-from .storage import Storage, schema
-from .storage.database import require_institution
+from .storage import Storage
 
 ROLES = ("reviewer", "admin")
 OUTCOMES = {
@@ -77,10 +71,11 @@ def _dummy_hash() -> str:
 
 
 class ReviewerStore:
-    def __init__(self, store: Storage) -> None:
-        self.engine = store.engine
+    """Accounts (validated, hashed with scrypt), sign-in with its throttle, dashboard sessions,
+    and decisions; the rows are in storage/reviewers.py."""
 
-    # -- accounts --------------------------------------------------------------------------
+    def __init__(self, store: Storage) -> None:
+        self.records = store.reviewers
 
     def add(self, username: str, institution_id: str, password: str, role: str) -> None:
         validation.check(username, "username", 100)
@@ -93,44 +88,14 @@ class ReviewerStore:
             raise Invalid(
                 "weak_password", f"the password must be at least {MIN_PASSWORD} characters"
             )
-        with self.engine.begin() as conn:
-            require_institution(conn, institution_id)
-            try:
-                conn.execute(
-                    schema.reviewers.insert().values(
-                        institution_id=institution_id,
-                        username=username,
-                        password_hash=hash_password(password),
-                        role=role,
-                        created_at=time.time(),
-                    )
-                )
-            except IntegrityError:
-                raise Conflict(
-                    "reviewer_exists", f"a reviewer named {username!r} already exists"
-                ) from None
+        self.records.add_account(username, institution_id, hash_password(password), role)
 
     def list(self) -> list[dict[str, Any]]:
-        r = schema.reviewers
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(r.c.username, r.c.institution_id, r.c.role).order_by(r.c.username)
-            ).mappings()
-            return [dict(row) for row in rows]
+        return self.records.accounts()
 
     def remove(self, username: str) -> None:
-        """Delete the account and revoke every session it has open, in one transaction."""
-        r, rs = schema.reviewers, schema.reviewer_sessions
-        with self.engine.begin() as conn:
-            if not conn.execute(r.delete().where(r.c.username == username)).rowcount:
-                raise NotFound("unknown_reviewer", f"no reviewer named {username!r}")
-            conn.execute(
-                rs.update()
-                .where(rs.c.username == username, rs.c.revoked_at.is_(None))
-                .values(revoked_at=time.time())
-            )
-
-    # -- dashboard sessions (revocable: every request looks its session up) -------------------
+        """Delete the account and revoke every session it has open."""
+        self.records.remove_account(username)
 
     def open_session(
         self,
@@ -141,55 +106,14 @@ class ReviewerStore:
         context_id: str | None,
         lifetime: float,
     ) -> str:
-        """A new session for a signed-in reviewer; returns its id (named by the cookie)."""
-        session_id = secrets.token_urlsafe(24)
-        now = time.time()
-        rs = schema.reviewer_sessions
-        with self.engine.begin() as conn:
-            conn.execute(
-                rs.insert().values(
-                    id=session_id,
-                    institution_id=institution_id,
-                    username=username,
-                    name=name[:255],
-                    role=role,
-                    context_id=context_id,
-                    created_at=now,
-                    expires_at=now + lifetime,
-                )
-            )
-            # Housekeeping: sessions that ended more than a day ago.
-            conn.execute(rs.delete().where(rs.c.expires_at < now - 86400))
-        return session_id
+        """A new server-side session for a signed-in reviewer; returns its id."""
+        return self.records.open_session(institution_id, username, name, role, context_id, lifetime)
 
     def live_session(self, session_id: str) -> dict[str, Any] | None:
-        """The session if it is open (not revoked, not expired) and, for a local account, the
-        account still exists: then with the account's current role and institution."""
-        rs, r = schema.reviewer_sessions, schema.reviewers
-        query = (
-            sa.select(rs, r.c.role.label("account_role"), r.c.institution_id.label("account_inst"))
-            .outerjoin(r, r.c.username == rs.c.username)
-            .where(rs.c.id == session_id, rs.c.revoked_at.is_(None), rs.c.expires_at > time.time())
-        )
-        with self.engine.connect() as conn:
-            row = conn.execute(query).mappings().first()
-        if row is None:
-            return None
-        found = dict(row)
-        if found["username"] is not None:
-            if found["account_role"] is None:  # the account was removed
-                return None
-            found.update(role=found["account_role"], institution_id=found["account_inst"])
-        return found
+        return self.records.live_session(session_id)
 
     def revoke_session(self, session_id: str) -> None:
-        rs = schema.reviewer_sessions
-        with self.engine.begin() as conn:
-            conn.execute(
-                rs.update()
-                .where(rs.c.id == session_id, rs.c.revoked_at.is_(None))
-                .values(revoked_at=time.time())
-            )
+        self.records.revoke_session(session_id)
 
     def authenticate(self, username: str, password: str, client: str) -> dict[str, Any] | None:
         """The reviewer's row for a correct password, else None.
@@ -203,51 +127,22 @@ class ReviewerStore:
         pair = f"pair:{username.lower()}|{client}"[:200]
         address = f"client:{client}"[:200]
         now = time.time()
-        self._reserve(((pair, PAIR_LIMIT), (address, CLIENT_LIMIT)), now)
-        r = schema.reviewers
-        with self.engine.connect() as conn:
-            row = conn.execute(sa.select(r).where(r.c.username == username)).mappings().first()
+        locked_since = self.records.reserve(
+            ((pair, PAIR_LIMIT), (address, CLIENT_LIMIT)), now, FAILURE_WINDOW
+        )
+        if locked_since is not None:
+            wait = int(locked_since + FAILURE_WINDOW - now) + 1
+            raise TooManyRequests(
+                "too_many_attempts",
+                f"too many failed sign-ins; try again in {wait // 60 + 1} minute(s)",
+                retry_after=wait,
+            )
+        row = self.records.account(username)
         ok = check_password(password, row["password_hash"] if row else _dummy_hash())
         if row is None or not ok:
             return None  # the reservation stands as the failure
-        f = schema.login_failures
-        with self.engine.begin() as conn:
-            conn.execute(f.delete().where(f.c.key == pair))
-            conn.execute(
-                f.update()
-                .where(f.c.key == address, f.c.failures > 0)
-                .values(failures=f.c.failures - 1)
-            )
-        return dict(row)
-
-    def _reserve(self, limits: tuple[tuple[str, int], ...], now: float) -> None:
-        """Count one attempt against each key in one transaction, or none and raise 429."""
-        f = schema.login_failures
-        insert = postgresql_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
-        expired = f.c.first_at <= now - FAILURE_WINDOW
-        with self.engine.begin() as conn:
-            for key, limit in limits:
-                statement = (
-                    insert(f)
-                    .values(key=key, failures=1, first_at=now)
-                    .on_conflict_do_update(
-                        index_elements=[f.c.key],
-                        set_={
-                            "failures": sa.case((expired, 1), else_=f.c.failures + 1),
-                            "first_at": sa.case((expired, now), else_=f.c.first_at),
-                        },
-                    )
-                    .returning(f.c.failures, f.c.first_at)
-                )
-                failures, first_at = conn.execute(statement).one()
-                if failures > limit:
-                    conn.rollback()
-                    wait = int(first_at + FAILURE_WINDOW - now) + 1
-                    raise TooManyRequests(
-                        "too_many_attempts",
-                        f"too many failed sign-ins; try again in {wait // 60 + 1} minute(s)",
-                        retry_after=wait,
-                    )
+        self.records.release(pair, address)
+        return row
 
     # -- decisions -------------------------------------------------------------------------
 
@@ -259,22 +154,8 @@ class ReviewerStore:
         if len(comment) > 5000:
             raise Invalid("comment_too_long", "the comment must be at most 5000 characters")
         validation.check(comment, "comment", multiline=True)
-        with self.engine.begin() as conn:
-            conn.execute(
-                schema.decisions.insert().values(
-                    session_id=session_id,
-                    outcome=outcome,
-                    comment=comment.strip(),
-                    reviewer=reviewer,
-                    created_at=time.time(),
-                )
-            )
+        self.records.add_decision(session_id, outcome, comment.strip(), reviewer)
 
     def decisions(self, session_id: str) -> list[dict[str, Any]]:
         """Every decision on the session, newest first (the first is the current one)."""
-        d = schema.decisions
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(d).where(d.c.session_id == session_id).order_by(d.c.id.desc())
-            ).mappings()
-            return [dict(row) for row in rows]
+        return self.records.decisions(session_id)

@@ -1,8 +1,8 @@
 """Storage: one module per table family on one database (SQLite or PostgreSQL), composed here.
 
 ``Storage(url)`` is what the services hold: ``storage.sessions``, ``storage.integrations``,
-``storage.policies``, ``storage.lti``, ``storage.audit``; ``migrate``, ``purge`` and ``reencrypt``
-work across tables. Nothing here knows about HTTP.
+``storage.policies``, ``storage.lti``, ``storage.reviewers``, ``storage.audit``; ``migrate``,
+``purge`` and ``reencrypt`` work across tables. Nothing here knows about HTTP.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from .database import Database
 from .integrations import Integrations
 from .lti import LtiStore
 from .policies import Policies
+from .reviewers import Reviewers
 from .sessions import Sessions
 
 __all__ = ["Storage"]
@@ -29,6 +30,7 @@ class Storage:
         self.policies = Policies(self.db)
         self.sessions = Sessions(self.db)
         self.lti = LtiStore(self.db)
+        self.reviewers = Reviewers(self.db)
         self.audit = AuditLog(self.db.engine)
 
     def __repr__(self) -> str:
