@@ -24,15 +24,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .errors import Invalid, NotFound
+from .errors import Invalid
 from .security import validation
 from .security.keys import Keyring, same_text
 from .security.outbound import OutboundError, OutboundGuard
-from .storage import Storage, schema
-from .storage.database import require_institution
+from .storage import Storage
+from .storage.rows import Webhook
 
 log = logging.getLogger("openproctor.server.webhooks")
 
@@ -85,30 +84,12 @@ def check_url(url: str) -> str:
     return url
 
 
-@dataclass(frozen=True)
-class Webhook:
-    id: int
-    institution_id: str
-    exam_id: str | None
-    url: str
-    created_at: float
-    created_by: str
-
-    def __repr__(self) -> str:  # the secret is never part of it
-        return f"Webhook({self.id}, {self.url!r}, exam={self.exam_id!r})"
-
-
-def _webhook(row: Any) -> Webhook:
-    return Webhook(
-        int(row.id), row.institution_id, row.exam_id, row.url, row.created_at, row.created_by
-    )
-
-
 class WebhookStore:
-    """Configured webhooks (secrets encrypted at rest) and the delivery log."""
+    """Configured webhooks (secrets encrypted at rest with the master keys) and the delivery
+    log; the rows are in storage/webhooks.py."""
 
     def __init__(self, store: Storage, keyring: Keyring) -> None:
-        self.engine = store.engine
+        self.records = store.webhooks
         self.keyring = keyring
 
     def add(
@@ -117,138 +98,35 @@ class WebhookStore:
         """Register a webhook; returns it and its signing secret (shown once)."""
         url = check_url(url)
         secret = "whsec_" + secrets.token_urlsafe(32)
-        w = schema.webhooks
-        with self.engine.begin() as conn:
-            require_institution(conn, institution_id)
-            result = conn.execute(
-                w.insert().values(
-                    institution_id=institution_id,
-                    exam_id=exam_id or None,
-                    url=url,
-                    secret_enc=self.keyring.encrypt(secret),
-                    created_at=time.time(),
-                    created_by=created_by,
-                )
-            )
-            row = conn.execute(sa.select(w).where(w.c.id == result.inserted_primary_key[0])).one()
-        return _webhook(row), secret
+        webhook = self.records.insert(
+            institution_id, url, exam_id, self.keyring.encrypt(secret), created_by
+        )
+        return webhook, secret
 
     def active(self, institution_id: str | None = None) -> list[Webhook]:
-        w = schema.webhooks
-        query = sa.select(w).where(w.c.removed_at.is_(None)).order_by(w.c.id)
-        if institution_id is not None:
-            query = query.where(w.c.institution_id == institution_id)
-        with self.engine.connect() as conn:
-            return [_webhook(r) for r in conn.execute(query)]
+        return self.records.active(institution_id)
 
     def remove(self, institution_id: str | None, webhook_id: int) -> None:
         """Stop a webhook (its log stays); pending deliveries are cancelled."""
-        w, d = schema.webhooks, schema.webhook_deliveries
-        now = time.time()
-        with self.engine.begin() as conn:
-            query = w.update().where(w.c.id == webhook_id, w.c.removed_at.is_(None))
-            if institution_id is not None:
-                query = query.where(w.c.institution_id == institution_id)
-            if not conn.execute(query.values(removed_at=now)).rowcount:
-                raise NotFound("unknown_webhook", f"no webhook {webhook_id}")
-            conn.execute(
-                d.update()
-                .where(d.c.webhook_id == webhook_id, d.c.status == "pending")
-                .values(status="cancelled", last_error="the webhook was removed")
-            )
+        self.records.remove(institution_id, webhook_id)
 
     def deliveries(self, institution_id: str, limit: int = 100) -> list[dict[str, Any]]:
         """The newest deliveries of the institution's webhooks, newest first."""
-        w, d = schema.webhooks, schema.webhook_deliveries
-        query = (
-            sa.select(d, w.c.url)
-            .join(w, w.c.id == d.c.webhook_id)
-            .where(w.c.institution_id == institution_id)
-            .order_by(d.c.id.desc())
-            .limit(limit)
-        )
-        with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(query).mappings()]
+        return self.records.deliveries(institution_id, limit)
 
     def enqueue_flagged(
         self, conn: Connection, session: Mapping[str, Any], dashboard_url: str
     ) -> int:
         """Queue a ``session.flagged`` alert for each webhook of the session's exam or
         institution, inside the caller's transaction (at most once per webhook and session)."""
-        w, d = schema.webhooks, schema.webhook_deliveries
-        hooks = conn.execute(
-            sa.select(w.c.id).where(
-                w.c.institution_id == session["institution_id"],
-                w.c.removed_at.is_(None),
-                sa.or_(w.c.exam_id.is_(None), w.c.exam_id == session["exam_id"]),
-            )
-        ).scalars()
-        already = set(
-            conn.execute(
-                sa.select(d.c.webhook_id).where(
-                    d.c.session_id == session["id"], d.c.event == FLAGGED
-                )
-            ).scalars()
-        )
         now = time.time()
         body = json.dumps(_payload(session, dashboard_url, now), separators=(",", ":"))
-        rows = [
-            {
-                "webhook_id": hook,
-                "session_id": session["id"],
-                "event": FLAGGED,
-                "payload": body,
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-            }
-            for hook in hooks
-            if hook not in already
-        ]
-        if rows:
-            conn.execute(d.insert(), rows)
-        return len(rows)
-
-    # -- sending ----------------------------------------------------------------------------
+        return self.records.queue(conn, session, FLAGGED, body, now)
 
     def claim_due(self, now: float, limit: int = 20) -> list[dict[str, Any]]:
-        """Deliveries due now, each claimed for LEASE_SECONDS by a conditional UPDATE (so
-        several server processes never send the same one twice at once)."""
-        w, d = schema.webhooks, schema.webhook_deliveries
-        with self.engine.connect() as conn:
-            due = list(
-                conn.execute(
-                    sa.select(d.c.id)
-                    .where(d.c.status == "pending", d.c.next_attempt_at <= now)
-                    .order_by(d.c.next_attempt_at)
-                    .limit(limit)
-                ).scalars()
-            )
-        claimed = []
-        for delivery_id in due:
-            with self.engine.begin() as conn:
-                won = conn.execute(
-                    d.update()
-                    .where(
-                        d.c.id == delivery_id,
-                        d.c.status == "pending",
-                        d.c.next_attempt_at <= now,
-                    )
-                    .values(next_attempt_at=now + LEASE_SECONDS)
-                ).rowcount
-                if won:
-                    row = (
-                        conn.execute(
-                            sa.select(d, w.c.url, w.c.secret_enc)
-                            .join(w, w.c.id == d.c.webhook_id)
-                            .where(d.c.id == delivery_id)
-                        )
-                        .mappings()
-                        .one()
-                    )
-                    claimed.append(dict(row))
-        return claimed
+        """Deliveries due now, each claimed for LEASE_SECONDS (so several server processes
+        never send the same one twice at once)."""
+        return self.records.claim_due(now, LEASE_SECONDS, limit)
 
     def record(
         self,
@@ -259,7 +137,7 @@ class WebhookStore:
         backoff_base: float,
         now: float,
     ) -> str:
-        """Storage an attempt's outcome; returns the delivery's new status."""
+        """Store an attempt's outcome; returns the delivery's new status."""
         attempts = int(delivery["attempts"]) + 1
         values: dict[str, Any] = {
             "attempts": attempts,
@@ -273,9 +151,7 @@ class WebhookStore:
             values["status"] = "failed"
         else:
             values["next_attempt_at"] = now + backoff(attempts, backoff_base)
-        d = schema.webhook_deliveries
-        with self.engine.begin() as conn:
-            conn.execute(d.update().where(d.c.id == delivery["id"]).values(**values))
+        self.records.update_delivery(int(delivery["id"]), values)
         return str(values.get("status", "pending"))
 
 

@@ -19,6 +19,7 @@ from .lti import LtiStore
 from .policies import Policies
 from .reviewers import Reviewers
 from .sessions import Sessions
+from .webhooks import Webhooks
 
 __all__ = ["Storage"]
 
@@ -31,6 +32,7 @@ class Storage:
         self.sessions = Sessions(self.db)
         self.lti = LtiStore(self.db)
         self.reviewers = Reviewers(self.db)
+        self.webhooks = Webhooks(self.db)
         self.audit = AuditLog(self.db.engine)
 
     def __repr__(self) -> str:

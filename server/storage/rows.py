@@ -127,3 +127,22 @@ class ExamPolicies:
         production.pop("environment")
         staging.pop("environment")
         return production != staging
+
+
+@dataclass(frozen=True)
+class Webhook:
+    id: int
+    institution_id: str
+    exam_id: str | None
+    url: str
+    created_at: float
+    created_by: str
+
+    def __repr__(self) -> str:  # the secret is never part of it
+        return f"Webhook({self.id}, {self.url!r}, exam={self.exam_id!r})"
+
+    @classmethod
+    def from_row(cls, row: Any) -> Webhook:
+        return cls(
+            int(row.id), row.institution_id, row.exam_id, row.url, row.created_at, row.created_by
+        )
