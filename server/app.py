@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 
 from .lti import routes as lti_routes
 from .observability import configure_logging
-from .services import AppState
+from .services import Services
 from .settings import Settings
 from .storage import Storage
 from .web import api, demo, record, sdk
@@ -45,7 +45,7 @@ def create_app(
     """Build the app. ``migrate`` upgrades the schema first (the CLI does it once before
     starting workers); ``purge_every`` runs the retention job periodically (None: never)."""
     settings = settings or Settings.from_env()
-    state = AppState.build(settings, store)
+    state = Services.build(settings, store)
     if migrate:
         state.store.migrate()
 
@@ -93,7 +93,6 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.openproctor = state
-    app.state.sdk_bundle = sdk.Bundle(settings.bundle_dir)
     return app
 
 
@@ -108,7 +107,7 @@ async def _every(seconds: float, job: Callable[[], object], name: str) -> None:
             log.exception("%s failed; will retry", name)
 
 
-def _purge(state: AppState) -> None:
+def _purge(state: Services) -> None:
     result = state.store.purge()
     if result["sessions"]:
         log.info("retention: purged %(sessions)d session log(s), %(events)d event(s)", result)

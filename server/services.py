@@ -1,9 +1,13 @@
-"""What the app holds for its lifetime: settings, storage, keys and the services built on them."""
+"""The one place the server's services are built, for the app and for the CLI alike: settings,
+storage, keys, the outbound guard, and the services built on them."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
+from .assets import Bundle
 from .ingest import IngestService
 from .lti.keys import PlatformKeys, ToolKeys
 from .lti.launch import Launch, verify_id_token
@@ -15,42 +19,43 @@ from .security.outbound import OutboundGuard
 from .sessions import SessionService
 from .settings import Settings
 from .storage import Storage
-from .storage.lti import LtiStore, Registration
+from .storage.rows import Registration
 from .webhooks import WebhookSender, WebhookStore
 from .writer import GroupWriter, ThreadRunner
 
 
 @dataclass
-class AppState:
+class Services:
     settings: Settings
     store: Storage
     keyring: Keyring
+    #: Every call out goes through it (webhooks, platforms' key sets).
+    outbound: OutboundGuard
     sessions: SessionService
     ingest: IngestService
     #: Where ingest work runs: the SQLite group writer, or the thread pool (PostgreSQL).
     ingest_runner: GroupWriter | ThreadRunner
     limiter: RateLimiter
-    lti_store: LtiStore
     lti_keys: ToolKeys
     platform_keys: PlatformKeys
     reviewers: ReviewerStore
     policies: PolicyStore
     webhooks: WebhookStore
     webhook_sender: WebhookSender
-    #: Every call out goes through it (webhooks, platforms' key sets).
-    outbound: OutboundGuard
+    #: The SDK files /sdk/v1/ serves.
+    bundle: Bundle
 
     @classmethod
-    def build(cls, settings: Settings, store: Storage | None = None) -> AppState:
+    def build(cls, settings: Settings, store: Storage | None = None) -> Services:
         store = store or Storage(settings.database_url)
         keyring = Keyring(tuple(load_master_keys(settings.secret_keys, settings.secret_file)))
-        lti_store = store.lti
         webhooks = WebhookStore(store, keyring)
         outbound = OutboundGuard(allow_private=settings.outbound_allow_private)
         return cls(
             settings=settings,
             store=store,
             keyring=keyring,
+            outbound=outbound,
             sessions=SessionService(store, keyring, settings.token_grace_seconds),
             ingest=IngestService(
                 store,
@@ -62,15 +67,29 @@ class AppState:
             ),
             ingest_runner=GroupWriter(store) if store.dialect == "sqlite" else ThreadRunner(),
             limiter=RateLimiter(settings.limits.batches_per_minute),
-            lti_store=lti_store,
-            lti_keys=ToolKeys(lti_store, keyring),
+            lti_keys=ToolKeys(store.lti, keyring),
             platform_keys=PlatformKeys(outbound),
             reviewers=ReviewerStore(store),
             policies=PolicyStore(store),
             webhooks=webhooks,
             webhook_sender=WebhookSender(webhooks, outbound, settings.webhook_backoff_seconds),
-            outbound=outbound,
+            bundle=Bundle(settings.bundle_dir),
         )
 
     def lti_verify(self, token: str, registration: Registration, nonce: str) -> Launch:
         return verify_id_token(token, registration, self.platform_keys, nonce)
+
+    def close(self) -> None:
+        self.ingest_runner.close()
+        self.store.close()
+
+
+@contextlib.contextmanager
+def opened(settings: Settings) -> Iterator[Services]:
+    """The services on a migrated database, closed afterwards (what each CLI command runs in)."""
+    services = Services.build(settings)
+    try:
+        services.store.migrate()
+        yield services
+    finally:
+        services.close()

@@ -27,11 +27,11 @@ from ..errors import Forbidden, Invalid, NotFound, OpenproctorError, TooLarge, U
 from ..security import validation
 from ..security.keys import same_text
 from ..security.tokens import StartClaims
-from ..services import AppState
+from ..services import Services
 from ..storage.lti import Registration
 from ..storage.rows import Integration
 from ..web.dashboard.auth import sign_in
-from ..web.http import body_deadline, own_origin, status_of
+from ..web.http import body_deadline, own_origin, services, status_of
 from ..web.pages import page
 from .launch import AP, DL, LTI, Launch, deep_linking_response, start_assessment
 
@@ -40,11 +40,6 @@ log = logging.getLogger("openproctor.server.lti")
 MAX_FORM_BYTES = 64 * 1024
 DEFAULT_DURATION_MINUTES = 180
 STATE_COOKIE_PREFIX = "op_lti_"
-
-
-def _state(request: Request) -> AppState:
-    state: AppState = request.app.state.openproctor
-    return state
 
 
 def _origin(url: str) -> str:
@@ -89,7 +84,7 @@ async def login(request: Request) -> Response:
     """OIDC login initiation: ``/lti/login`` finds the registration by issuer (and client id),
     ``/lti/login/{registration_id}`` is one registration's own URL, which another institution
     registering the same issuer cannot make ambiguous (docs/lti.md: shared issuers)."""
-    state = _state(request)
+    state = services(request)
     try:
         params = await _params(request)
         for name in ("iss", "login_hint", "target_link_uri"):
@@ -97,7 +92,7 @@ async def login(request: Request) -> Response:
                 raise Invalid("missing_parameter", f"the login request lacks {name!r}")
         if "registration_id" in request.path_params:
             registration = await run_in_threadpool(
-                state.lti_store.get_registration, request.path_params["registration_id"]
+                state.store.lti.get_registration, request.path_params["registration_id"]
             )
             if registration is not None and (
                 registration.issuer != params["iss"]
@@ -106,7 +101,7 @@ async def login(request: Request) -> Response:
                 registration = None
         else:
             registration = await run_in_threadpool(
-                state.lti_store.find_registration, params["iss"], params.get("client_id")
+                state.store.lti.find_registration, params["iss"], params.get("client_id")
             )
         if registration is None:
             raise Forbidden(
@@ -140,7 +135,7 @@ async def login(request: Request) -> Response:
         )
         if params.get(k)
     }
-    await run_in_threadpool(state.lti_store.add_state, login_state, nonce, registration.id, kept)
+    await run_in_threadpool(state.store.lti.add_state, login_state, nonce, registration.id, kept)
     query = {
         "scope": "openid",
         "response_type": "id_token",
@@ -173,7 +168,7 @@ async def login(request: Request) -> Response:
 
 
 async def launch(request: Request) -> Response:
-    state = _state(request)
+    state = services(request)
     registration: Registration | None = None
     login_state = ""
     try:
@@ -188,7 +183,7 @@ async def launch(request: Request) -> Response:
             raise Invalid("missing_state", "the launch lacks the 'state' parameter")
         if not id_token:
             raise Invalid("missing_id_token", "the launch lacks the 'id_token' parameter")
-        found = await run_in_threadpool(state.lti_store.get_state, login_state)
+        found = await run_in_threadpool(state.store.lti.get_state, login_state)
         if found is None:
             raise Invalid("unknown_state", "this launch's state was not issued by this tool")
         if found["used_at"] is not None:
@@ -196,7 +191,7 @@ async def launch(request: Request) -> Response:
         if found["expired"]:
             raise Invalid("expired_state", "the login took too long; launch again from the LMS")
         registration = await run_in_threadpool(
-            state.lti_store.get_registration, found["registration_id"]
+            state.store.lti.get_registration, found["registration_id"]
         )
         assert registration is not None
         cookie = request.cookies.get(_cookie_name(login_state))
@@ -211,7 +206,7 @@ async def launch(request: Request) -> Response:
             raise Invalid(
                 "wrong_target_link_uri", "target_link_uri differs from the login request's"
             )
-        if not await run_in_threadpool(state.lti_store.consume_state, login_state):
+        if not await run_in_threadpool(state.store.lti.consume_state, login_state):
             raise Invalid("replayed", "this launch was already used (a replayed id_token)")
         response = await _dispatch(request, state, verified)
     except OpenproctorError as exc:
@@ -238,7 +233,7 @@ def _cookies_blocked(request: Request, login_params: dict[str, str]) -> Response
     return _error_page(request, error, relaunch_url="/lti/login?" + urlencode(login_params))
 
 
-async def _dispatch(request: Request, state: AppState, launch: Launch) -> Response:
+async def _dispatch(request: Request, state: Services, launch: Launch) -> Response:
     kind = launch.message_type
     if kind == "LtiDeepLinkingRequest":
         return await _deep_linking_form(request, state, launch)
@@ -333,7 +328,7 @@ def _policy_override(launch: Launch, exam_id: str) -> Any:
     return override
 
 
-async def _start_session(request: Request, state: AppState, launch: Launch) -> dict[str, Any]:
+async def _start_session(request: Request, state: Services, launch: Launch) -> dict[str, Any]:
     exam_id = launch.exam_id()
     try:
         parse_policy({"exam_id": exam_id})
@@ -378,7 +373,7 @@ async def _start_session(request: Request, state: AppState, launch: Launch) -> d
     return grant
 
 
-async def _end_assessment(request: Request, state: AppState, launch: Launch) -> Response:
+async def _end_assessment(request: Request, state: Services, launch: Launch) -> Response:
     """LtiEndAssessment: the platform says the attempt is over; close the session (the SDK may
     still upload what it holds: a finished session accepts events until its log is complete)."""
     integration_id = launch.registration.integration_id
@@ -401,7 +396,7 @@ async def _end_assessment(request: Request, state: AppState, launch: Launch) -> 
 # -- instructors: dashboard and deep linking ----------------------------------------------------
 
 
-async def _open_dashboard(request: Request, state: AppState, launch: Launch) -> Response:
+async def _open_dashboard(request: Request, state: Services, launch: Launch) -> Response:
     integration = await run_in_threadpool(
         state.store.integrations.by_id, launch.registration.integration_id
     )
@@ -428,7 +423,7 @@ async def _open_dashboard(request: Request, state: AppState, launch: Launch) -> 
     return response
 
 
-async def _deep_linking_form(request: Request, state: AppState, launch: Launch) -> Response:
+async def _deep_linking_form(request: Request, state: Services, launch: Launch) -> Response:
     if not launch.is_staff:
         raise Forbidden("wrong_role", "only an instructor may add a proctored exam")
     if not (launch.claims.get(DL + "deep_linking_settings") or {}).get("deep_link_return_url"):
@@ -437,7 +432,7 @@ async def _deep_linking_form(request: Request, state: AppState, launch: Launch) 
         )
     context_id = secrets.token_urlsafe(24)
     await run_in_threadpool(
-        state.lti_store.add_context,
+        state.store.lti.add_context,
         context_id,
         launch.registration.id,
         "deep_linking",
@@ -479,12 +474,12 @@ async def deep_linking_submit(request: Request) -> Response:
     is, a new exam with the policy of the form, or, for the people who may change it (an
     administrator, the instructor of the exam's course), a new staging version of an existing
     exam's policy, to be promoted on the dashboard like any other change."""
-    state = _state(request)
+    state = services(request)
     try:
         params = await _params(request)
         form = await request.form()
         context = await run_in_threadpool(
-            state.lti_store.get_context, params.get("context", ""), "deep_linking"
+            state.store.lti.get_context, params.get("context", ""), "deep_linking"
         )
         if context is None:
             raise Invalid(
@@ -492,7 +487,7 @@ async def deep_linking_submit(request: Request) -> Response:
                 "this form has expired or was already submitted; start again from the LMS",
             )
         registration = await run_in_threadpool(
-            state.lti_store.get_registration, context["registration_id"]
+            state.store.lti.get_registration, context["registration_id"]
         )
         assert registration is not None
         launch = Launch(registration, context["claims"])
@@ -526,7 +521,7 @@ async def deep_linking_submit(request: Request) -> Response:
                 )
         if errors:
             return _deep_linking_page(params["context"], exams, values, errors, registration)
-        if not await run_in_threadpool(state.lti_store.consume_context, params["context"]):
+        if not await run_in_threadpool(state.store.lti.consume_context, params["context"]):
             raise Invalid("unknown_context", "this form was already submitted")
         if policy is not None:
             actor = f"lti:{launch.subject or 'staff'} ({staff.role}, course {staff.context_id})"
@@ -576,7 +571,7 @@ def _staff(launch: Launch, institution_id: str) -> Reviewer:
     return Reviewer(f"lti:{launch.subject}", institution_id, role, context)
 
 
-def _linkable_exams(state: AppState, institution_id: str, staff: Reviewer) -> list[dict[str, Any]]:
+def _linkable_exams(state: Services, institution_id: str, staff: Reviewer) -> list[dict[str, Any]]:
     """The exams a deep link may name: the course's own and the institution's shared ones (an
     administrator: all)."""
     contexts = state.store.policies.exam_contexts(institution_id)
@@ -648,14 +643,14 @@ def exam_url_problem(url: str, allowed_origins: set[str]) -> str | None:
 
 
 async def jwks(request: Request) -> JSONResponse:
-    state = _state(request)
+    state = services(request)
     body = await run_in_threadpool(state.lti_keys.jwks)
     return JSONResponse(body, headers={"cache-control": "public, max-age=300"})
 
 
 async def tool_config(request: Request) -> JSONResponse:
     """What an LMS administrator pastes into the platform's tool registration."""
-    state = _state(request)
+    state = services(request)
     return JSONResponse(tool_settings(own_origin(request, state.settings.public_origin)))
 
 

@@ -16,17 +16,12 @@ from starlette.routing import Route
 from ..errors import Invalid, NotFound, TooLarge, Unauthorized, Unavailable
 from ..security import validation
 from ..security.tokens import decode_with_any
-from ..services import AppState
+from ..services import Services
 from ..storage.rows import Integration
-from .http import bearer, check_origin, read_json
+from .http import bearer, check_origin, read_json, services
 from .openapi import openapi_endpoint
 
 MAX_CREDENTIAL_SECONDS = 300
-
-
-def _state(request: Request) -> AppState:
-    state: AppState = request.app.state.openproctor
-    return state
 
 
 def _object(body: Any, *fields: str) -> dict[str, Any]:
@@ -39,7 +34,7 @@ def _object(body: Any, *fields: str) -> dict[str, Any]:
 
 
 async def start_session(request: Request) -> JSONResponse:
-    state = _state(request)
+    state = services(request)
     body = _object(
         await read_json(request, state.settings.limits.max_start_body_bytes),
         "integrationName",
@@ -62,7 +57,7 @@ async def start_session(request: Request) -> JSONResponse:
 
 
 async def resume_session(request: Request) -> JSONResponse:
-    state = _state(request)
+    state = services(request)
     row = await _session_for_token(request, state)
     body = _object(await read_json(request, state.settings.limits.max_start_body_bytes))
     key = body.get("institutionKey")
@@ -74,7 +69,7 @@ async def resume_session(request: Request) -> JSONResponse:
     return JSONResponse(grant)
 
 
-async def _session_for_token(request: Request, state: AppState) -> dict[str, Any]:
+async def _session_for_token(request: Request, state: Services) -> dict[str, Any]:
     session_id = request.path_params["session_id"]
     state.keyring.check_session_token(bearer(request), session_id)
     row = await run_in_threadpool(state.store.sessions.get, session_id)
@@ -88,7 +83,7 @@ async def _session_for_token(request: Request, state: AppState) -> dict[str, Any
 
 
 async def post_events(request: Request) -> JSONResponse:
-    state = _state(request)
+    state = services(request)
     limits = state.settings.limits
     session_id = request.path_params["session_id"]
     state.keyring.check_session_token(bearer(request), session_id)
@@ -116,7 +111,7 @@ async def post_events(request: Request) -> JSONResponse:
     return JSONResponse(result)
 
 
-def check_integration_credential(state: AppState, token: str) -> Integration:
+def check_integration_credential(state: Services, token: str) -> Integration:
     """An integrator's credential: a short-lived HS256 JWT signed with the integration secret,
     naming the integration in ``iss`` (same secret the LMS backend signs session JWTs with)."""
     try:
@@ -150,7 +145,7 @@ def check_integration_credential(state: AppState, token: str) -> Integration:
     return integration
 
 
-async def _session_for_integration(request: Request, state: AppState) -> dict[str, Any]:
+async def _session_for_integration(request: Request, state: Services) -> dict[str, Any]:
     integration = await run_in_threadpool(check_integration_credential, state, bearer(request))
     check_origin(request, integration.allowed_origins, state.settings.public_origin)
     wanted = request.path_params["session_id"]
@@ -163,13 +158,13 @@ async def _session_for_integration(request: Request, state: AppState) -> dict[st
 
 
 async def get_session(request: Request) -> JSONResponse:
-    state = _state(request)
+    state = services(request)
     row = await _session_for_integration(request, state)
     return JSONResponse(public_status(row, state.keyring.record_path(row["id"])))
 
 
 async def finish_session(request: Request) -> JSONResponse:
-    state = _state(request)
+    state = services(request)
     token = bearer(request)
     if token.count(".") == 2 and _is_session_token(token):
         row = await _session_for_token(request, state)
@@ -187,7 +182,7 @@ def _is_session_token(token: str) -> bool:
 
 
 async def healthz(request: Request) -> JSONResponse:
-    state = _state(request)
+    state = services(request)
     try:
         await run_in_threadpool(state.store.ping)
     except Exception:

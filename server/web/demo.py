@@ -17,7 +17,8 @@ from starlette.staticfiles import StaticFiles
 
 from ..errors import Conflict
 from ..security.tokens import mint_start_token
-from ..services import AppState
+from ..services import Services
+from .http import services
 from .pages import page
 
 HERE = Path(__file__).resolve().parent
@@ -26,7 +27,7 @@ INSTITUTION = "demo-university"
 EXAM_ID = "demo-exam"
 
 
-def ensure_demo_integration(state: AppState) -> None:
+def ensure_demo_integration(state: Services) -> None:
     """Register the demo integration once (same-origin only, random secret)."""
     if state.store.integrations.get(INTEGRATION) is None:
         secret = secrets.token_urlsafe(32)
@@ -46,7 +47,7 @@ async def exam_page(request: Request) -> Response:
 
 async def fake_lms_start(request: Request) -> JSONResponse:
     """What an LMS backend does: sign a JWT for the logged-in student with its secret."""
-    state: AppState = request.app.state.openproctor
+    state = services(request)
     integration = await run_in_threadpool(state.store.integrations.get, INTEGRATION)
     assert integration is not None
     student = "demo-student-" + secrets.token_hex(3)

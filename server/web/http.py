@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from sqlalchemy.exc import OperationalError
@@ -22,6 +22,9 @@ from openproctor.core import EncodingError, parse_json
 from .. import errors
 from ..errors import OpenproctorError
 from ..security import validation
+
+if TYPE_CHECKING:
+    from ..services import Services
 
 log = logging.getLogger("openproctor.server")
 
@@ -109,7 +112,7 @@ EXCEPTION_HANDLERS = {
 @contextlib.asynccontextmanager
 async def body_deadline(request: Request) -> AsyncIterator[None]:
     """Reading the body must end within the configured time: a slow client gets 408."""
-    seconds = request.app.state.openproctor.settings.limits.body_timeout_seconds
+    seconds = services(request).settings.limits.body_timeout_seconds
     try:
         async with asyncio.timeout(seconds):
             yield
@@ -142,6 +145,12 @@ async def read_json(request: Request, limit: int) -> Any:
         return parse_json(bytes(body))
     except EncodingError as exc:
         raise errors.Invalid("invalid_json", exc.message) from None
+
+
+def services(request: Request) -> Services:
+    """The app's services (built once, services.py)."""
+    found: Services = request.app.state.openproctor
+    return found
 
 
 def bearer(request: Request) -> str:

@@ -15,14 +15,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..observability import LATENCY, REGISTRY
 from ..security.keys import same_text
-from .http import error_response
+from .http import error_response, services
 
 
 async def metrics_endpoint(request: Request) -> Response:
     """The metrics, for a scraper that presents ``OPENPROCTOR_METRICS_TOKEN`` as a bearer
     token; without a token configured, only for a direct connection from this machine (not
     through a proxy): route counts and latencies say how busy an exam is."""
-    configured = request.app.state.openproctor.settings.metrics_token
+    configured = services(request).settings.metrics_token
     if configured:
         given = request.headers.get("authorization", "")
         if not same_text("Bearer " + configured, given):

@@ -18,13 +18,13 @@ from openproctor.core import FLAG_TYPES
 from ..errors import Gone, NotFound
 from ..evidence import build_bundle
 from ..integrity import integrity_label
-from ..services import AppState
-from .http import own_origin
+from ..services import Services
+from .http import own_origin, services
 from .pages import event_page, page
 
 
-async def _session(request: Request) -> tuple[AppState, dict[str, Any] | None]:
-    state: AppState = request.app.state.openproctor
+async def _session(request: Request) -> tuple[Services, dict[str, Any] | None]:
+    state = services(request)
     session_id = request.path_params["session_id"]
     key = request.query_params.get("key", "")
     if not key or not state.keyring.check_record_key(session_id, key):

@@ -7,15 +7,14 @@ at build time are chosen by Accept-Encoding: nothing is compressed on the fly.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from ..errors import NotFound
+from .http import services
 
 MEDIA_TYPES = {
     ".js": "text/javascript; charset=utf-8",
@@ -29,34 +28,6 @@ REVALIDATED = {"loader.js", "manifest.json"}
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 
-class Bundle:
-    """The built bundle on disk; re-reads its manifest when a rebuild replaced it."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self._stamp: float | None = None
-        self._files: dict[str, Any] = {}
-
-    def files(self) -> dict[str, Any]:
-        manifest = self.directory / "manifest.json"
-        try:
-            stamp = manifest.stat().st_mtime
-        except FileNotFoundError:
-            raise NotFound(
-                "bundle_not_built",
-                f"the SDK bundle is not built in {self.directory}: run python build.py",
-            ) from None
-        if stamp != self._stamp:
-            self._files = json.loads(manifest.read_text())["files"]
-            self._files["manifest.json"] = {
-                "size": manifest.stat().st_size,
-                "sha256": f"m{int(stamp * 1000)}",
-                "encodings": {},
-            }
-            self._stamp = stamp
-        return self._files
-
-
 def _accepted(header: str) -> set[str]:
     accepted = set()
     for part in header.split(","):
@@ -68,7 +39,7 @@ def _accepted(header: str) -> set[str]:
 
 
 async def sdk_asset(request: Request) -> Response:
-    bundle: Bundle = request.app.state.sdk_bundle
+    bundle = services(request).bundle
     name = request.path_params["path"]
     entry = bundle.files().get(name)
     if entry is None:

@@ -80,7 +80,7 @@ async def _lti_page(
     ]
     names = {i.id: i.name for i in integrations}
     registrations = [
-        r for r in await view.run(state.lti_store.list_registrations) if r.integration_id in names
+        r for r in await view.run(state.store.lti.list_registrations) if r.integration_id in names
     ]
     base = own_origin(view.request, state.settings.public_origin)
     return await view.render(
@@ -141,7 +141,7 @@ async def add_platform(view: View) -> Response:
             exam_url=values["exam_url"] or None,
         )
         await view.run(
-            view.state.lti_store.add_registration,
+            view.state.store.lti.add_registration,
             integration.id,
             **settings,
             allow_policy_override=bool(values["policy_override"]),
@@ -155,7 +155,7 @@ async def add_platform(view: View) -> Response:
 @dashboard(admin=True, post=True)
 async def remove_platform(view: View) -> Response:
     registration_id = view.request.path_params["registration_id"]
-    lti: LtiStore = view.state.lti_store
+    lti: LtiStore = view.state.store.lti
     found = await view.run(lti.get_registration, registration_id)
     integration = (
         await view.run(view.state.store.integrations.by_id, found.integration_id)

@@ -17,8 +17,8 @@ from starlette.responses import RedirectResponse, Response
 from ...access import Reviewer
 from ...errors import TooLarge
 from ...security import validation
-from ...services import AppState
-from ..http import body_deadline
+from ...services import Services
+from ..http import body_deadline, services
 from ..pages import page
 from .auth import csrf_ok, current_reviewer
 
@@ -37,7 +37,7 @@ async def read_form(request: Request) -> FormData:
     return form
 
 
-def frame_origins(state: AppState, reviewer: Reviewer) -> list[str]:
+def frame_origins(state: Services, reviewer: Reviewer) -> list[str]:
     """An LTI reviewer sees the dashboard inside the LMS: its registered origins may frame it."""
     if reviewer.context_id is None:
         return []
@@ -54,7 +54,7 @@ class View:
     """One dashboard request: who asks, the app's services, and the form of a POST."""
 
     request: Request
-    state: AppState
+    state: Services
     reviewer: Reviewer
     csrf: str
     form: FormData = field(default_factory=FormData)
@@ -97,7 +97,7 @@ def dashboard(*, admin: bool = False, post: bool = False) -> Callable[[Endpoint]
     def wrap(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
         @functools.wraps(endpoint)
         async def handler(request: Request) -> Response:
-            state: AppState = request.app.state.openproctor
+            state = services(request)
             reviewer = await run_in_threadpool(
                 current_reviewer, request, state.keyring, state.reviewers
             )

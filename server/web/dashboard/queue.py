@@ -24,20 +24,14 @@ from ...integrity import integrity_label
 from ...reports import timeline_series
 from ...reviewers import OUTCOMES
 from ...security.keys import same_text
-from ...services import AppState
 from .. import charts
-from ..http import status_of
+from ..http import services, status_of
 from ..pages import event_page, page, when
 from .auth import sign_in, sign_out
 from .guard import View, dashboard, read_form
 
 log = logging.getLogger("openproctor.server.dashboard")
 STATUSES = ("active", "finished", "integrity_failed")
-
-
-def _state(request: Request) -> AppState:
-    state: AppState = request.app.state.openproctor
-    return state
 
 
 LOGIN_COOKIE = "openproctor_login"
@@ -65,7 +59,7 @@ async def login_form(request: Request) -> Response:
 
 
 async def login(request: Request) -> Response:
-    state = _state(request)
+    state = services(request)
     form = await read_form(request)
     submitted = form.get("csrf", "")
     expected = request.cookies.get(LOGIN_COOKIE, "")
