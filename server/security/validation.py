@@ -11,6 +11,9 @@ from collections.abc import Iterable
 
 from ..errors import Invalid
 
+#: An origin: scheme and host, an optional port, no path (an LMS's, or this server's).
+ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-]+(:\d{1,5})?")
+
 #: C0 and C1 control characters and DEL; ``multiline`` text keeps tab, newline and CR.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
