@@ -22,12 +22,8 @@ from .observability import configure_logging
 from .services import Services
 from .settings import Settings
 from .storage import Storage
-from .web import api, demo, record, sdk
+from .web import api, dashboard, demo, record, sdk
 from .web.cors import RegisteredOriginsCORS
-from .web.dashboard import admin as admin_pages
-from .web.dashboard import policies as policy_pages
-from .web.dashboard import queue as dashboard
-from .web.dashboard import reports as report_pages
 from .web.http import EXCEPTION_HANDLERS, RefuseBadText, SecurityHeaders
 from .web.metrics import RequestMetrics, metrics_endpoint
 
@@ -71,9 +67,6 @@ def create_app(
         *sdk.routes,
         *lti_routes.routes,
         *dashboard.routes,
-        *policy_pages.routes,
-        *report_pages.routes,
-        *admin_pages.routes,
         *record.routes,
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

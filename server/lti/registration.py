@@ -79,3 +79,33 @@ def check_platform_settings(
         "token_url": token_url or None,
         "exam_url": exam_url or None,
     }
+
+
+def tool_settings(base: str) -> dict[str, Any]:
+    """The tool's URLs and capabilities, for the platform's registration form."""
+    return {
+        "title": "openproctor",
+        "oidc_initiation_url": base + "/lti/login",
+        "target_link_uri": base + "/lti/launch",
+        "redirect_uris": [base + "/lti/launch"],
+        "public_jwk_url": base + "/lti/jwks",
+        "deep_linking_url": base + "/lti/launch",
+        "messages": [
+            "LtiResourceLinkRequest",
+            "LtiDeepLinkingRequest",
+            "LtiStartProctoring",
+            "LtiEndAssessment",
+        ],
+        "custom_parameters": [
+            "exam_id",
+            "exam_url",
+            "duration",
+            "allow_multiple_displays",
+            "trust_threshold",
+            "flags_enabled",
+            "log_retention_days",
+            "allow_mobile",
+            "weights",
+            "heartbeat_seconds",
+        ],
+    }

@@ -34,6 +34,7 @@ from ..web.dashboard.auth import sign_in
 from ..web.http import body_deadline, own_origin, services, status_of
 from ..web.pages import page
 from .launch import AP, DL, LTI, Launch, deep_linking_response, start_assessment
+from .registration import tool_settings
 
 log = logging.getLogger("openproctor.server.lti")
 
@@ -416,7 +417,8 @@ async def _open_dashboard(request: Request, state: Services, launch: Launch) -> 
         # An administrator is the institution's; the others see the course they came from.
         context_id=None if role == "admin" else _context_id(launch),
     )
-    response = RedirectResponse("/dashboard?" + urlencode({"exam": launch.exam_id()}), 303)
+    queue = request.app.url_path_for("dashboard:queue")
+    response = RedirectResponse(f"{queue}?" + urlencode({"exam": launch.exam_id()}), 303)
     await run_in_threadpool(
         sign_in, response, state.keyring, state.reviewers, reviewer, cross_site=True
     )
@@ -652,36 +654,6 @@ async def tool_config(request: Request) -> JSONResponse:
     """What an LMS administrator pastes into the platform's tool registration."""
     state = services(request)
     return JSONResponse(tool_settings(own_origin(request, state.settings.public_origin)))
-
-
-def tool_settings(base: str) -> dict[str, Any]:
-    """The tool's URLs and capabilities, for the platform's registration form."""
-    return {
-        "title": "openproctor",
-        "oidc_initiation_url": base + "/lti/login",
-        "target_link_uri": base + "/lti/launch",
-        "redirect_uris": [base + "/lti/launch"],
-        "public_jwk_url": base + "/lti/jwks",
-        "deep_linking_url": base + "/lti/launch",
-        "messages": [
-            "LtiResourceLinkRequest",
-            "LtiDeepLinkingRequest",
-            "LtiStartProctoring",
-            "LtiEndAssessment",
-        ],
-        "custom_parameters": [
-            "exam_id",
-            "exam_url",
-            "duration",
-            "allow_multiple_displays",
-            "trust_threshold",
-            "flags_enabled",
-            "log_retention_days",
-            "allow_mobile",
-            "weights",
-            "heartbeat_seconds",
-        ],
-    }
 
 
 routes = [

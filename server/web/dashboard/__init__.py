@@ -1,0 +1,74 @@
+"""The reviewer dashboard: its routes in one table, behind one middleware.
+
+Every page but sign-in needs a signed-in reviewer (:class:`~.guard.RequireReviewer`); routes are
+named, and pages and redirects build their URLs from the names (``dashboard:session`` ...). The
+queue is the prefix itself, ``/dashboard``: a Mount only routes paths below its prefix, so the
+queue is a route of its own behind the same middleware.
+"""
+
+from __future__ import annotations
+
+from starlette.middleware import Middleware
+from starlette.routing import Mount, Route, request_response
+
+from . import admin, policies, queue, reports
+from .guard import RequireReviewer
+
+PREFIX = "/dashboard"
+
+routes = [
+    Route(
+        PREFIX,
+        RequireReviewer(request_response(queue.queue)),
+        methods=["GET"],
+        name="dashboard:queue",
+    ),
+    Mount(
+        PREFIX,
+        name="dashboard",
+        middleware=[Middleware(RequireReviewer)],
+        routes=[
+            Route("/login", queue.login_form, methods=["GET"], name="login"),
+            Route("/login", queue.login, methods=["POST"], name="sign_in"),
+            Route("/logout", queue.logout, methods=["POST"], name="logout"),
+            Route("/sessions/{session_id}", queue.session_page, methods=["GET"], name="session"),
+            Route(
+                "/sessions/{session_id}/decisions", queue.decide, methods=["POST"], name="decide"
+            ),
+            Route("/policies", policies.policy_list, methods=["GET"], name="policies"),
+            Route("/policies/new", policies.new_policy_page, methods=["GET"], name="new_policy"),
+            Route("/policies/new", policies.create_policy, methods=["POST"], name="create_policy"),
+            Route("/policies/{exam_id}", policies.policy_page, methods=["GET"], name="policy"),
+            Route(
+                "/policies/{exam_id}", policies.save_policy, methods=["POST"], name="save_policy"
+            ),
+            Route(
+                "/policies/{exam_id}/promote", policies.promote, methods=["POST"], name="promote"
+            ),
+            Route("/reports", reports.report_page, methods=["GET"], name="reports"),
+            Route("/reports.csv", reports.report_csv, methods=["GET"], name="reports_csv"),
+            Route(
+                "/reports/apply-threshold",
+                reports.apply_threshold,
+                methods=["POST"],
+                name="apply_threshold",
+            ),
+            Route("/webhooks", admin.webhooks_page, methods=["GET"], name="webhooks"),
+            Route("/webhooks", admin.add_webhook, methods=["POST"], name="add_webhook"),
+            Route(
+                "/webhooks/{webhook_id:id}/remove",
+                admin.remove_webhook,
+                methods=["POST"],
+                name="remove_webhook",
+            ),
+            Route("/lti", admin.lti_page, methods=["GET"], name="platforms"),
+            Route("/lti", admin.add_platform, methods=["POST"], name="add_platform"),
+            Route(
+                "/lti/{registration_id:id}/remove",
+                admin.remove_platform,
+                methods=["POST"],
+                name="remove_platform",
+            ),
+        ],
+    ),
+]

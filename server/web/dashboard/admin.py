@@ -4,12 +4,10 @@ institution; another institution's webhook or platform answers 404 like a missin
 
 from __future__ import annotations
 
-from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
+from starlette.responses import Response
 
 from ...errors import OpenproctorError
-from ...lti.registration import check_platform_settings
-from ...lti.routes import tool_settings
+from ...lti.registration import check_platform_settings, tool_settings
 from ...storage.lti import LtiStore
 from ..http import own_origin, status_of
 from .guard import View, dashboard
@@ -26,7 +24,7 @@ async def _webhooks_page(
 ) -> Response:
     institution = view.reviewer.institution_id
     return await view.render(
-        "dashboard_webhooks.html",
+        "dashboard/webhooks.html",
         status=status,
         webhooks=await view.run(view.state.webhooks.active, institution),
         deliveries=await view.run(view.state.webhooks.deliveries, institution),
@@ -64,8 +62,8 @@ async def remove_webhook(view: View) -> Response:
     try:
         await view.run(view.state.webhooks.remove, view.reviewer.institution_id, webhook_id)
     except OpenproctorError:
-        return await view.render("dashboard_not_found.html", status=404, what="webhook")
-    return RedirectResponse("/dashboard/webhooks", 303)
+        return await view.render("dashboard/not_found.html", status=404, what="webhook")
+    return view.redirect("dashboard:webhooks")
 
 
 # -- LMS platforms (LTI 1.3 registrations) ---------------------------------------------------
@@ -84,7 +82,7 @@ async def _lti_page(
     ]
     base = own_origin(view.request, state.settings.public_origin)
     return await view.render(
-        "dashboard_lti.html",
+        "dashboard/lti.html",
         status=status,
         tool=tool_settings(base),
         base=base,
@@ -149,7 +147,7 @@ async def add_platform(view: View) -> Response:
     except OpenproctorError as exc:
         field = str(exc.extra.get("field", "issuer"))
         return await _lti_page(view, status_of(exc), {field: exc.message}, values)
-    return RedirectResponse("/dashboard/lti?added=1", 303)
+    return view.redirect("dashboard:platforms", "?added=1")
 
 
 @dashboard(admin=True, post=True)
@@ -163,16 +161,6 @@ async def remove_platform(view: View) -> Response:
         else None
     )
     if integration is None or integration.institution_id != view.reviewer.institution_id:
-        return await view.render("dashboard_not_found.html", status=404, what="LMS platform")
+        return await view.render("dashboard/not_found.html", status=404, what="LMS platform")
     await view.run(lti.remove_registration_by_id, registration_id)
-    return RedirectResponse("/dashboard/lti", 303)
-
-
-routes = [
-    Route("/dashboard/webhooks", webhooks_page, methods=["GET"]),
-    Route("/dashboard/webhooks", add_webhook, methods=["POST"]),
-    Route("/dashboard/webhooks/{webhook_id:id}/remove", remove_webhook, methods=["POST"]),
-    Route("/dashboard/lti", lti_page, methods=["GET"]),
-    Route("/dashboard/lti", add_platform, methods=["POST"]),
-    Route("/dashboard/lti/{registration_id:id}/remove", remove_platform, methods=["POST"]),
-]
+    return view.redirect("dashboard:platforms")

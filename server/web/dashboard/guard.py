@@ -1,5 +1,6 @@
-"""What every dashboard endpoint checks before it runs: a signed-in reviewer (else the login
-page), the admin role where a page changes settings, and for a POST a size-bounded form that
+"""What every dashboard request passes: :class:`RequireReviewer` (the dashboard's middleware)
+finds the signed-in reviewer, else sends the browser to the login page; :func:`dashboard`
+checks the admin role where a page changes settings and, for a POST, a size-bounded form that
 carries the CSRF token bound to the reviewer's cookie. Endpoints receive a :class:`View`."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ...access import Reviewer
 from ...errors import TooLarge
@@ -71,6 +73,14 @@ class View:
     def fields(self, name: str) -> list[str]:
         return [v for v in self.form.getlist(name) if isinstance(v, str)]
 
+    def url(self, name: str, **params: Any) -> str:
+        """The path of a named route (``dashboard:session`` ...), for links and redirects."""
+        return url_path(self.request, name, **params)
+
+    def redirect(self, name: str, suffix: str = "", **params: Any) -> Response:
+        """303 to a named route (``suffix``: a query string or a fragment)."""
+        return RedirectResponse(self.url(name, **params) + suffix, 303)
+
     async def render(self, template: str, status: int = 200, **context: Any) -> Response:
         frames = await run_in_threadpool(frame_origins, self.state, self.reviewer)
         return page(
@@ -79,6 +89,7 @@ class View:
             frame_ancestors=frames,
             reviewer=self.reviewer,
             csrf=self.csrf,
+            url=self.url,
             **context,
         )
 
@@ -87,26 +98,51 @@ class View:
         return await run_in_threadpool(fn, *args, **kwargs)
 
 
+def url_path(request: Request, name: str, **params: Any) -> str:
+    return str(request.app.url_path_for(name, **params))
+
+
+class RequireReviewer:
+    """The dashboard's middleware: every request but sign-in needs a reviewer whose server-side
+    session is open (looked up once, then ``request.state.reviewer``), else the browser is sent
+    to the login page."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope)
+        login = url_path(request, "dashboard:login")
+        if scope["type"] != "http" or scope["path"] == login:
+            await self.app(scope, receive, send)
+            return
+        state = services(request)
+        reviewer = await run_in_threadpool(
+            current_reviewer, request, state.keyring, state.reviewers
+        )
+        if reviewer is None:
+            await RedirectResponse(login, 303)(scope, receive, send)
+            return
+        scope.setdefault("state", {})["reviewer"] = reviewer
+        await self.app(scope, receive, send)
+
+
 Endpoint = Callable[[View], Awaitable[Response]]
 
 
 def dashboard(*, admin: bool = False, post: bool = False) -> Callable[[Endpoint], Any]:
-    """Wrap a dashboard endpoint: signed out goes to the login page; ``admin`` pages answer 403
-    to other roles; ``post`` endpoints read the bounded form and refuse a wrong CSRF token."""
+    """Wrap a dashboard endpoint: ``admin`` pages answer 403 to other roles; ``post`` endpoints
+    read the bounded form and refuse a wrong CSRF token."""
 
     def wrap(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
         @functools.wraps(endpoint)
         async def handler(request: Request) -> Response:
             state = services(request)
-            reviewer = await run_in_threadpool(
-                current_reviewer, request, state.keyring, state.reviewers
-            )
-            if reviewer is None:
-                return RedirectResponse("/dashboard/login", 303)
+            reviewer: Reviewer = request.state.reviewer  # set by RequireReviewer
             view = View(request, state, reviewer, state.keyring.csrf_token(reviewer.token))
             if admin and reviewer.role != "admin":
                 return await view.render(
-                    "dashboard_forbidden.html",
+                    "dashboard/forbidden.html",
                     status=403,
                     reason="This page is for institution administrators.",
                 )
@@ -114,7 +150,7 @@ def dashboard(*, admin: bool = False, post: bool = False) -> Callable[[Endpoint]
                 view.form = await read_form(request)
                 if not csrf_ok(state.keyring, reviewer, view.form.get("csrf")):
                     return await view.render(
-                        "dashboard_forbidden.html",
+                        "dashboard/forbidden.html",
                         status=403,
                         reason="The form expired or did not come from this dashboard; "
                         "go back, reload the page and try again.",

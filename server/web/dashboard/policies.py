@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
+from starlette.responses import Response
 
 from openproctor.core import FLAG_TYPES, PolicyError, parse_policy, policy_from_lti_custom
 from openproctor.core import Policy as CorePolicy
@@ -26,7 +25,7 @@ async def policy_list(view: View) -> Response:
     exams = await view.run(view.state.store.policies.overview, view.reviewer.institution_id)
     contexts = await view.run(view.state.store.policies.exam_contexts, view.reviewer.institution_id)
     readable = [e for e in exams if may_read_exam(view.reviewer, contexts.get(e.exam_id))]
-    return await view.render("dashboard_policies.html", exams=readable)
+    return await view.render("dashboard/policies.html", exams=readable)
 
 
 async def readable_exam(view: View, exam_id: str) -> tuple[ExamPolicies | None, str | None]:
@@ -145,7 +144,7 @@ async def _edit_page(
             values = {**values, "accommodations": HIDDEN}
             changes = [c for c in changes if c[0] != "accommodations"]
     return await view.render(
-        "dashboard_policy.html",
+        "dashboard/policy.html",
         status=400 if errors else status,
         exam_id=exam_id,
         exam=exam,
@@ -165,7 +164,7 @@ async def policy_page(view: View) -> Response:
     exam_id = view.request.path_params["exam_id"]
     exam, _ = await readable_exam(view, exam_id)
     if exam is None:
-        return await view.render("dashboard_not_found.html", status=404, what="exam policy")
+        return await view.render("dashboard/not_found.html", status=404, what="exam policy")
     shown = exam.staging or exam.production
     assert shown is not None
     notice = {"saved": "Saved to staging.", "promoted": "Promoted to production."}.get(
@@ -193,7 +192,7 @@ async def create_policy(view: View) -> Response:
 
 async def edit_forbidden(view: View) -> Response:
     return await view.render(
-        "dashboard_forbidden.html",
+        "dashboard/forbidden.html",
         status=403,
         reason="This policy is changed by the institution's administrators and the instructor "
         "of the exam's course only.",
@@ -205,7 +204,7 @@ async def save_policy(view: View) -> Response:
     exam_id = view.request.path_params["exam_id"]
     exam, context = await readable_exam(view, exam_id)
     if exam is None:
-        return await view.render("dashboard_not_found.html", status=404, what="exam policy")
+        return await view.render("dashboard/not_found.html", status=404, what="exam policy")
     if not may_edit_exam(view.reviewer, context):
         return await edit_forbidden(view)
     policy, values, errors = policy_from_form(view, exam_id)
@@ -216,7 +215,7 @@ async def save_policy(view: View) -> Response:
 
 async def _save(view: View, policy: CorePolicy) -> Response:
     await view.run(view.state.policies.save_staging, view.reviewer.institution_id, policy, view.who)
-    return RedirectResponse(f"/dashboard/policies/{policy.exam_id}?done=saved", 303)
+    return view.redirect("dashboard:policy", "?done=saved", exam_id=policy.exam_id)
 
 
 @dashboard(post=True)
@@ -224,7 +223,7 @@ async def promote(view: View) -> Response:
     exam_id = view.request.path_params["exam_id"]
     found, context = await readable_exam(view, exam_id)
     if found is None:
-        return await view.render("dashboard_not_found.html", status=404, what="exam policy")
+        return await view.render("dashboard/not_found.html", status=404, what="exam policy")
     if not may_edit_exam(view.reviewer, context):
         return await edit_forbidden(view)
     version = view.field("version")
@@ -238,20 +237,10 @@ async def promote(view: View) -> Response:
         )
     except OpenproctorError as exc:
         if isinstance(exc, NotFound):
-            return await view.render("dashboard_not_found.html", status=404, what="exam policy")
+            return await view.render("dashboard/not_found.html", status=404, what="exam policy")
         exam = await view.run(view.state.policies.exam, view.reviewer.institution_id, exam_id)
         assert exam is not None and exam.staging is not None
         return await _edit_page(
             view, exam_id, _values(exam.staging.policy), promote_error=exc.message, status=409
         )
-    return RedirectResponse(f"/dashboard/policies/{exam_id}?done=promoted", 303)
-
-
-routes = [
-    Route("/dashboard/policies", policy_list, methods=["GET"]),
-    Route("/dashboard/policies/new", new_policy_page, methods=["GET"]),
-    Route("/dashboard/policies/new", create_policy, methods=["POST"]),
-    Route("/dashboard/policies/{exam_id}", policy_page, methods=["GET"]),
-    Route("/dashboard/policies/{exam_id}", save_policy, methods=["POST"]),
-    Route("/dashboard/policies/{exam_id}/promote", promote, methods=["POST"]),
-]
+    return view.redirect("dashboard:policy", "?done=promoted", exam_id=exam_id)

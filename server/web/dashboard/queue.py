@@ -4,6 +4,7 @@ institution or course answers 404, the same as one that does not exist."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import secrets
@@ -14,7 +15,6 @@ from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
 
 from openproctor.core import parse_policy, validate_event
 
@@ -28,7 +28,7 @@ from .. import charts
 from ..http import services, status_of
 from ..pages import event_page, page, when
 from .auth import sign_in, sign_out
-from .guard import View, dashboard, read_form
+from .guard import View, dashboard, read_form, url_path
 
 log = logging.getLogger("openproctor.server.dashboard")
 STATUSES = ("active", "finished", "integrity_failed")
@@ -37,10 +37,17 @@ STATUSES = ("active", "finished", "integrity_failed")
 LOGIN_COOKIE = "openproctor_login"
 
 
-def _login_page(error: str = "", status: int = 200, username: str = "") -> Response:
+def _login_page(
+    request: Request, error: str = "", status: int = 200, username: str = ""
+) -> Response:
     token = secrets.token_urlsafe(24)
     response = page(
-        "dashboard_login.html", status=status, csrf=token, error=error, username=username
+        "dashboard/login.html",
+        status=status,
+        csrf=token,
+        error=error,
+        username=username,
+        url=functools.partial(url_path, request),
     )
     response.set_cookie(
         LOGIN_COOKIE,
@@ -55,7 +62,7 @@ def _login_page(error: str = "", status: int = 200, username: str = "") -> Respo
 
 
 async def login_form(request: Request) -> Response:
-    return _login_page()
+    return _login_page(request)
 
 
 async def login(request: Request) -> Response:
@@ -64,20 +71,20 @@ async def login(request: Request) -> Response:
     submitted = form.get("csrf", "")
     expected = request.cookies.get(LOGIN_COOKIE, "")
     if not expected or not isinstance(submitted, str) or not same_text(expected, submitted):
-        return _login_page("The form expired; please sign in again.", status=403)
+        return _login_page(request, "The form expired; please sign in again.", status=403)
     username, password = str(form.get("username", "")).strip(), str(form.get("password", ""))
     client = request.client.host if request.client else "unknown"
     try:
         row = await run_in_threadpool(state.reviewers.authenticate, username, password, client)
     except OpenproctorError as exc:
-        response = _login_page(exc.message, status=status_of(exc), username=username)
+        response = _login_page(request, exc.message, status=status_of(exc), username=username)
         if isinstance(exc, TooManyRequests):
             response.headers["retry-after"] = str(exc.retry_after)
         return response
     if row is None:
         log.info("dashboard sign-in failed for a username of %d characters", len(username))
-        return _login_page("Wrong username or password.", status=401, username=username)
-    response = RedirectResponse("/dashboard", 303)
+        return _login_page(request, "Wrong username or password.", status=401, username=username)
+    response = RedirectResponse(request.app.url_path_for("dashboard:queue"), 303)
     reviewer = Reviewer(row["username"], row["institution_id"], row["role"])
     await run_in_threadpool(
         sign_in,
@@ -94,7 +101,7 @@ async def login(request: Request) -> Response:
 
 @dashboard(post=True)
 async def logout(view: View) -> Response:
-    response = RedirectResponse("/dashboard/login", 303)
+    response = view.redirect("dashboard:login")
     await view.run(sign_out, response, view.state.reviewers, view.reviewer)
     return response
 
@@ -104,7 +111,7 @@ async def decide(view: View) -> Response:
     """Record a decision; earlier ones stay in the history (never overwritten)."""
     row = await visible_session(view)
     if row is None:
-        return await view.render("dashboard_not_found.html", status=404)
+        return await view.render("dashboard/not_found.html", status=404)
     try:
         await view.run(
             view.state.reviewers.decide,
@@ -115,7 +122,7 @@ async def decide(view: View) -> Response:
         )
     except OpenproctorError as exc:
         return await _session_response(view, row, error=exc.message)
-    return RedirectResponse(f"/dashboard/sessions/{row['id']}#decisions", 303)
+    return view.redirect("dashboard:session", "#decisions", session_id=row["id"])
 
 
 def _date(text: str | None, end: bool = False) -> float | None:
@@ -157,7 +164,7 @@ async def queue(view: View) -> Response:
         until=_date(str(filters["until"]), end=True),
     )
     return await view.render(
-        "dashboard_queue.html",
+        "dashboard/queue.html",
         sessions=[_summary(row) for row in rows],
         filters=filters,
         statuses=STATUSES,
@@ -190,7 +197,7 @@ async def visible_session(view: View) -> dict[str, Any] | None:
 async def session_page(view: View) -> Response:
     row = await visible_session(view)
     if row is None:
-        return await view.render("dashboard_not_found.html", status=404)
+        return await view.render("dashboard/not_found.html", status=404)
     return await _session_response(view, row)
 
 
@@ -210,7 +217,7 @@ async def _session_response(view: View, row: dict[str, Any], error: str = "") ->
         decision["when"] = when(decision["created_at"])
         decision["label"] = OUTCOMES[decision["outcome"]]
     return await view.render(
-        "dashboard_session.html",
+        "dashboard/session.html",
         status=400 if error else 200,
         session=_summary(row),
         breakdown=json.loads(row["breakdown_json"]) if row["breakdown_json"] else [],
@@ -220,13 +227,3 @@ async def _session_response(view: View, row: dict[str, Any], error: str = "") ->
         outcomes=OUTCOMES,
         error=error,
     )
-
-
-routes = [
-    Route("/dashboard", queue, methods=["GET"]),
-    Route("/dashboard/login", login_form, methods=["GET"]),
-    Route("/dashboard/login", login, methods=["POST"]),
-    Route("/dashboard/logout", logout, methods=["POST"]),
-    Route("/dashboard/sessions/{session_id}", session_page, methods=["GET"]),
-    Route("/dashboard/sessions/{session_id}/decisions", decide, methods=["POST"]),
-]

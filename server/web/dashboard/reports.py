@@ -8,8 +8,7 @@ import csv
 import io
 from dataclasses import replace
 
-from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
+from starlette.responses import Response
 
 from ...access import may_edit_exam, may_read_exam
 from ...integrity import integrity_label
@@ -73,7 +72,7 @@ async def report_page(view: View) -> Response:
     exams = [e for e in exams if may_read_exam(view.reviewer, contexts.get(e.exam_id))]
     calibration = report.calibration
     return await view.render(
-        "dashboard_report.html",
+        "dashboard/report.html",
         exam_id=exam_id,
         exams=[e.exam_id for e in exams],
         report=report,
@@ -120,9 +119,8 @@ async def apply_threshold(view: View) -> Response:
     report = await _report(view, exam_id)
     recommended = report.calibration.recommended
     if exam is None or recommended is None:
-        return RedirectResponse(
-            f"/dashboard/reports?exam={exam_id}&error=no-recommendation#calibration", 303
-        )
+        suffix = f"?exam={exam_id}&error=no-recommendation#calibration"
+        return view.redirect("dashboard:reports", suffix)
     base = exam.staging or exam.production
     assert base is not None
     who = f"{view.who}, calibration"
@@ -132,11 +130,4 @@ async def apply_threshold(view: View) -> Response:
         replace(base.policy, trust_threshold=recommended),
         who,
     )
-    return RedirectResponse(f"/dashboard/policies/{exam_id}?done=saved#promotion", 303)
-
-
-routes = [
-    Route("/dashboard/reports", report_page, methods=["GET"]),
-    Route("/dashboard/reports.csv", report_csv, methods=["GET"]),
-    Route("/dashboard/reports/apply-threshold", apply_threshold, methods=["POST"]),
-]
+    return view.redirect("dashboard:policy", "?done=saved#promotion", exam_id=exam_id)

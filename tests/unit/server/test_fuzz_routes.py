@@ -510,15 +510,18 @@ def _demo_start(w: World, v: Any) -> Iterator[Any]:
 
 
 def _routes(app: Any) -> set[tuple[str, str]]:
-    found = set()
-    for route in app.routes:
-        if isinstance(route, Route):
-            for method in route.methods or ():
-                if method != "HEAD":
-                    found.add((method, route.path))
-        elif not isinstance(route, Mount):
-            raise AssertionError(f"unknown route kind {route!r}")
-    return found
+    def walk(routes: Any, prefix: str) -> Iterator[tuple[str, str]]:
+        for route in routes:
+            if isinstance(route, Route):
+                for method in route.methods or ():
+                    if method != "HEAD":
+                        yield method, prefix + route.path
+            elif isinstance(route, Mount):
+                yield from walk(route.routes, prefix + route.path)  # static files: no routes
+            else:
+                raise AssertionError(f"unknown route kind {route!r}")
+
+    return set(walk(app.routes, ""))
 
 
 @pytest.fixture
