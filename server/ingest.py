@@ -57,22 +57,19 @@ class IngestService:
     #: How long after the deadline an event may still be stamped (the token's grace period).
     grace_seconds: int = 30 * 60
 
+    def batch(self, session_id: str, events: list[Any]) -> Batch:
+        """One batch as a unit of work for the writer (writer.py)."""
+        return Batch(self, session_id, events)
+
     def ingest(
-        self,
-        session_id: str,
-        events: list[Any],
-        check: Callable[[dict[str, Any]], None] | None = None,
-        group: Connection | None = None,
+        self, session_id: str, events: list[Any], group: Connection | None = None
     ) -> dict[str, Any]:
-        """Verify and store one batch; answer with the highest acknowledged seq. ``check`` sees
-        the session row first (the endpoint's origin check) and may refuse the batch. With
-        ``group`` (the SQLite writer's transaction) the batch is durable at the group's commit,
-        and the caller acknowledges it only then."""
+        """Verify and store one batch; answer with the highest acknowledged seq. With ``group``
+        (the SQLite writer's transaction) the batch is durable at the group's commit, and the
+        caller acknowledges it only then. The caller has checked the token and the origin."""
         keys = self.keyring.session_keys(session_id)
         try:
             with self.store.sessions.locked(session_id, group) as tx:
-                if check is not None:
-                    check(tx.row)
                 if tx.row["purged_at"] is not None:
                     raise Gone("session_purged", "this session's log has been purged")
                 state = ChainState(
@@ -233,6 +230,18 @@ class IngestService:
             return
         url = f"{self.public_origin}/dashboard/sessions/{tx.row['id']}"
         self.alerts.enqueue_flagged(tx.conn, {**tx.row, **fields}, url)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A batch of a session's events, to be verified and stored (the writer's Work)."""
+
+    service: IngestService
+    session_id: str
+    events: list[Any]
+
+    def apply(self, group: Connection | None) -> dict[str, Any]:
+        return self.service.ingest(self.session_id, self.events, group)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -167,7 +167,7 @@ class SessionService:
         return {
             "session_id": row["id"],
             "resumed": resumed,
-            "token": self.keyring.mint_session_token(row["id"], expires),
+            "token": self.keyring.mint_session_token(row["id"], expires, row["integration_id"]),
             "token_expires_at": int(expires),
             "signing_key": self.keyring.session_keys(row["id"])[0].reveal().hex(),
             "policy": policy,

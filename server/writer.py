@@ -15,10 +15,10 @@ import contextlib
 import logging
 import queue
 import threading
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import anyio.to_thread
+from sqlalchemy.engine import Connection
 
 from .errors import OpenproctorError, Unavailable
 from .storage import Storage
@@ -28,14 +28,21 @@ log = logging.getLogger("openproctor.server.writer")
 #: The most batches one group transaction applies.
 MAX_GROUP = 64
 
-Work = Callable[..., Any]
+T = TypeVar("T", covariant=True)
+
+
+class Work(Protocol[T]):
+    """A unit of writing: ``apply`` does all of it on ``group`` (the SQLite writer's open
+    transaction, in which it takes a savepoint) or, given None, in a transaction of its own."""
+
+    def apply(self, group: Connection | None) -> T: ...
 
 
 class ThreadRunner:
     """One batch, one pooled thread, one transaction (PostgreSQL)."""
 
-    async def run(self, work: Work, *args: Any) -> Any:
-        return await anyio.to_thread.run_sync(lambda: work(*args))
+    async def run(self, work: Work[Any]) -> Any:
+        return await anyio.to_thread.run_sync(work.apply, None)
 
     def close(self) -> None:
         pass
@@ -44,9 +51,9 @@ class ThreadRunner:
 class GroupWriter:
     """One writer thread applying queued batches in group transactions (SQLite).
 
-    ``work`` is called as ``work(*args, group=connection)``; it must do all its writing on that
-    connection (IngestService.ingest does, in a savepoint). An error raised by one batch's work
-    fails that batch only; a failed commit fails the whole group with 503, nothing stored.
+    Each :class:`Work` is applied on the group's connection (``work.apply(connection)``). An
+    error raised by one batch's work fails that batch only; a failed commit fails the whole
+    group with 503, nothing stored.
     """
 
     def __init__(self, store: Storage) -> None:
@@ -55,11 +62,11 @@ class GroupWriter:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
-    async def run(self, work: Work, *args: Any) -> Any:
+    async def run(self, work: Work[Any]) -> Any:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._ensure_started()
-        self._queue.put((work, args, loop, future))
+        self._queue.put((work, loop, future))
         return await future
 
     def close(self) -> None:
@@ -100,15 +107,15 @@ class GroupWriter:
             except Exception:  # never let the writer die: its queue would wait for ever
                 log.exception("the writer failed a group of %d batches", len(group))
                 error = Unavailable("writer_failed", "the server could not store the batch")
-                self._deliver([(loop, future, error) for _, _, loop, future in group])
+                self._deliver([(loop, future, error) for _, loop, future in group])
 
     def _apply(self, group: list[Any]) -> list[tuple[Any, Any, BaseException | None]]:
         outcomes: list[tuple[Any, Any, BaseException | None]] = []
         try:
             with self.store.sessions.write_group() as conn:
-                for work, args, loop, future in group:
+                for work, loop, future in group:
                     try:
-                        outcomes.append((loop, future, work(*args, group=conn)))
+                        outcomes.append((loop, future, work.apply(conn)))
                     except Exception as exc:  # this batch's answer; the others go on
                         outcomes.append((loop, future, exc))
         except Exception as exc:
@@ -117,7 +124,7 @@ class GroupWriter:
                 exc = Unavailable(
                     "database_unavailable", "the database is unavailable; retry later"
                 )
-            return [(loop, future, exc) for _, _, loop, future in group]
+            return [(loop, future, exc) for _, loop, future in group]
         return outcomes
 
     @staticmethod

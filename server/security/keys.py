@@ -121,15 +121,21 @@ class Keyring:
 
     # -- session tokens ---------------------------------------------------------------------
 
-    def mint_session_token(self, session_id: str, expires_at: float) -> str:
+    def mint_session_token(
+        self, session_id: str, expires_at: float, integration_id: int | None = None
+    ) -> str:
+        """The browser's bearer token for one session; it names the integration too (``int``),
+        so a batch's origin is checked before it is queued, without a database read."""
         now = int(time.time())
-        claims = {
+        claims: dict[str, Any] = {
             "sub": session_id,
             "aud": TOKEN_AUDIENCE,
             "scope": "session",
             "iat": now,
             "exp": int(expires_at),
         }
+        if integration_id is not None:
+            claims["int"] = integration_id
         return jwt.encode(
             claims, _subkey(self.masters[0].reveal(), "session-tokens"), algorithm=TOKEN_ALGORITHM
         )

@@ -74,6 +74,11 @@ class Integrations:
             )
         return Integration.from_row(row) if row else None
 
+    def cached(self, integration_id: int) -> Integration | None:
+        """The integration if it is in the by-id cache and fresh (no database read)."""
+        found = self._cache.get(integration_id)
+        return found[1] if found is not None and found[0] > time.monotonic() else None
+
     def by_id(self, integration_id: int) -> Integration | None:
         """By id, cached for a few seconds: every batch checks its integration's origins."""
         cached = self._cache.get(integration_id)

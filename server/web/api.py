@@ -83,11 +83,14 @@ async def _session_for_token(request: Request, state: Services) -> dict[str, Any
 
 
 async def post_events(request: Request) -> JSONResponse:
+    """A batch: the token, the integration's origins and the rate are checked here, before the
+    batch is queued; the writer then verifies and stores it (ingest.py, writer.py)."""
     state = services(request)
     limits = state.settings.limits
     session_id = request.path_params["session_id"]
-    state.keyring.check_session_token(bearer(request), session_id)
+    claims = state.keyring.check_session_token(bearer(request), session_id)
     state.limiter.hit(session_id)
+    await _check_token_origin(request, state, session_id, claims.get("int"))
     body = _object(await read_json(request, limits.max_body_bytes), "events")
     events = body["events"]
     if not isinstance(events, list) or not events:
@@ -98,17 +101,27 @@ async def post_events(request: Request) -> JSONResponse:
             f"at most {limits.max_events_per_batch} events per batch",
             limit=limits.max_events_per_batch,
         )
-
-    def origin_allowed(row: dict[str, Any]) -> None:  # inside the ingest transaction
-        integration = state.store.integrations.by_id(row["integration_id"])
-        check_origin(
-            request,
-            integration.allowed_origins if integration else (),
-            state.settings.public_origin,
-        )
-
-    result = await state.ingest_runner.run(state.ingest.ingest, session_id, events, origin_allowed)
+    result = await state.ingest_runner.run(state.ingest.batch(session_id, events))
     return JSONResponse(result)
+
+
+async def _check_token_origin(
+    request: Request, state: Services, session_id: str, integration_id: object
+) -> None:
+    """The browser's origin must be one of the integration's (the token names it; a token minted
+    before it did is looked up by its session). Cached: most batches cost no database read."""
+    integrations = state.store.integrations
+    if not isinstance(integration_id, int):
+        row = await run_in_threadpool(state.store.sessions.get, session_id)
+        if row is None:
+            raise NotFound("unknown_session", f"no session {session_id!r}")
+        integration_id = int(row["integration_id"])
+    integration = integrations.cached(integration_id)
+    if integration is None:
+        integration = await run_in_threadpool(integrations.by_id, integration_id)
+    check_origin(
+        request, integration.allowed_origins if integration else (), state.settings.public_origin
+    )
 
 
 def check_integration_credential(state: Services, token: str) -> Integration:

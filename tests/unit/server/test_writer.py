@@ -27,12 +27,13 @@ def held_group(writer: GroupWriter):
     next group, deterministically."""
     entered, release = threading.Event(), threading.Event()
 
-    def block(group=None):
-        entered.set()
-        release.wait(10)
-        return "held"
+    class Block:
+        def apply(self, group=None):
+            entered.set()
+            release.wait(10)
+            return "held"
 
-    return block, entered, release
+    return Block(), entered, release
 
 
 def run_group(writer, app, batches):
@@ -44,7 +45,7 @@ def run_group(writer, app, batches):
         first = asyncio.ensure_future(writer.run(block))
         await asyncio.get_running_loop().run_in_executor(None, entered.wait, 10)
         rest = [
-            asyncio.ensure_future(writer.run(ingest.ingest, sid, events)) for sid, events in batches
+            asyncio.ensure_future(writer.run(ingest.batch(sid, events))) for sid, events in batches
         ]
         await asyncio.sleep(0.05)  # all queued behind the held group
         release.set()
@@ -141,9 +142,9 @@ def test_the_writer_survives_a_failure_outside_any_batch(app, student, store, mo
 
     async def main():
         first = await asyncio.gather(
-            writer.run(ingest.ingest, s.session_id, opening), return_exceptions=True
+            writer.run(ingest.batch(s.session_id, opening)), return_exceptions=True
         )
-        second = await writer.run(ingest.ingest, s.session_id, opening)
+        second = await writer.run(ingest.batch(s.session_id, opening))
         return first[0], second
 
     try:
