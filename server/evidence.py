@@ -55,39 +55,39 @@ def build_bundle(
     issuer: str,
 ) -> dict[str, Any]:
     """The bundle of a stored session (``tool_keys`` signs the attestation)."""
-    policy = json.loads(row["policy_json"])
+    policy = row.policy
     result = {
-        "status": row["status"],
-        "score_milli": row["score_milli"],
-        "flagged": bool(row["flagged"]),
-        "complete": bool(row["complete"]),
-        "integrity_reason": row["integrity_reason"],
-        "breakdown": json.loads(row["breakdown_json"] or "[]"),
+        "status": row.status,
+        "score_milli": row.score_milli,
+        "flagged": bool(row.flagged),
+        "complete": bool(row.complete),
+        "integrity_reason": row.integrity_reason,
+        "breakdown": row.breakdown,
     }
     claims = {
         "iss": issuer,
         "aud": ATTESTATION_AUDIENCE,
-        "sub": row["id"],
+        "sub": row.id,
         "iat": int(time.time()),
         "log_sha256": digest(list(events)),
         "events": len(events),
         "last_mac": events[-1]["mac"] if events else None,
         "policy_sha256": digest(policy),
-        "score_milli": row["score_milli"],
-        "flagged": bool(row["flagged"]),
-        "complete": bool(row["complete"]),
+        "score_milli": row.score_milli,
+        "flagged": bool(row.flagged),
+        "complete": bool(row.complete),
     }
     bundle: dict[str, Any] = {
         "format": FORMAT,
         "about": "The signed proctoring log of one exam session, as stored by the server, with "
         "what is needed to check it offline: `openproctor verify THIS_FILE --server "
         f"{issuer}`.",
-        "session_id": row["id"],
-        "exam": {"id": row["exam_id"], "name": row["exam_name"]},
-        "policy_version": row["policy_version"],
+        "session_id": row.id,
+        "exam": {"id": row.exam_id, "name": row.exam_name},
+        "policy_version": row.policy_version,
         "policy": policy,
-        "started_at": int(row["started_at"]),
-        "finished_at": int(row["finished_at"]) if row["finished_at"] else None,
+        "started_at": int(row.started_at),
+        "finished_at": int(row.finished_at) if row.finished_at else None,
         "signing_key": signing_key.hex(),
         "events": list(events),
         "server_result": result,

@@ -38,6 +38,7 @@ from .errors import Conflict, Gone, Invalid, OpenproctorError, Refused, TooLarge
 from .observability import BATCHES, EVENTS, REJECTIONS
 from .security.keys import Keyring
 from .storage import Storage
+from .storage.rows import SessionRow
 from .storage.sessions import SessionTx
 from .webhooks import WebhookStore
 
@@ -70,13 +71,13 @@ class IngestService:
         keys = self.keyring.session_keys(session_id)
         try:
             with self.store.sessions.locked(session_id, group) as tx:
-                if tx.row["purged_at"] is not None:
+                if tx.row.purged_at is not None:
                     raise Gone("session_purged", "this session's log has been purged")
                 state = ChainState(
-                    session_id, int(tx.row["next_seq"]), tx.row["last_mac"], int(tx.row["last_t"])
+                    session_id, int(tx.row.next_seq), tx.row.last_mac, int(tx.row.last_t)
                 )
                 result = verify_batch(state, events, keys, _known_macs(tx, events))
-                if result.new_events and tx.row["complete"]:
+                if result.new_events and tx.row.complete:
                     raise Conflict(
                         "session_finished",
                         "the session's log is complete; no events can follow session_end",
@@ -92,8 +93,8 @@ class IngestService:
                     "next_seq": result.state.next_seq,
                     "stored": len(result.new_events),
                     "resent": result.resent,
-                    "status": tx.row["status"],
-                    "complete": bool(tx.row["complete"]),
+                    "status": tx.row.status,
+                    "complete": bool(tx.row.complete),
                 }
             # Committed: count it.
             BATCHES.labels("stored" if result.new_events else "resent").inc()
@@ -128,19 +129,19 @@ class IngestService:
             REJECTIONS.labels(exc.code).inc()
             raise
 
-    def _check_bounds(self, row: dict[str, Any], new: tuple[Event, ...]) -> None:
+    def _check_bounds(self, row: SessionRow, new: tuple[Event, ...]) -> None:
         """A verified event is still refused when the session could not have produced it: later
         than the deadline plus the grace period (a signed ``t`` near 2**53 would otherwise
         stretch every share of exam time and every chart), or past the session's event cap."""
         if not new:
             return
-        if int(row["next_seq"]) + len(new) > self.max_events:
+        if int(row.next_seq) + len(new) > self.max_events:
             raise TooLarge(
                 "session_event_limit",
                 f"this session has reached its limit of {self.max_events} events",
                 limit=self.max_events,
             )
-        limit_ms = int((row["deadline"] - row["started_at"] + self.grace_seconds) * 1000)
+        limit_ms = int((row.deadline - row.started_at + self.grace_seconds) * 1000)
         late = next((e for e in new if e.t > limit_ms), None)
         if late is not None:
             raise Refused(
@@ -153,8 +154,8 @@ class IngestService:
 
     def _rescore(self, tx: SessionTx, new: tuple[Event, ...], state: ChainState) -> dict[str, Any]:
         row = tx.row
-        policy = session_policy(row["policy_json"])
-        tally = Tally.from_dict(json.loads(row["tally_json"]))
+        policy = session_policy(row.policy_json)
+        tally = Tally.from_dict(row.tally)
         for event in new:
             tally.add(event)
         fields: dict[str, Any] = {
@@ -164,13 +165,11 @@ class IngestService:
             "tally_json": json.dumps(tally.to_dict()),
         }
         ended = bool(new) and new[-1].type == "session_end"
-        score = score_tally(tally, policy, row["id"])
+        score = score_tally(tally, policy, row.id)
         if ended:
             # The log is closed: rescore it whole from what is stored, the score of record.
-            log = verify_log(
-                row["id"], tx.events(), self.keyring.session_keys(row["id"]), complete=False
-            )
-            score = score_log(log, policy, row["id"])
+            log = verify_log(row.id, tx.events(), self.keyring.session_keys(row.id), complete=False)
+            score = score_log(log, policy, row.id)
             client = log[-1].data.get("score_milli")
             fields.update(
                 finished_at=time.time(),
@@ -190,7 +189,7 @@ class IngestService:
                 )
             else:
                 fields["complete"] = True
-                if row["status"] == "active":
+                if row.status == "active":
                     fields["status"] = "finished"
         fields.update(_score_fields(score))
         return fields
@@ -199,26 +198,24 @@ class IngestService:
         """Close a session (idempotent): rescore from the stored log, record completeness."""
         with self.store.sessions.locked(session_id) as tx:
             row = tx.row
-            policy = session_policy(row["policy_json"])
+            policy = session_policy(row.policy_json)
             stored = tx.events()
-            log = verify_log(
-                row["id"], stored, self.keyring.session_keys(row["id"]), complete=False
-            )
-            score = score_log(log, policy, row["id"])
+            log = verify_log(row.id, stored, self.keyring.session_keys(row.id), complete=False)
+            score = score_log(log, policy, row.id)
             try:
                 check_complete(log)
                 complete = True
             except IncompleteLog:
                 complete = False
             fields: dict[str, Any] = {"complete": complete, **_score_fields(score)}
-            if row["finished_at"] is None:
+            if row.finished_at is None:
                 fields["finished_at"] = time.time()
-            if row["status"] == "active":
+            if row.status == "active":
                 fields["status"] = "finished"
             self._alert_if_newly_flagged(tx, fields)
             tx.update(**fields)
             return {
-                "status": tx.row["status"],
+                "status": tx.row.status,
                 "complete": complete,
                 "events": len(log),
                 "score": score.score,
@@ -226,10 +223,10 @@ class IngestService:
             }
 
     def _alert_if_newly_flagged(self, tx: SessionTx, fields: dict[str, Any]) -> None:
-        if self.alerts is None or not fields.get("flagged") or tx.row["flagged"]:
+        if self.alerts is None or not fields.get("flagged") or tx.row.flagged:
             return
-        url = f"{self.public_origin}/dashboard/sessions/{tx.row['id']}"
-        self.alerts.enqueue_flagged(tx.conn, {**tx.row, **fields}, url)
+        url = f"{self.public_origin}/dashboard/sessions/{tx.row.id}"
+        self.alerts.enqueue_flagged(tx.conn, {**tx.row.as_dict(), **fields}, url)
 
 
 @dataclass(frozen=True)

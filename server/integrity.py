@@ -9,10 +9,10 @@ from typing import Any
 def integrity_label(row: Any) -> str:
     """verified, verified so far, verified but incomplete, client score mismatch, or integrity
     failed."""
-    if row["integrity_reason"]:
+    if row.integrity_reason:
         return "integrity failed"
-    if row["score_mismatch"]:
+    if row.score_mismatch:
         return "client score mismatch"
-    if row["complete"]:
+    if row.complete:
         return "verified"
-    return "verified, incomplete" if row["status"] == "finished" else "verified so far"
+    return "verified, incomplete" if row.status == "finished" else "verified so far"

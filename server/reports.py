@@ -6,8 +6,7 @@ pages render (and tests check against hand-computed numbers).
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +14,8 @@ from typing import Any
 import numpy as np
 
 from openproctor.core import FLAG_TYPES, Event, Policy, Tally, score_tally
+
+from .storage.rows import ReportRow
 
 
 @dataclass(frozen=True)
@@ -83,18 +84,18 @@ class Report:
     flag_rates: list[FlagRate]
     outcomes: dict[str, int]
     calibration: Calibration
-    rows: list[dict[str, Any]] = field(repr=False)
+    rows: list[ReportRow] = field(repr=False)
 
     @property
     def flagged_share(self) -> float:
         return self.flagged / self.scored if self.scored else 0.0
 
 
-def build_report(rows: Sequence[Mapping[str, Any]], current_threshold: float | None) -> Report:
+def build_report(rows: Sequence[ReportRow], current_threshold: float | None) -> Report:
     """The report over session rows (the store's ``report_rows``): counts, the score histogram,
     flag rates per type, review outcomes and the calibration."""
-    scored_rows = [r for r in rows if r["score"] is not None]
-    scores = np.array([r["score"] for r in scored_rows], dtype=float)
+    scored_rows = [r for r in rows if r.score is not None]
+    scores = np.array([r.score for r in scored_rows], dtype=float)
     counts = _flag_counts(scored_rows)
     histogram, edges = np.histogram(scores, bins=HISTOGRAM_EDGES)
     rates = [
@@ -108,12 +109,12 @@ def build_report(rows: Sequence[Mapping[str, Any]], current_threshold: float | N
     ]
     outcomes = dict.fromkeys(OUTCOME_ORDER, 0)
     for r in rows:
-        outcomes[r["decision"] or "undecided"] += 1
-    decisions = [r["decision"] for r in scored_rows]
+        outcomes[r.decision or "undecided"] += 1
+    decisions = [r.decision for r in scored_rows]
     return Report(
         sessions=len(rows),
         scored=len(scored_rows),
-        flagged=sum(1 for r in scored_rows if r["flagged"]),
+        flagged=sum(1 for r in scored_rows if r.flagged),
         mean=float(scores.mean()) if scores.size else None,
         median=float(np.median(scores)) if scores.size else None,
         histogram=[int(c) for c in histogram],
@@ -125,12 +126,12 @@ def build_report(rows: Sequence[Mapping[str, Any]], current_threshold: float | N
     )
 
 
-def _flag_counts(rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+def _flag_counts(rows: Sequence[ReportRow]) -> np.ndarray:
     """Counted incidents per session (rows) and flag type (columns)."""
     index = {flag: i for i, flag in enumerate(FLAG_TYPES)}
     counts = np.zeros((len(rows), len(FLAG_TYPES)), dtype=np.int64)
     for row_number, row in enumerate(rows):
-        for line in json.loads(row["breakdown_json"] or "[]"):
+        for line in row.breakdown:
             if line["counted"]:
                 counts[row_number, index[line["flag"]]] = line["count"]
     return counts
@@ -201,25 +202,25 @@ CSV_COLUMNS = (
 )
 
 
-def csv_rows(rows: Iterable[Mapping[str, Any]], integrity: Any) -> Iterable[list[str]]:
+def csv_rows(rows: Iterable[ReportRow], integrity: Any) -> Iterable[list[str]]:
     """One line per session: what the report counted (pseudonymous ids only)."""
     yield list(CSV_COLUMNS)
     for row in rows:
         counts = dict.fromkeys(FLAG_TYPES, 0)
-        for line in json.loads(row["breakdown_json"] or "[]"):
+        for line in row.breakdown:
             if line["counted"]:
                 counts[line["flag"]] = line["count"]
         yield [
-            row["id"],
-            row["exam_id"],
-            datetime.fromtimestamp(row["started_at"], UTC).isoformat(timespec="seconds"),
-            row["status"],
+            row.id,
+            row.exam_id,
+            datetime.fromtimestamp(row.started_at, UTC).isoformat(timespec="seconds"),
+            row.status,
             integrity(row),
-            "" if row["score"] is None else f"{row['score']:.3f}",
-            "yes" if row["flagged"] else "no",
-            f"{json.loads(row['policy_json'])['trust_threshold']:g}",
+            "" if row.score is None else f"{row.score:.3f}",
+            "yes" if row.flagged else "no",
+            f"{row.threshold:g}",
             *(str(counts[flag]) for flag in FLAG_TYPES),
-            row["decision"] or "",
+            row.decision or "",
         ]
 
 

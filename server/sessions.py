@@ -16,7 +16,7 @@ from .observability import SESSIONS
 from .security.keys import Keyring
 from .security.tokens import StartClaims, decode_start_token
 from .storage import Storage
-from .storage.rows import Integration
+from .storage.rows import Integration, SessionRow
 
 
 def new_session_id() -> str:
@@ -84,13 +84,13 @@ class SessionService:
             existing, resumed = self._create(integration, claims, now, context_id, override)
         else:
             resumed = True
-        if existing["user_id"] != claims.user_id:
+        if existing.user_id != claims.user_id:
             raise Conflict(
                 "session_taken",
                 "this sessionId is already bound to another user",
                 claim="sessionId",
             )
-        if existing["status"] == "finished" or existing["purged_at"] is not None:
+        if existing.status == "finished" or existing.purged_at is not None:
             raise Conflict("session_finished", "this session has already finished")
         SESSIONS.labels("resumed" if resumed else "started").inc()
         return self._grant(existing, resumed)
@@ -101,12 +101,12 @@ class SessionService:
         row = self.store.sessions.get(session_id)
         if row is None:
             raise NotFound("unknown_session", f"no session {session_id!r}")
-        if institution_key is not None and institution_key != row["institution_id"]:
+        if institution_key is not None and institution_key != row.institution_id:
             raise Forbidden(
                 "wrong_institution",
                 "data-institution-key does not match this session's institution",
             )
-        if row["status"] == "finished" or row["purged_at"] is not None:
+        if row.status == "finished" or row.purged_at is not None:
             raise Conflict("session_finished", "this session has already finished")
         return self._grant(row, resumed=True)
 
@@ -117,7 +117,7 @@ class SessionService:
         now: float,
         context_id: str | None,
         override: Callable[[Policy], Policy] | None,
-    ) -> tuple[dict[str, Any], bool]:
+    ) -> tuple[SessionRow, bool]:
         """The new session's row, and whether another request had created it first."""
         policy_id, version, policy = exam_policy(
             self.store, integration.institution_id, claims.exam_id, context_id
@@ -127,33 +127,40 @@ class SessionService:
         session_id = new_session_id()
         effective = effective_policy(policy, claims, session_id)
         state = ChainState.start(session_id)
-        row = {
-            "id": session_id,
-            "integration_id": integration.id,
-            "institution_id": integration.institution_id,
-            "external_id": claims.session_id,
-            "user_id": claims.user_id,
-            "user_json": json.dumps(claims.user),
-            "exam_id": claims.exam_id,
-            "exam_name": claims.exam_name,
-            "policy_id": policy_id,
-            "policy_version": version,
-            "policy_json": json.dumps(effective.to_dict()),
-            "status": "active",
-            "started_at": now,
-            "deadline": min(claims.end, now + claims.duration_minutes * 60),
-            "next_seq": 0,
-            "last_mac": state.last_mac,
-            "last_t": 0,
-            "tally_json": json.dumps(Tally().to_dict()),
-            "flagged": False,
-            "score_mismatch": False,
-            "complete": False,
-            "updated_at": now,
-            "purged_at": None,
-            "context_id": context_id,
-        }
-        if self.store.sessions.insert(row):
+        row = SessionRow(
+            id=session_id,
+            integration_id=integration.id,
+            institution_id=integration.institution_id,
+            external_id=claims.session_id,
+            user_id=claims.user_id,
+            user_json=json.dumps(claims.user),
+            exam_id=claims.exam_id,
+            exam_name=claims.exam_name,
+            policy_id=policy_id,
+            policy_version=version,
+            policy_json=json.dumps(effective.to_dict()),
+            status="active",
+            integrity_reason=None,
+            integrity_seq=None,
+            started_at=now,
+            deadline=min(claims.end, now + claims.duration_minutes * 60),
+            finished_at=None,
+            next_seq=0,
+            last_mac=state.last_mac,
+            last_t=0,
+            tally_json=json.dumps(Tally().to_dict()),
+            score=None,
+            score_milli=None,
+            flagged=False,
+            breakdown_json=None,
+            client_score_milli=None,
+            score_mismatch=False,
+            complete=False,
+            purged_at=None,
+            updated_at=now,
+            context_id=context_id,
+        )
+        if self.store.sessions.insert(row.as_dict()):
             return row, False
         # Another request created it first (double click, two tabs): resume that one.
         found = self.store.sessions.find(integration.id, claims.session_id)
@@ -161,30 +168,30 @@ class SessionService:
             raise Unavailable("busy", "the session could not be created; try again")
         return found, True
 
-    def _grant(self, row: dict[str, Any], resumed: bool) -> dict[str, Any]:
-        expires = min(row["deadline"] + self.token_grace_seconds, time.time() + 86400)
-        policy = json.loads(row["policy_json"])
+    def _grant(self, row: SessionRow, resumed: bool) -> dict[str, Any]:
+        expires = min(row.deadline + self.token_grace_seconds, time.time() + 86400)
+        policy = row.policy
         return {
-            "session_id": row["id"],
+            "session_id": row.id,
             "resumed": resumed,
-            "token": self.keyring.mint_session_token(row["id"], expires, row["integration_id"]),
+            "token": self.keyring.mint_session_token(row.id, expires, row.integration_id),
             "token_expires_at": int(expires),
-            "signing_key": self.keyring.session_keys(row["id"])[0].reveal().hex(),
+            "signing_key": self.keyring.session_keys(row.id)[0].reveal().hex(),
             "policy": policy,
-            "policy_version": row["policy_version"],
+            "policy_version": row.policy_version,
             "heartbeat_ms": policy["heartbeat_seconds"] * 1000,
-            "deadline": int(row["deadline"]),
+            "deadline": int(row.deadline),
             # How long ago the session started: a browser without local state (a new device)
             # counts event times from the session's start, as the server does.
-            "elapsed_ms": max(0, int((time.time() - row["started_at"]) * 1000)),
+            "elapsed_ms": max(0, int((time.time() - row.started_at) * 1000)),
             "chain": {
-                "next_seq": row["next_seq"],
-                "last_mac": row["last_mac"],
-                "last_t": row["last_t"],
+                "next_seq": row.next_seq,
+                "last_mac": row.last_mac,
+                "last_t": row.last_t,
             },
             # Running totals of what is stored: a resumed client scores on from them.
-            "tally": json.loads(row["tally_json"]),
-            "exam": {"id": row["exam_id"], "name": row["exam_name"]},
+            "tally": row.tally,
+            "exam": {"id": row.exam_id, "name": row.exam_name},
             # The student's own view of what was recorded (a capability link).
-            "record_url": self.keyring.record_path(row["id"]),
+            "record_url": self.keyring.record_path(row.id),
         }

@@ -382,14 +382,14 @@ async def _end_assessment(request: Request, state: Services, launch: Launch) -> 
     row = await run_in_threadpool(
         state.store.sessions.find, integration_id, _external_id(launch, attempt)
     )
-    if row is None or row["user_id"] != launch.subject:
+    if row is None or row.user_id != launch.subject:
         raise NotFound("unknown_session", "no proctored attempt matches this end message")
-    summary = await run_in_threadpool(state.ingest.finish, row["id"])
+    summary = await run_in_threadpool(state.ingest.finish, row.id)
     return page(
         "lti_end.html",
-        session_id=row["id"],
+        session_id=row.id,
         summary=summary,
-        record_url=state.keyring.record_path(row["id"]),
+        record_url=state.keyring.record_path(row.id),
         frame_ancestors=_frame_origins(launch.registration),
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -146,3 +147,125 @@ class Webhook:
         return cls(
             int(row.id), row.institution_id, row.exam_id, row.url, row.created_at, row.created_by
         )
+
+
+#: The JSON columns of a session row and the attribute that holds each decoded.
+_SESSION_JSON = {
+    "policy_json": "policy",
+    "breakdown_json": "breakdown",
+    "tally_json": "tally",
+    "user_json": "user",
+}
+
+
+@dataclass
+class SessionRow:
+    """One session as stored (the ``sessions`` table); its JSON columns are decoded once, on
+    first use, into ``policy``, ``breakdown``, ``tally`` and ``user``."""
+
+    id: str
+    integration_id: int
+    institution_id: str
+    external_id: str
+    user_id: str
+    user_json: str
+    exam_id: str
+    exam_name: str
+    policy_id: int
+    policy_version: int
+    policy_json: str
+    status: str
+    integrity_reason: str | None
+    integrity_seq: int | None
+    started_at: float
+    deadline: float
+    finished_at: float | None
+    next_seq: int
+    last_mac: str
+    last_t: int
+    tally_json: str
+    score: float | None
+    score_milli: int | None
+    flagged: bool
+    breakdown_json: str | None
+    client_score_milli: int | None
+    score_mismatch: bool
+    complete: bool
+    purged_at: float | None
+    updated_at: float
+    context_id: str | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> SessionRow:
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+
+    @functools.cached_property
+    def policy(self) -> dict[str, Any]:
+        """The effective policy the session runs under (its JSON form)."""
+        found: dict[str, Any] = json.loads(self.policy_json)
+        return found
+
+    @functools.cached_property
+    def breakdown(self) -> list[dict[str, Any]]:
+        """The score's per-flag explanation (empty before the first score)."""
+        found: list[dict[str, Any]] = json.loads(self.breakdown_json or "[]")
+        return found
+
+    @functools.cached_property
+    def tally(self) -> dict[str, Any]:
+        """The running totals of what is stored (openproctor.core Tally)."""
+        found: dict[str, Any] = json.loads(self.tally_json)
+        return found
+
+    @functools.cached_property
+    def user(self) -> dict[str, Any]:
+        """Who the LMS says the candidate is (never shown to the browser)."""
+        found: dict[str, Any] = json.loads(self.user_json)
+        return found
+
+    @property
+    def threshold(self) -> float:
+        return float(self.policy["trust_threshold"])
+
+    def set(self, **fields: Any) -> None:
+        """Change columns in place (after they were written), dropping stale decoded JSON."""
+        for name, value in fields.items():
+            setattr(self, name, value)
+            if name in _SESSION_JSON:
+                self.__dict__.pop(_SESSION_JSON[name], None)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The columns only (for a payload that wants a plain mapping)."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    """A session as a report counts it, with its current review decision."""
+
+    id: str
+    exam_id: str
+    exam_name: str
+    status: str
+    started_at: float
+    score: float | None
+    flagged: bool
+    breakdown_json: str | None
+    policy_json: str
+    integrity_reason: str | None
+    score_mismatch: bool
+    complete: bool
+    decision: str | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> ReportRow:
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+
+    @functools.cached_property
+    def breakdown(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = json.loads(self.breakdown_json or "[]")
+        return found
+
+    @property
+    def threshold(self) -> float:
+        return float(json.loads(self.policy_json)["trust_threshold"])

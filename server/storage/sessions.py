@@ -25,6 +25,7 @@ from openproctor.core import Event
 from ..errors import NotFound
 from . import schema
 from .database import Database, driver_cursor
+from .rows import ReportRow, SessionRow
 
 # The ingest hot path runs its statements on the driver's cursor (docs/PERFORMANCE.md). Their
 # identifiers come from the schema only; every value is a bound parameter.
@@ -54,16 +55,16 @@ def _insert_events_sql(paramstyle: str) -> str:
 class SessionTx:
     """One session's row inside a locked transaction: read state, append events, update."""
 
-    def __init__(self, conn: Connection, row: Mapping[str, Any]) -> None:
+    def __init__(self, conn: Connection, row: SessionRow) -> None:
         self.conn = conn
-        self.row = dict(row)
+        self.row = row
         self._paramstyle = conn.dialect.paramstyle
 
     def known_macs(self, low: int, high: int) -> dict[int, str]:
         e = schema.events
         rows = self.conn.execute(
             sa.select(e.c.seq, e.c.mac).where(
-                e.c.session_id == self.row["id"], e.c.seq >= low, e.c.seq <= high
+                e.c.session_id == self.row.id, e.c.seq >= low, e.c.seq <= high
             )
         )
         return {int(seq): mac for seq, mac in rows}
@@ -74,7 +75,7 @@ class SessionTx:
         layer (docs/PERFORMANCE.md)."""
         if not events:
             return
-        session_id, encode = self.row["id"], _DATA_ENCODER.encode
+        session_id, encode = self.row.id, _DATA_ENCODER.encode
         with driver_cursor(self.conn) as cursor:
             cursor.executemany(
                 _insert_events_sql(self._paramstyle),
@@ -96,7 +97,7 @@ class SessionTx:
 
     def events(self) -> list[dict[str, Any]]:
         """The session's stored log, including what this transaction inserted."""
-        return _load_events(self.conn, self.row["id"])
+        return _load_events(self.conn, self.row.id)
 
     def update(self, **fields: Any) -> None:
         fields["updated_at"] = time.time()
@@ -104,9 +105,9 @@ class SessionTx:
         with driver_cursor(self.conn) as cursor:
             cursor.execute(
                 _update_session_sql(names, self._paramstyle),
-                (*(fields[name] for name in names), self.row["id"]),
+                (*(fields[name] for name in names), self.row.id),
             )
-        self.row.update(fields)
+        self.row.set(**fields)
 
 
 class Sessions:
@@ -127,16 +128,16 @@ class Sessions:
             return False
         return True
 
-    def get(self, session_id: str) -> dict[str, Any] | None:
+    def get(self, session_id: str) -> SessionRow | None:
         with self.db.engine.connect() as conn:
             row = (
                 conn.execute(sa.select(schema.sessions).where(schema.sessions.c.id == session_id))
                 .mappings()
                 .first()
             )
-        return dict(row) if row else None
+        return SessionRow.from_row(row) if row else None
 
-    def find(self, integration_id: int, external_id: str) -> dict[str, Any] | None:
+    def find(self, integration_id: int, external_id: str) -> SessionRow | None:
         s = schema.sessions
         with self.db.engine.connect() as conn:
             row = (
@@ -148,7 +149,7 @@ class Sessions:
                 .mappings()
                 .first()
             )
-        return dict(row) if row else None
+        return SessionRow.from_row(row) if row else None
 
     def for_review(
         self,
@@ -160,7 +161,7 @@ class Sessions:
         since: float | None = None,
         until: float | None = None,
         limit: int = 500,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SessionRow]:
         """One institution's sessions for review, worst score first (unscored last)."""
         s = schema.sessions
         query = sa.select(s).where(s.c.institution_id == institution_id)
@@ -180,11 +181,11 @@ class Sessions:
             limit
         )
         with self.db.engine.connect() as conn:
-            return [dict(row) for row in conn.execute(query).mappings()]
+            return [SessionRow.from_row(row) for row in conn.execute(query).mappings()]
 
     def for_report(
         self, institution_id: str, context_id: str | None = None, exam_id: str | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[ReportRow]:
         """The sessions a report covers, each with its current (newest) review decision."""
         s, d = schema.sessions, schema.decisions
         decision = (
@@ -214,7 +215,8 @@ class Sessions:
         if exam_id:
             query = query.where(s.c.exam_id == exam_id)
         with self.db.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(query.order_by(s.c.started_at)).mappings()]
+            rows = conn.execute(query.order_by(s.c.started_at)).mappings()
+            return [ReportRow.from_row(r) for r in rows]
 
     @contextmanager
     def locked(self, session_id: str, group: Connection | None = None) -> Iterator[SessionTx]:
@@ -251,7 +253,7 @@ class Sessions:
             values = cursor.fetchone()
         if values is None:
             raise NotFound("unknown_session", f"no session {session_id!r}")
-        return SessionTx(conn, dict(zip(_SESSION_COLUMNS, values, strict=True)))
+        return SessionTx(conn, SessionRow(*values))
 
     def update(self, session_id: str, group: Connection | None = None, **fields: Any) -> None:
         fields["updated_at"] = time.time()

@@ -3,7 +3,6 @@ read and check the request, then hand the work to the services, off the event lo
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -17,7 +16,7 @@ from ..errors import Invalid, NotFound, TooLarge, Unauthorized, Unavailable
 from ..security import validation
 from ..security.tokens import decode_with_any
 from ..services import Services
-from ..storage.rows import Integration
+from ..storage.rows import Integration, SessionRow
 from .http import bearer, check_origin, read_json, services
 from .openapi import openapi_endpoint
 
@@ -65,7 +64,7 @@ async def resume_session(request: Request) -> JSONResponse:
         raise Invalid(
             "invalid_body", "'institutionKey' must be a string or null", field="institutionKey"
         )
-    grant = await run_in_threadpool(state.sessions.resume, row["id"], key)
+    grant = await run_in_threadpool(state.sessions.resume, row.id, key)
     return JSONResponse(grant)
 
 
@@ -75,7 +74,7 @@ async def _session_for_token(request: Request, state: Services) -> dict[str, Any
     row = await run_in_threadpool(state.store.sessions.get, session_id)
     if row is None:
         raise NotFound("unknown_session", f"no session {session_id!r}")
-    integration = await run_in_threadpool(state.store.integrations.by_id, row["integration_id"])
+    integration = await run_in_threadpool(state.store.integrations.by_id, row.integration_id)
     check_origin(
         request, integration.allowed_origins if integration else (), state.settings.public_origin
     )
@@ -115,7 +114,7 @@ async def _check_token_origin(
         row = await run_in_threadpool(state.store.sessions.get, session_id)
         if row is None:
             raise NotFound("unknown_session", f"no session {session_id!r}")
-        integration_id = int(row["integration_id"])
+        integration_id = int(row.integration_id)
     integration = integrations.cached(integration_id)
     if integration is None:
         integration = await run_in_threadpool(integrations.by_id, integration_id)
@@ -165,7 +164,7 @@ async def _session_for_integration(request: Request, state: Services) -> dict[st
     row = await run_in_threadpool(state.store.sessions.get, wanted)
     if row is None:  # the integrator may also use its own sessionId
         row = await run_in_threadpool(state.store.sessions.find, integration.id, wanted)
-    if row is None or row["integration_id"] != integration.id:
+    if row is None or row.integration_id != integration.id:
         raise NotFound("unknown_session", f"no session {wanted!r} for this integration")
     return row
 
@@ -173,7 +172,7 @@ async def _session_for_integration(request: Request, state: Services) -> dict[st
 async def get_session(request: Request) -> JSONResponse:
     state = services(request)
     row = await _session_for_integration(request, state)
-    return JSONResponse(public_status(row, state.keyring.record_path(row["id"])))
+    return JSONResponse(public_status(row, state.keyring.record_path(row.id)))
 
 
 async def finish_session(request: Request) -> JSONResponse:
@@ -183,7 +182,7 @@ async def finish_session(request: Request) -> JSONResponse:
         row = await _session_for_token(request, state)
     else:
         row = await _session_for_integration(request, state)
-    result = await run_in_threadpool(state.ingest.finish, row["id"])
+    result = await run_in_threadpool(state.ingest.finish, row.id)
     return JSONResponse(result)
 
 
@@ -203,30 +202,30 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-def public_status(row: dict[str, Any], record_url: str) -> dict[str, Any]:
+def public_status(row: SessionRow, record_url: str) -> dict[str, Any]:
     """What the integrator reads about a session (no personal data beyond their own ids), and
     the link to show the student so they can see what was recorded."""
-    breakdown = json.loads(row["breakdown_json"]) if row["breakdown_json"] else []
+    breakdown = row.breakdown
     return {
-        "session_id": row["id"],
-        "external_session_id": row["external_id"],
-        "exam_id": row["exam_id"],
-        "status": row["status"],
+        "session_id": row.id,
+        "external_session_id": row.external_id,
+        "exam_id": row.exam_id,
+        "status": row.status,
         "integrity": {
-            "status": "failed" if row["integrity_reason"] else "verified",
-            "reason": row["integrity_reason"],
-            "seq": row["integrity_seq"],
-            "complete": bool(row["complete"]),
-            "client_score_mismatch": bool(row["score_mismatch"]),
+            "status": "failed" if row.integrity_reason else "verified",
+            "reason": row.integrity_reason,
+            "seq": row.integrity_seq,
+            "complete": bool(row.complete),
+            "client_score_mismatch": bool(row.score_mismatch),
         },
-        "score": row["score"],
-        "flagged": bool(row["flagged"]),
+        "score": row.score,
+        "flagged": bool(row.flagged),
         "breakdown": breakdown,
-        "policy_version": row["policy_version"],
-        "events": row["next_seq"],
-        "started_at": int(row["started_at"]),
-        "finished_at": int(row["finished_at"]) if row["finished_at"] else None,
-        "logs_purged": row["purged_at"] is not None,
+        "policy_version": row.policy_version,
+        "events": row.next_seq,
+        "started_at": int(row.started_at),
+        "finished_at": int(row.finished_at) if row.finished_at else None,
+        "logs_purged": row.purged_at is not None,
         "record_url": record_url,
     }
 

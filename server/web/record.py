@@ -4,9 +4,7 @@ can mint (keys.record_key); a wrong key answers 404, like a session that does no
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -19,11 +17,12 @@ from ..errors import Gone, NotFound
 from ..evidence import build_bundle
 from ..integrity import integrity_label
 from ..services import Services
+from ..storage.rows import SessionRow
 from .http import own_origin, services
 from .pages import event_page, page
 
 
-async def _session(request: Request) -> tuple[Services, dict[str, Any] | None]:
+async def _session(request: Request) -> tuple[Services, SessionRow | None]:
     state = services(request)
     session_id = request.path_params["session_id"]
     key = request.query_params.get("key", "")
@@ -36,10 +35,10 @@ async def record_page(request: Request) -> Response:
     state, row = await _session(request)
     if row is None:
         return page("record_missing.html", status=404)
-    events = await run_in_threadpool(state.store.sessions.events, row["id"])
-    policy = json.loads(row["policy_json"])
+    events = await run_in_threadpool(state.store.sessions.events, row.id)
+    policy = row.policy
     deleted_on = datetime.fromtimestamp(
-        row["started_at"] + policy["log_retention_days"] * 86400, UTC
+        row.started_at + policy["log_retention_days"] * 86400, UTC
     ).strftime("%Y-%m-%d")
     return page(
         "record.html",
@@ -47,7 +46,7 @@ async def record_page(request: Request) -> Response:
         integrity=integrity_label(row),
         policy=policy,
         not_counted=[f for f in FLAG_TYPES if f not in policy["flags_enabled"]],
-        breakdown=json.loads(row["breakdown_json"]) if row["breakdown_json"] else [],
+        breakdown=row.breakdown,
         events=event_page(events, request.query_params.get("from")),
         deleted_on=deleted_on,
         key=request.query_params["key"],
@@ -58,21 +57,21 @@ async def evidence(request: Request) -> Response:
     state, row = await _session(request)
     if row is None:
         raise NotFound("unknown_session", "no such session, or the link's key is wrong")
-    if row["purged_at"] is not None:
+    if row.purged_at is not None:
         raise Gone("session_purged", "this session's log was deleted under the retention policy")
-    events = await run_in_threadpool(state.store.sessions.events, row["id"])
+    events = await run_in_threadpool(state.store.sessions.events, row.id)
     bundle = await run_in_threadpool(
         build_bundle,
         row,
         events,
-        state.keyring.session_keys(row["id"])[0].reveal(),
+        state.keyring.session_keys(row.id)[0].reveal(),
         state.lti_keys,
         own_origin(request, state.settings.public_origin),
     )
     return JSONResponse(
         bundle,
         headers={
-            "content-disposition": f'attachment; filename="openproctor-{row["id"]}.json"',
+            "content-disposition": f'attachment; filename="openproctor-{row.id}.json"',
             "cache-control": "no-store",
             "referrer-policy": "no-referrer",
         },

@@ -25,6 +25,7 @@ import pytest
 from openproctor.server.security.keys import Keyring, load_master_keys
 from openproctor.server.security.tokens import mint_start_token
 from openproctor.server.storage import Storage
+from openproctor.server.storage.rows import SessionRow
 
 from ..support import free_port, stop, wait_healthy
 from .engines import CHROMIUM, QUIET
@@ -73,7 +74,7 @@ class LiveServer:
         finally:
             store.close()
 
-    def session(self, session_id: str) -> dict[str, Any]:
+    def session(self, session_id: str) -> SessionRow:
         store = self.store()
         try:
             row = store.sessions.get(session_id)

@@ -95,7 +95,7 @@ def finish(adapter, live_server, session_id: str) -> list:
     wait_for(adapter, "window.flags.uploaded")
     assert adapter.js("window.flags.finished && window.flags.video")
     log = verify_log(session_id, live_server.events(session_id), live_server.keys(session_id))
-    assert live_server.session(session_id)["complete"]
+    assert live_server.session(session_id).complete
     return log
 
 

@@ -42,7 +42,7 @@ def test_a_minute_offline_mid_exam(page, context, lms, live_server):
     page.click("#question", click_count=3)
     page.keyboard.press("Control+C")
     time.sleep(32)  # a full minute offline in all, heartbeats signed and queued
-    queued = live_server.session(session_id)["next_seq"]
+    queued = live_server.session(session_id).next_seq
     assert queued == 1  # nothing reached the server meanwhile
     context.set_offline(False)
     page.wait_for_function("() => s.state.acknowledged >= 5")
@@ -150,4 +150,4 @@ def test_wall_clock_jumps_do_not_break_the_chain(page, lms, live_server):
     assert len(menus) == 3
     assert all(1000 <= b.t - a.t <= 3000 for a, b in itertools.pairwise(menus))
     row = live_server.session(session_id)
-    assert row["complete"] and not row["score_mismatch"]
+    assert row.complete and not row.score_mismatch

@@ -118,7 +118,7 @@ def test_proctoring_services_launch_reaches_the_exam_with_the_sdk_running(
     received = lms_platform.received[-1]
     assert received[ap + "session_data"] == "platform-session-student-lti-1"
     row = live_server.session(state["id"])
-    assert row["user_id"] == "student-lti-1" and row["context_id"] == "course-42"
+    assert row.user_id == "student-lti-1" and row.context_id == "course-42"
     events = live_server.events(state["id"])
     assert events and events[0]["type"] == "session_start"
 
@@ -132,5 +132,5 @@ def test_resource_link_launch_sends_the_learner_to_the_exam_page(
     state = _running(page)
     assert page.url == quiz  # the token was read from the fragment and removed
     assert state["error"] is None
-    assert live_server.session(state["id"])["user_id"] == "student-lti-2"
-    assert json.loads(live_server.session(state["id"])["user_json"])["source"] == "lti"
+    assert live_server.session(state["id"]).user_id == "student-lti-2"
+    assert json.loads(live_server.session(state["id"]).user_json)["source"] == "lti"

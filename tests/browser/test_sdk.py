@@ -48,7 +48,7 @@ def logged_types(live_server, session_id: str) -> list[str]:
 def verified(live_server, session_id: str):
     log = verify_log(session_id, live_server.events(session_id), live_server.keys(session_id))
     row = live_server.session(session_id)
-    assert row["complete"] and row["status"] == "finished" and not row["score_mismatch"]
+    assert row.complete and row.status == "finished" and not row.score_mismatch
     return log
 
 
@@ -419,7 +419,7 @@ def test_reload_mid_exam_loses_nothing_and_continues_the_chain(page, context, lm
     while not blocked and time.monotonic() < deadline:
         page.wait_for_timeout(100)
     assert blocked
-    assert live_server.session(session_id)["next_seq"] == 1
+    assert live_server.session(session_id).next_seq == 1
     page.reload()
     context.unroute(f"{live_server.base}/api/v1/sessions/*/events")
     again = page.evaluate(start, [live_server.base, jwt])
@@ -462,9 +462,9 @@ def test_leaving_the_page_hands_unsent_events_to_the_browser(page, live_server, 
     page.click("#question", button="right")
     page.wait_for_function("() => s.state.flags.length === 1")
     time.sleep(1.5)  # signed, and the upload and its first retry failed
-    assert live_server.session(session_id)["next_seq"] == 1
+    assert live_server.session(session_id).next_seq == 1
     page.goto("about:blank")  # pagehide: the flush
     deadline = time.monotonic() + 10
-    while live_server.session(session_id)["next_seq"] == 1 and time.monotonic() < deadline:
+    while live_server.session(session_id).next_seq == 1 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert "context_menu" in logged_types(live_server, session_id)

@@ -52,4 +52,4 @@ def test_switching_tabs_is_one_tab_switch_not_a_focus_loss_too(driver, live_serv
     assert 2000 <= switches[0]["data"]["duration_ms"] <= 6000
     # The window blur that came with the switch was folded into it, not counted again.
     assert not [e for e in log if e["type"] == "focus_loss"]
-    assert live_server.session(session_id)["complete"]
+    assert live_server.session(session_id).complete

@@ -5,7 +5,6 @@ institution or course answers 404, the same as one that does not exist."""
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import secrets
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from ...integrity import integrity_label
 from ...reports import timeline_series
 from ...reviewers import OUTCOMES
 from ...security.keys import same_text
+from ...storage.rows import SessionRow
 from .. import charts
 from ..http import services, status_of
 from ..pages import event_page, page, when
@@ -115,14 +115,14 @@ async def decide(view: View) -> Response:
     try:
         await view.run(
             view.state.reviewers.decide,
-            row["id"],
+            row.id,
             view.field("outcome"),
             str(view.form.get("comment", "")),
             view.who,
         )
     except OpenproctorError as exc:
         return await _session_response(view, row, error=exc.message)
-    return view.redirect("dashboard:session", "#decisions", session_id=row["id"])
+    return view.redirect("dashboard:session", "#decisions", session_id=row.id)
 
 
 def _date(text: str | None, end: bool = False) -> float | None:
@@ -171,24 +171,24 @@ async def queue(view: View) -> Response:
     )
 
 
-def _summary(row: dict[str, Any]) -> dict[str, Any]:
-    threshold = json.loads(row["policy_json"])["trust_threshold"]
+def _summary(row: SessionRow) -> dict[str, Any]:
+    threshold = row.threshold
     return {
-        **row,
+        **row.as_dict(),
         "threshold": threshold,
-        "score_class": score_class(row["score"], threshold),
-        "started": when(row["started_at"]),
+        "score_class": score_class(row.score, threshold),
+        "started": when(row.started_at),
         "integrity": integrity_label(row),
     }
 
 
-async def visible_session(view: View) -> dict[str, Any] | None:
+async def visible_session(view: View) -> SessionRow | None:
     """The session named in the path if this reviewer may see it, else None (answer 404)."""
     reviewer = view.reviewer
     row = await view.run(view.state.store.sessions.get, view.request.path_params["session_id"])
-    if row is None or row["institution_id"] != reviewer.institution_id:
+    if row is None or row.institution_id != reviewer.institution_id:
         return None
-    if reviewer.context_id is not None and row["context_id"] != reviewer.context_id:
+    if reviewer.context_id is not None and row.context_id != reviewer.context_id:
         return None
     return row
 
@@ -201,18 +201,18 @@ async def session_page(view: View) -> Response:
     return await _session_response(view, row)
 
 
-def _timeline(row: dict[str, Any], stored: list[dict[str, Any]]) -> Markup | None:
+def _timeline(row: SessionRow, stored: list[dict[str, Any]]) -> Markup | None:
     if not stored:
         return None
-    policy = parse_policy(json.loads(row["policy_json"]))
+    policy = parse_policy(row.policy)
     events = [validate_event(raw, i) for i, raw in enumerate(stored)]
-    points, episodes, exam_ms = timeline_series(events, policy, row["id"])
+    points, episodes, exam_ms = timeline_series(events, policy, row.id)
     return charts.timeline(points, episodes, exam_ms, policy.trust_threshold)
 
 
-async def _session_response(view: View, row: dict[str, Any], error: str = "") -> Response:
-    events = await view.run(view.state.store.sessions.events, row["id"])
-    decisions = await view.run(view.state.reviewers.decisions, row["id"])
+async def _session_response(view: View, row: SessionRow, error: str = "") -> Response:
+    events = await view.run(view.state.store.sessions.events, row.id)
+    decisions = await view.run(view.state.reviewers.decisions, row.id)
     for decision in decisions:
         decision["when"] = when(decision["created_at"])
         decision["label"] = OUTCOMES[decision["outcome"]]
@@ -220,7 +220,7 @@ async def _session_response(view: View, row: dict[str, Any], error: str = "") ->
         "dashboard/session.html",
         status=400 if error else 200,
         session=_summary(row),
-        breakdown=json.loads(row["breakdown_json"]) if row["breakdown_json"] else [],
+        breakdown=row.breakdown,
         events=event_page(events, view.request.query_params.get("from")),
         timeline=await view.run(_timeline, row, events),
         decisions=decisions,

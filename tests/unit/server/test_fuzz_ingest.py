@@ -71,6 +71,6 @@ def test_mutated_batches_never_500_and_storage_stays_valid(student_once, data):
         s.signer = Signer(
             key,
             s.session_id,
-            ChainState(s.session_id, row["next_seq"], row["last_mac"], row["last_t"]),
+            ChainState(s.session_id, row.next_seq, row.last_mac, row.last_t),
         )
-        s.t = row["last_t"]
+        s.t = row.last_t

@@ -62,7 +62,7 @@ def test_an_event_stamped_after_the_deadline_is_refused(student, store):
     error = response.json()["error"]
     assert error["code"] == "event_after_deadline" and error["seq"] == 1
     row = store.sessions.get(s.session_id)
-    assert row["next_seq"] == 1 and row["status"] == "active"  # refused, not stored
+    assert row.next_seq == 1 and row.status == "active"  # refused, not stored
     limit = error["limit_ms"]  # the deadline (60 min exam) plus the 30 min grace
     assert 89 * 60_000 < limit <= 90 * 60_000 + 1000
 
@@ -71,7 +71,7 @@ def test_the_limit_is_the_deadline_plus_the_grace_period(student, store):
     for over, status in ((0, 200), (1, 422)):
         s = student(f"limit-{over}")
         row = store.sessions.get(s.session_id)
-        limit = int((row["deadline"] - row["started_at"] + 30 * 60) * 1000)
+        limit = int((row.deadline - row.started_at + 30 * 60) * 1000)
         opening = s.opening()
         late = s.signer.sign(limit + over, "heartbeat", {})
         assert s.post([opening, late]).status_code == status
@@ -85,7 +85,7 @@ def test_a_session_cannot_store_more_events_than_its_cap(app, student, store):
     assert refused.status_code == 413
     assert refused.json()["error"]["code"] == "session_event_limit"
     assert refused.json()["error"]["limit"] == 5
-    assert store.sessions.get(s.session_id)["next_seq"] == 4
+    assert store.sessions.get(s.session_id).next_seq == 4
 
 
 def test_the_timeline_has_bounded_ticks_and_bars_whatever_the_data():

@@ -54,7 +54,7 @@ def test_gap_is_refused_with_the_expected_seq(student, store):
     assert response.json()["error"]["expected_seq"] == 1
     assert s.post(lost).status_code == 200  # resend from the expected seq
     assert len(stored(store, s)) == 3
-    assert store.sessions.get(s.session_id)["status"] == "active"  # a gap is not tampering
+    assert store.sessions.get(s.session_id).status == "active"  # a gap is not tampering
 
 
 def _tampered(store, s, mutate):
@@ -64,7 +64,7 @@ def _tampered(store, s, mutate):
     response = s.post(batch)
     assert response.status_code == 422, response.text
     row = store.sessions.get(s.session_id)
-    assert row["status"] == "integrity_failed" and row["integrity_reason"]
+    assert row.status == "integrity_failed" and row.integrity_reason
     assert len(stored(store, s)) == 3  # nothing of the rejected batch
     return response.json()["error"]
 
@@ -77,7 +77,7 @@ def test_forged_event_is_refused_and_marks_the_session(student, store):
 
     error = _tampered(store, s, forge)
     assert error["code"] == "bad_mac" and error["seq"] == 4
-    assert store.sessions.get(s.session_id)["integrity_seq"] == 4
+    assert store.sessions.get(s.session_id).integrity_seq == 4
 
 
 def test_reordered_batch_is_refused(student, store):
@@ -115,7 +115,7 @@ def test_valid_continuation_after_an_integrity_failure_is_still_stored(student, 
     assert s.post(bad).status_code == 422
     assert s.post(good).status_code == 200  # nothing is lost; the mark stays
     row = store.sessions.get(s.session_id)
-    assert row["status"] == "integrity_failed" and row["next_seq"] == 3
+    assert row.status == "integrity_failed" and row.next_seq == 3
 
 
 def test_tokens_are_scoped_to_one_session(student):
@@ -188,7 +188,7 @@ def test_invalid_event_names_index_and_field(student, store):
     error = response.json()["error"]
     assert error["code"] == "invalid_event" and error["index"] == 0
     assert error["field"] == "data.user_agent"
-    assert store.sessions.get(s.session_id)["status"] == "active"
+    assert store.sessions.get(s.session_id).status == "active"
 
 
 def test_session_end_finishes_and_scores(student, store):
@@ -207,8 +207,8 @@ def test_session_end_finishes_and_scores(student, store):
     response = s.post([*events, final])
     assert response.status_code == 200 and response.json()["complete"]
     row = store.sessions.get(s.session_id)
-    assert row["status"] == "finished" and row["complete"] and not row["score_mismatch"]
-    assert row["score_milli"] == client_score < 1000
+    assert row.status == "finished" and row.complete and not row.score_mismatch
+    assert row.score_milli == client_score < 1000
     assert s.post([s.sign("heartbeat", {})]).json()["error"]["code"] == "session_finished"
 
 
@@ -217,7 +217,7 @@ def _policy(store, s):
 
     from openproctor.core import parse_policy
 
-    return parse_policy(json.loads(store.sessions.get(s.session_id)["policy_json"]))
+    return parse_policy(json.loads(store.sessions.get(s.session_id).policy_json))
 
 
 def test_client_score_mismatch_is_recorded(student, store):
@@ -229,8 +229,8 @@ def test_client_score_mismatch_is_recorded(student, store):
     ]  # a patched client claims a perfect score
     assert s.post(events).status_code == 200
     row = store.sessions.get(s.session_id)
-    assert row["score_mismatch"] and row["client_score_milli"] == 1000
-    assert row["score_milli"] < 1000
+    assert row.score_mismatch and row.client_score_milli == 1000
+    assert row.score_milli < 1000
 
 
 def test_finish_without_session_end_is_incomplete(student, store):
@@ -302,7 +302,7 @@ def test_purge_deletes_logs_and_keeps_the_summary(student, store):
     assert store.purge(now=time.time() + 31 * 86400) == {"sessions": 1, "events": 5}
     assert store.sessions.events(s.session_id) == []
     row = store.sessions.get(s.session_id)
-    assert row["purged_at"] is not None and row["score"] is not None
+    assert row.purged_at is not None and row.score is not None
     assert s.post(s.heartbeats(1)).status_code == 410
 
 
@@ -313,5 +313,5 @@ def test_a_wrong_session_end_count_keeps_the_events_and_flags_the_session(studen
     response = s.post([*events, wrong])
     assert response.status_code == 200 and response.json()["stored"] == 4
     row = store.sessions.get(s.session_id)
-    assert row["status"] == "integrity_failed" and not row["complete"]
-    assert row["integrity_reason"].startswith("incomplete_log") and row["integrity_seq"] == 3
+    assert row.status == "integrity_failed" and not row.complete
+    assert row.integrity_reason.startswith("incomplete_log") and row.integrity_seq == 3

@@ -47,10 +47,10 @@ def test_learner_launch_starts_a_session_and_sends_the_student_to_the_exam(tool,
     token = token_from(location)
     session_id = jwt.decode(token, options={"verify_signature": False})["sub"]
     row = store.sessions.get(session_id)
-    assert row["user_id"] == "learner-1" and row["context_id"] == "course-42"
-    assert row["exam_id"] == "lti-quiz-7" and row["exam_name"] == "Midterm quiz"
-    assert json.loads(row["policy_json"])["trust_threshold"] == 0.55
-    assert row["deadline"] - row["started_at"] == pytest.approx(45 * 60, abs=2)
+    assert row.user_id == "learner-1" and row.context_id == "course-42"
+    assert row.exam_id == "lti-quiz-7" and row.exam_name == "Midterm quiz"
+    assert json.loads(row.policy_json)["trust_threshold"] == 0.55
+    assert row.deadline - row.started_at == pytest.approx(45 * 60, abs=2)
     # The token in the fragment is what the loader resumes the session with.
     grant = tool.post(
         f"/api/v1/sessions/{session_id}/resume",
@@ -167,10 +167,10 @@ def test_proctoring_start_then_end(tool, platform, store):
     session = claims[OPENPROCTOR_CLAIM]
     assert session["loader_url"] == TOOL + "/sdk/v1/loader.js"
     row = store.sessions.get(session["session_id"])
-    assert row["status"] == "active" and row["external_id"].endswith(":attempt-2")
+    assert row.status == "active" and row.external_id.endswith(":attempt-2")
     end = launch(tool, platform, learner(kind="end_assessment", attempt=2))
     assert end.status_code == 200 and "has ended" in end.text
-    assert store.sessions.get(session["session_id"])["status"] == "finished"
+    assert store.sessions.get(session["session_id"]).status == "finished"
     missing = launch(tool, platform, learner(kind="end_assessment", attempt=3))
     assert missing.status_code == 404
 

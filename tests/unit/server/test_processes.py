@@ -245,7 +245,7 @@ def test_two_server_processes_share_one_postgresql(database_url, tmp_path):
         assert len(log) == 1 + 200 + 1
         verify_log(grant["session_id"], log, [bytes.fromhex(grant["signing_key"])])
         row = store.sessions.get(grant["session_id"])
-        assert row["status"] == "finished" and row["complete"]
+        assert row.status == "finished" and row.complete
     store.close()
 
 

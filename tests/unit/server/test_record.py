@@ -189,9 +189,9 @@ def test_the_server_purges_each_exam_by_its_own_retention(settings, store, integ
             # Started two days ago.
             store.sessions.update(s.session_id, started_at=time.time() - 2 * 86400)
         deadline = time.monotonic() + 10
-        while store.sessions.get(ids["SHORT"])["purged_at"] is None and time.monotonic() < deadline:
+        while store.sessions.get(ids["SHORT"]).purged_at is None and time.monotonic() < deadline:
             time.sleep(0.05)
     assert (
         store.sessions.events(ids["SHORT"]) == [] and len(store.sessions.events(ids["LONG"])) == 3
     )
-    assert store.sessions.get(ids["LONG"])["purged_at"] is None
+    assert store.sessions.get(ids["LONG"]).purged_at is None

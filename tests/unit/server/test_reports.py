@@ -6,12 +6,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from openproctor.core import FLAG_TYPES, Signer, parse_policy
 from openproctor.server.reports import build_report, calibrate, timeline_series
+from openproctor.server.storage.rows import ReportRow
 
 from .conftest import StudentClient, csrf_of, sign_in, start_jwt
 
@@ -46,20 +48,23 @@ def row(score, flagged, decision=None, **counts):
     breakdown = [
         {"flag": flag, "count": n, "counted": True, "penalty": 0.1} for flag, n in counts.items()
     ]
-    return {
-        "id": f"ops_{score}",
-        "exam_id": "E",
-        "status": "finished",
-        "started_at": 1_800_000_000.0,
-        "score": score,
-        "flagged": flagged,
-        "breakdown_json": json.dumps(breakdown),
-        "policy_json": json.dumps({"trust_threshold": 0.7}),
-        "decision": decision,
-        "integrity_reason": None,
-        "score_mismatch": False,
-        "complete": True,
-    }
+    return ReportRow.from_row(
+        {
+            "id": f"ops_{score}",
+            "exam_id": "E",
+            "exam_name": "Exam E",
+            "status": "finished",
+            "started_at": 1_800_000_000.0,
+            "score": score,
+            "flagged": flagged,
+            "breakdown_json": json.dumps(breakdown),
+            "policy_json": json.dumps({"trust_threshold": 0.7}),
+            "decision": decision,
+            "integrity_reason": None,
+            "score_mismatch": False,
+            "complete": True,
+        }
+    )
 
 
 def test_report_counts_by_hand():
@@ -68,7 +73,7 @@ def test_report_counts_by_hand():
         row(0.55, True, "violation_confirmed", tab_switch=3, copy_paste=1),
         row(0.65, True, "needs_discussion", tab_switch=1),
         row(0.15, True, None, tab_switch=8, focus_loss=2),
-        {**row(None, False), "score": None, "breakdown_json": None},  # not scored yet
+        replace(row(None, False), score=None, breakdown_json=None),  # not scored yet
     ]
     report = build_report(rows, current_threshold=0.7)
     assert (report.sessions, report.scored, report.flagged) == (5, 4, 3)

@@ -73,7 +73,7 @@ def test_one_forged_batch_fails_alone_in_its_group(app, student, store):
         assert len(store.sessions.events(s.session_id)) == 1
     assert store.sessions.events(bad.session_id) == []
     row = store.sessions.get(bad.session_id)
-    assert row["status"] == "integrity_failed" and row["integrity_reason"].startswith("bad_mac")
+    assert row.status == "integrity_failed" and row.integrity_reason.startswith("bad_mac")
 
 
 def test_a_failed_commit_fails_the_whole_group_and_stores_nothing(app, student, store, monkeypatch):
