@@ -17,7 +17,6 @@ import hashlib
 import hmac
 import json
 import logging
-import re
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -41,7 +40,6 @@ MAX_ATTEMPTS = 8
 LEASE_SECONDS = 120.0
 TIMEOUT_SECONDS = 10.0
 MAX_BACKOFF_SECONDS = 3600.0
-URL = re.compile(r"https?://[^\s/@#?]+(/[^\s#]*)?")
 
 
 def sign(secret: str, body: bytes, timestamp: int, delivery_id: int | str) -> str:
@@ -75,7 +73,7 @@ def backoff(attempts: int, base: float) -> float:
 
 def check_url(url: str) -> str:
     url = url.strip()
-    if validation.problem(url, 2000) is not None or not URL.fullmatch(url):
+    if validation.url_problem(url) is not None:
         raise Invalid(
             "invalid_url",
             "the webhook URL must be an http(s) address without credentials or #fragment",

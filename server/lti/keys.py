@@ -68,11 +68,7 @@ class ToolKeys:
                 self.rotate()
                 keys = [k for k in self.store.tool_keys() if k["retired_at"] is None]
         newest = keys[0]
-        private = serialization.load_pem_private_key(
-            self.keyring.decrypt(newest["private_enc"]).encode(), password=None
-        )
-        assert isinstance(private, rsa.RSAPrivateKey)
-        return newest["kid"], private
+        return newest["kid"], self._private(newest)
 
     def jwks(self) -> dict[str, list[dict[str, Any]]]:
         """The public keys a platform verifies our messages with (current and in grace)."""
@@ -82,14 +78,18 @@ class ToolKeys:
         for row in self.store.tool_keys():
             if row["retired_at"] is not None and row["retired_at"] < cutoff:
                 continue
-            private = serialization.load_pem_private_key(
-                self.keyring.decrypt(row["private_enc"]).encode(), password=None
-            )
-            assert isinstance(private, rsa.RSAPrivateKey)
-            public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private.public_key()))
+            public_key = self._private(row).public_key()
+            public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(public_key))
             public.update({"kid": row["kid"], "alg": "RS256", "use": "sig"})
             published.append(public)
         return {"keys": published}
+
+    def _private(self, row: dict[str, Any]) -> rsa.RSAPrivateKey:
+        """A stored key, decrypted with the master keys and loaded."""
+        pem = self.keyring.decrypt(row["private_enc"]).encode()
+        private = serialization.load_pem_private_key(pem, password=None)
+        assert isinstance(private, rsa.RSAPrivateKey)
+        return private
 
     def sign(self, claims: dict[str, Any]) -> str:
         kid, private = self.signing_key()

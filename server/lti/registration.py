@@ -4,14 +4,11 @@ error naming the field each) and each registration's own login URL."""
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from typing import Any
 
 from ..errors import Invalid
 from ..security import validation
-
-URL = re.compile(r"https?://[^\s#]+")
 
 
 def login_path(registration_id: int) -> str:
@@ -55,8 +52,9 @@ def check_platform_settings(
     urls = {"auth_url": auth_url, "jwks_url": jwks_url, "token_url": token_url}
     urls["exam_url"] = exam_url
     for name, url in urls.items():
-        if url and (len(url) > 2048 or not URL.fullmatch(url)):
-            raise fail(name, f"{url!r} must be an http(s) URL without a #fragment")
+        found = validation.url_problem(url) if url else None
+        if found is not None:
+            raise fail(name, f"{url!r} {found}")
     if not auth_url:
         raise fail("auth_url", "is required (the platform's OIDC authorisation URL)")
     if bool(jwks_url) == bool(public_jwk):

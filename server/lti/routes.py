@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import re
 import secrets
 import time
 from dataclasses import replace
@@ -23,7 +22,7 @@ from openproctor.core import FLAG_TYPES, PolicyError, parse_policy, policy_from_
 from openproctor.core.policy import Policy
 
 from ..access import Reviewer, may_edit_exam
-from ..errors import Forbidden, Invalid, NotFound, OpenproctorError, TooLarge, Unauthorized
+from ..errors import Forbidden, Invalid, NotFound, OpenproctorError, Unauthorized
 from ..security import validation
 from ..security.keys import same_text
 from ..security.tokens import StartClaims
@@ -31,7 +30,7 @@ from ..services import Services
 from ..storage.lti import Registration
 from ..storage.rows import Integration
 from ..web.dashboard.auth import sign_in
-from ..web.http import body_deadline, own_origin, services, status_of
+from ..web.http import own_origin, read_form, services, status_of
 from ..web.pages import page
 from .launch import AP, DL, LTI, Launch, deep_linking_response, start_assessment
 from .registration import tool_settings
@@ -67,14 +66,8 @@ async def _params(request: Request) -> dict[str, str]:
     """Query and (for POST) form parameters, bounded in size."""
     params = {k: v for k, v in request.query_params.items()}
     if request.method == "POST":
-        declared = request.headers.get("content-length", "0")
-        if not declared.isdigit() or int(declared) > MAX_FORM_BYTES:
-            raise TooLarge("request_too_large", "the request is too large")
-        async with body_deadline(request):
-            form = await request.form(max_files=0, max_fields=100)
-        fields = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
-        validation.check_all(fields, "form")
-        params.update(fields)
+        form = await read_form(request, MAX_FORM_BYTES, max_fields=100)
+        params.update((k, v) for k, v in form.multi_items() if isinstance(v, str))
     return params
 
 
@@ -305,10 +298,10 @@ def _external_id(launch: Launch, attempt: object | None) -> str:
 
 def _duration(launch: Launch) -> int:
     text = str(launch.custom.get("duration", DEFAULT_DURATION_MINUTES)).strip()
-    if not text.isdigit() or not 1 <= int(text) <= 24 * 60:
+    found = validation.minutes_problem(text)
+    if found is not None:
         raise Invalid(
-            "invalid_custom_parameter",
-            f"custom parameter 'duration' must be whole minutes from 1 to 1440, got {text!r}",
+            "invalid_custom_parameter", f"custom parameter 'duration' {found}, got {text!r}"
         )
     return int(text)
 
@@ -608,8 +601,9 @@ def _link_custom(
         if problem:
             errors["exam_url"] = problem
     duration = custom["duration"]
-    if not duration.isdigit() or not 1 <= int(duration) <= 1440:
-        errors["duration"] = "must be whole minutes from 1 to 1440"
+    found = validation.minutes_problem(duration)
+    if found is not None:
+        errors["duration"] = found
     return custom
 
 
@@ -631,8 +625,9 @@ def _policy_from_form(values: dict[str, Any], errors: dict[str, str]) -> Policy 
 
 def exam_url_problem(url: str, allowed_origins: set[str]) -> str | None:
     """Why ``url`` may not receive a session token, or None when it may."""
-    if validation.problem(url, 2048) is not None or not re.match(r"https?://[^\s#]+$", url):
-        return "must be an http(s) address without a #fragment"
+    found = validation.url_problem(url)
+    if found is not None:
+        return found
     if _origin(url) not in allowed_origins:
         return (
             f"must be on the registration's exam page origin or one of the integration's "

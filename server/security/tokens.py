@@ -23,7 +23,6 @@ from ..errors import Forbidden, Invalid, Unauthorized
 from . import validation
 
 LEEWAY_SECONDS = 60
-MAX_DURATION_MINUTES = 24 * 60
 
 REQUIRED = (
     "userId",
@@ -100,8 +99,8 @@ def _duration(payload: dict[str, Any]) -> int:
     value = payload.get("duration")
     if isinstance(value, bool) or not isinstance(value, int):
         raise ClaimError("duration", f"must be a whole number of minutes, got {value!r}")
-    if not 1 <= value <= MAX_DURATION_MINUTES:
-        raise ClaimError("duration", f"must be from 1 to {MAX_DURATION_MINUTES} minutes")
+    if validation.minutes_problem(value) is not None:
+        raise ClaimError("duration", f"must be from 1 to {validation.MAX_MINUTES} minutes")
     return value
 
 
@@ -154,11 +153,7 @@ def _language(payload: dict[str, Any]) -> str:
 
 def _url(payload: dict[str, Any], name: str) -> str:
     value = payload.get(name, "")
-    if value and (
-        not isinstance(value, str)
-        or validation.problem(value, 2048) is not None
-        or re.match(r"https?://[^\s]+$", value) is None
-    ):
+    if value and validation.url_problem(value, fragment=True) is not None:
         raise ClaimError(name, f"must be an http(s) URL of at most 2048 characters, got {value!r}")
     return str(value)
 

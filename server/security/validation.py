@@ -13,6 +13,11 @@ from ..errors import Invalid
 
 #: An origin: scheme and host, an optional port, no path (an LMS's, or this server's).
 ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-]+(:\d{1,5})?")
+#: An http(s) URL: a host without credentials, then an optional path and query; no spaces.
+_URL = re.compile(r"https?://[^\s/@#?]+([/?][^\s#]*)?")
+MAX_URL_CHARS = 2048
+#: An exam lasts from 1 minute to a day.
+MAX_MINUTES = 24 * 60
 
 #: C0 and C1 control characters and DEL; ``multiline`` text keeps tab, newline and CR.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -39,6 +44,31 @@ def check(value: str, field: str, max_len: int | None = None, multiline: bool = 
     if found is not None:
         raise Invalid("invalid_text", f"{field} {found}", field=field)
     return value
+
+
+def url_problem(value: object, fragment: bool = False) -> str | None:
+    """What keeps ``value`` from being a URL the server stores and calls or links to, or None:
+    http(s), a host without credentials, no spaces or control characters, at most
+    MAX_URL_CHARS, and no ``#fragment`` unless ``fragment``."""
+    if not isinstance(value, str):
+        return "must be an http(s) URL"
+    if problem(value, MAX_URL_CHARS) is not None:
+        return f"must be an http(s) URL of at most {MAX_URL_CHARS} characters, in plain text"
+    address, _, tail = value.partition("#")
+    if tail and not fragment:
+        return "must be an http(s) URL without a #fragment"
+    if not _URL.fullmatch(address) or (tail and any(c.isspace() for c in tail)):
+        return "must be an http(s) URL (a host without credentials, then a path)"
+    return None
+
+
+def minutes_problem(value: object) -> str | None:
+    """What keeps ``value`` (an integer, or digits) from being an exam's length, or None."""
+    if isinstance(value, str):
+        value = int(value) if value.isdigit() and len(value) < 6 else None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_MINUTES:
+        return f"must be whole minutes from 1 to {MAX_MINUTES}"
+    return None
 
 
 def check_all(pairs: Iterable[tuple[str, str]], where: str) -> None:

@@ -109,6 +109,13 @@ class Integrations:
             )
         return [Integration.from_row(r) for r in rows]
 
+    def of_institution(self, institution_id: str) -> list[Integration]:
+        """The institution's integrations, by name."""
+        i = schema.integrations
+        query = sa.select(i).where(i.c.institution_id == institution_id).order_by(i.c.name)
+        with self.db.engine.connect() as conn:
+            return [Integration.from_row(r) for r in conn.execute(query).mappings()]
+
     def remove(self, name: str) -> None:
         """Remove an integration that has no sessions (stored logs are never dropped with it)."""
         with self.db.engine.begin() as conn:

@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl
 
 from sqlalchemy.exc import OperationalError
 from starlette.convertors import Convertor, register_url_convertor
+from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -122,17 +123,31 @@ async def body_deadline(request: Request) -> AsyncIterator[None]:
         ) from None
 
 
+def _check_declared_size(request: Request, limit: int, what: str) -> None:
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise errors.TooLarge(
+            "body_too_large", f"the {what} must be at most {limit} bytes", limit=limit
+        )
+
+
+async def read_form(request: Request, limit: int, max_fields: int) -> FormData:
+    """A posted form (no files), refused before it is read when it is larger than ``limit``
+    bytes or has more than ``max_fields`` fields, and when a field is not plain text."""
+    _check_declared_size(request, limit, "form")
+    async with body_deadline(request):
+        form = await request.form(max_files=0, max_fields=max_fields)
+    validation.check_all(((k, v) for k, v in form.multi_items() if isinstance(v, str)), "form")
+    return form
+
+
 async def read_json(request: Request, limit: int) -> Any:
     """The request body as strictly parsed JSON, refusing bodies over ``limit`` bytes (413)
     before reading them whole, and anything that is not ``application/json`` (415)."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != "application/json":
         raise HttpError(415, "unsupported_media_type", "send the body as application/json")
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        raise errors.TooLarge(
-            "body_too_large", f"the body must be at most {limit} bytes", limit=limit
-        )
+    _check_declared_size(request, limit, "body")
     body = bytearray()
     async with body_deadline(request):
         async for chunk in request.stream():

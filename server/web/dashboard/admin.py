@@ -73,9 +73,7 @@ async def _lti_page(
     view: View, status: int = 200, errors: dict[str, str] | None = None, values: dict | None = None
 ) -> Response:
     state, institution = view.state, view.reviewer.institution_id
-    integrations = [
-        i for i in await view.run(state.store.integrations.all) if i.institution_id == institution
-    ]
+    integrations = await view.run(state.store.integrations.of_institution, institution)
     names = {i.id: i.name for i in integrations}
     registrations = [
         r for r in await view.run(state.store.lti.list_registrations) if r.integration_id in names
@@ -117,11 +115,10 @@ LTI_FIELDS = (
 async def add_platform(view: View) -> Response:
     values = {name: view.field(name) for name in LTI_FIELDS}
     values["policy_override"] = "true" if view.field("policy_override") == "true" else ""
-    integrations = {
-        i.name: i
-        for i in await view.run(view.state.store.integrations.all)
-        if i.institution_id == view.reviewer.institution_id
-    }
+    mine = await view.run(
+        view.state.store.integrations.of_institution, view.reviewer.institution_id
+    )
+    integrations = {i.name: i for i in mine}
     integration = integrations.get(values["integration"])
     if integration is None:
         return await _lti_page(

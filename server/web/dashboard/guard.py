@@ -17,10 +17,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ...access import Reviewer
-from ...errors import TooLarge
-from ...security import validation
 from ...services import Services
-from ..http import body_deadline, services
+from ..http import read_form as read_posted_form
+from ..http import services
 from ..pages import page
 from .auth import csrf_ok, current_reviewer
 
@@ -29,26 +28,16 @@ MAX_FORM_FIELDS = 60
 
 
 async def read_form(request: Request) -> FormData:
-    """The posted form, refused before it is read when it is larger than the bound."""
-    declared = request.headers.get("content-length", "0")
-    if not declared.isdigit() or int(declared) > MAX_FORM_BYTES:
-        raise TooLarge("body_too_large", f"the form must be at most {MAX_FORM_BYTES} bytes")
-    async with body_deadline(request):
-        form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
-    validation.check_all(((k, v) for k, v in form.multi_items() if isinstance(v, str)), "form")
-    return form
+    """A dashboard form: at most MAX_FORM_BYTES and MAX_FORM_FIELDS."""
+    return await read_posted_form(request, MAX_FORM_BYTES, MAX_FORM_FIELDS)
 
 
 def frame_origins(state: Services, reviewer: Reviewer) -> list[str]:
     """An LTI reviewer sees the dashboard inside the LMS: its registered origins may frame it."""
     if reviewer.context_id is None:
         return []
-    return sorted(
-        origin
-        for integration in state.store.integrations.all()
-        if integration.institution_id == reviewer.institution_id
-        for origin in integration.allowed_origins
-    )
+    integrations = state.store.integrations.of_institution(reviewer.institution_id)
+    return sorted(origin for integration in integrations for origin in integration.allowed_origins)
 
 
 @dataclass
