@@ -193,14 +193,7 @@ class LtiStore:
 
     def consume_state(self, state: str) -> bool:
         """Mark the state used; False when it already was (a replayed launch)."""
-        s = schema.lti_states
-        with self.engine.begin() as conn:
-            result = conn.execute(
-                s.update()
-                .where(s.c.state == state, s.c.used_at.is_(None))
-                .values(used_at=time.time())
-            )
-        return bool(result.rowcount == 1)
+        return self._consume(schema.lti_states.c.state, state)
 
     def add_context(
         self, context_id: str, registration_id: int, kind: str, claims: dict[str, Any]
@@ -233,11 +226,16 @@ class LtiStore:
         return {"registration_id": int(row.registration_id), "claims": json.loads(row.claims)}
 
     def consume_context(self, context_id: str) -> bool:
-        c = schema.lti_contexts
+        """Mark the context used; False when it already was (a form submitted twice)."""
+        return self._consume(schema.lti_contexts.c.id, context_id)
+
+    def _consume(self, key: sa.Column[str], value: str) -> bool:
+        """One conditional UPDATE: of two requests using one record, only one wins."""
+        table = key.table
         with self.engine.begin() as conn:
             result = conn.execute(
-                c.update()
-                .where(c.c.id == context_id, c.c.used_at.is_(None))
+                table.update()
+                .where(key == value, table.c.used_at.is_(None))
                 .values(used_at=time.time())
             )
         return bool(result.rowcount == 1)

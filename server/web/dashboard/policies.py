@@ -199,14 +199,22 @@ async def edit_forbidden(view: View) -> Response:
     )
 
 
-@dashboard(post=True)
-async def save_policy(view: View) -> Response:
-    exam_id = view.request.path_params["exam_id"]
+async def _refused_edit(view: View, exam_id: str) -> Response | None:
+    """404 for an exam this reviewer cannot read, 403 for one they may not change, else None."""
     exam, context = await readable_exam(view, exam_id)
     if exam is None:
         return await view.render("dashboard/not_found.html", status=404, what="exam policy")
     if not may_edit_exam(view.reviewer, context):
         return await edit_forbidden(view)
+    return None
+
+
+@dashboard(post=True)
+async def save_policy(view: View) -> Response:
+    exam_id = view.request.path_params["exam_id"]
+    refused = await _refused_edit(view, exam_id)
+    if refused is not None:
+        return refused
     policy, values, errors = policy_from_form(view, exam_id)
     if policy is None:
         return await _edit_page(view, exam_id, values, errors)
@@ -221,11 +229,9 @@ async def _save(view: View, policy: CorePolicy) -> Response:
 @dashboard(post=True)
 async def promote(view: View) -> Response:
     exam_id = view.request.path_params["exam_id"]
-    found, context = await readable_exam(view, exam_id)
-    if found is None:
-        return await view.render("dashboard/not_found.html", status=404, what="exam policy")
-    if not may_edit_exam(view.reviewer, context):
-        return await edit_forbidden(view)
+    refused = await _refused_edit(view, exam_id)
+    if refused is not None:
+        return refused
     version = view.field("version")
     try:
         await view.run(
