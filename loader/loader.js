@@ -1,21 +1,28 @@
 /*! openproctor loader: privacy-first proctoring. Sends signed metadata only (never video,
  * audio, images, keystrokes or clipboard contents). Docs: docs/sdk.md */
+// ES5 on purpose: it must parse in any browser, so one too old for the worker is told so in
+// words (browser_unsupported), not by a syntax error; and it is served as written, untranspiled.
+// worker.js is modern: only browsers with module workers run it.
 (function () {
   "use strict";
   var script = document.currentScript;
   var previous = window.openproctor;
   if (previous && previous.version) return; // loaded twice: keep the first
-  var VERSION = "0.1.0";
-  var early = []; // raw signals captured before a session exists: {at (epoch ms), s}
+  var VERSION = "__OPENPROCTOR_VERSION__"; // stamped by build.py (core's SDK_VERSION)
+  var QUEUED_SIGNALS = 5000, ACTIVITY_MS = 5000, RESIZE_SETTLE_MS = 250, COMBO_CHARS = 32, BATCH_EVENTS = 200;
+  var UNLOAD_EVENTS = 100, UNLOAD_BYTES = 60000; // keepalive bodies are capped at 64 KiB
+  var RETRY_FIRST_MS = 1000, RETRY_MAX_MS = 30000; // backoff, jittered +-25 %
+  var queued = []; // the one queue: {at (epoch ms), s}, held until a worker is ready
   var current = null; // the running session
   var lastActivity = 0;
 
-  // ---- signal capture: from the first moment, metadata only ---------------------------------
+  // ---- signal capture: from the first moment, metadata only
   function epoch() { return performance.timeOrigin + performance.now(); }
   function signal(kind, extra) {
     var s = { kind: kind };
     for (var k in extra) s[k] = extra[k];
-    if (current) current.signal(epoch(), s); else if (early.length < 5000) early.push({ at: epoch(), s: s });
+    if (queued.length < QUEUED_SIGNALS) queued.push({ at: epoch(), s: s });
+    if (current && current.live()) current.drain();
   }
   function on(target, type, fn) { target.addEventListener(type, fn, { capture: true, passive: true }); }
   on(document, "visibilitychange", function () { signal("visibility", { hidden: document.visibilityState === "hidden" }); });
@@ -37,13 +44,13 @@
     if (e.ctrlKey || e.metaKey || e.altKey || fkey) {
       var mods = [e.ctrlKey && "Ctrl", e.altKey && "Alt", e.shiftKey && "Shift", e.metaKey && "Meta"].filter(Boolean);
       var key = e.key && e.key.length === 1 ? e.key.toUpperCase() : e.key;
-      if (key && ["Control", "Alt", "Shift", "Meta"].indexOf(key) < 0) signal("shortcut", { combo: mods.concat([key]).join("+").slice(0, 32) });
+      if (key && ["Control", "Alt", "Shift", "Meta"].indexOf(key) < 0) signal("shortcut", { combo: mods.concat([key]).join("+").slice(0, COMBO_CHARS) });
     }
     activity("activity");
   });
   function activity(kind) {
     var t = epoch();
-    if (t - lastActivity > 5000) { lastActivity = t; signal(kind, {}); }
+    if (t - lastActivity > ACTIVITY_MS) { lastActivity = t; signal(kind, {}); }
   }
   on(document, "pointerdown", function () { activity("activity"); });
   on(document, "pointermove", function () { activity("pointer"); });
@@ -52,31 +59,32 @@
   function size() {
     signal("window_size", { outer_w: window.outerWidth, outer_h: window.outerHeight, inner_w: window.innerWidth, inner_h: window.innerHeight });
   }
-  on(window, "resize", function () { clearTimeout(sizeTimer); sizeTimer = setTimeout(size, 250); });
+  on(window, "resize", function () { clearTimeout(sizeTimer); sizeTimer = setTimeout(size, RESIZE_SETTLE_MS); });
   function screens() { if (typeof screen.isExtended === "boolean") signal("screens", { extended: screen.isExtended }); }
   if (screen.addEventListener) on(screen, "change", screens);
   screens();
   size();
 
-  // ---- environment summary (no fingerprinting beyond what the reviewer needs) ----------------
+  // ---- environment summary (no fingerprinting beyond what the reviewer needs)
   function environment() {
     var ua = navigator.userAgent, m;
     var env = { browser: "Unknown", browser_version: "0", engine: "Unknown", platform: "Unknown", mobile: /Mobi|Android|iPhone|iPad/.test(ua), screens: screen.isExtended === true ? 2 : screen.isExtended === false ? 1 : null };
-    if ((m = ua.match(/Edg\/([\d.]+)/))) { env.browser = "Edge"; env.browser_version = m[1]; env.engine = "Blink"; }
+    function is(browser, version, engine) { env.browser = browser; env.browser_version = version; env.engine = engine; }
+    if ((m = ua.match(/Edg\/([\d.]+)/))) is("Edge", m[1], "Blink");
     else if ((m = ua.match(/(?:Headless)?Chrome\/([\d.]+)/))) {
       var brands = (navigator.userAgentData && navigator.userAgentData.brands || []).map(function (b) { return b.brand; });
-      env.browser = brands.indexOf("Google Chrome") >= 0 ? "Chrome" : "Chromium"; env.browser_version = m[1]; env.engine = "Blink";
-    } else if ((m = ua.match(/Firefox\/([\d.]+)/))) { env.browser = "Firefox"; env.browser_version = m[1]; env.engine = "Gecko"; }
-    else if ((m = ua.match(/Version\/([\d.]+).*Safari/)) && /Macintosh|iPhone|iPad/.test(ua)) { env.browser = "Safari"; env.browser_version = m[1]; env.engine = "WebKit"; }
-    else if (/AppleWebKit/.test(ua) && /Linux|X11/.test(ua)) { env.browser = "WebKitGTK"; env.browser_version = "unknown"; env.engine = "WebKit"; } // its UA's Safari version is a fixed compatibility token
-    else if (/AppleWebKit/.test(ua)) { env.browser = "WebKit"; env.engine = "WebKit"; m = ua.match(/AppleWebKit\/([\d.]+)/); env.browser_version = m ? m[1] : "0"; }
+      is(brands.indexOf("Google Chrome") >= 0 ? "Chrome" : "Chromium", m[1], "Blink");
+    } else if ((m = ua.match(/Firefox\/([\d.]+)/))) is("Firefox", m[1], "Gecko");
+    else if ((m = ua.match(/Version\/([\d.]+).*Safari/)) && /Macintosh|iPhone|iPad/.test(ua)) is("Safari", m[1], "WebKit");
+    else if (/AppleWebKit/.test(ua) && /Linux|X11/.test(ua)) is("WebKitGTK", "unknown", "WebKit"); // its Safari version is a fixed token
+    else if ((m = ua.match(/AppleWebKit\/([\d.]+)/))) is("WebKit", m[1], "WebKit");
     var uad = navigator.userAgentData;
     env.platform = ((uad && uad.platform) || navigator.platform || "Unknown").slice(0, 64) || "Unknown";
     if (uad && uad.mobile) env.mobile = true;
     return env;
   }
 
-  // ---- persistence: unsent events survive a reload or a network drop (IndexedDB) ------------
+  // ---- persistence: unsent events survive a reload or a network drop (IndexedDB)
   function openDb() {
     return new Promise(function (resolve) {
       if (!window.indexedDB) return resolve(null);
@@ -98,7 +106,7 @@
     });
   }
 
-  // ---- a session ----------------------------------------------------------------------------
+  // ---- a session
   function deferred() { var d = {}; d.promise = new Promise(function (r, j) { d.resolve = r; d.reject = j; }); return d; }
   function fail(code, message) { var e = new Error(message); e.code = code; return e; }
 
@@ -107,8 +115,7 @@
     var listeners = [], unacked = (stored && stored.outbox) || [], sending = false, backoff = 0, retryTimer = 0;
     var started = deferred(), finished = deferred(), uploaded = deferred(), ready = deferred();
     var worker = null, finishing = false, ended = false;
-    // Event times count from the session's start (the server refuses events stamped past the
-    // deadline): a reload keeps its stored origin; a new device starts from the server's clock.
+    // Times count from the session's start: a reload keeps its origin, a new device the server's.
     var origin = stored && stored.origin ? stored.origin : epoch() - (grant.elapsed_ms || 0);
     this.id = grant.session_id;
     this.recordUrl = new URL(grant.record_url, server + "/").href; // the student's own record
@@ -125,10 +132,9 @@
     }
     this.on = function (type, fn) { if (type === "state") { listeners.push(fn); fn(self.state); } return self; };
     this.off = function (type, fn) { listeners = listeners.filter(function (f) { return f !== fn; }); return self; };
-    var pending = [];
-    this.signal = function (at, s) {
-      s.t = Math.max(0, at - origin);
-      if (worker && self.state.ready) worker.postMessage({ type: "signals", signals: [s] }); else pending.push(s);
+    this.live = function () { return !!worker && self.state.ready && !ended; };
+    this.drain = function () {
+      worker.postMessage({ type: "signals", signals: queued.splice(0).map(function (q) { q.s.t = Math.max(0, q.at - origin); return q.s; }) });
     };
     function broken(error) {
       emit({ error: error.message });
@@ -145,37 +151,39 @@
       emit({ acknowledged: seq });
       idb(db, "outbox", "readwrite", function (st) { st.delete(IDBKeyRange.bound([grant.session_id, 0], [grant.session_id, seq])); });
     }
-    function schedule(delay) { clearTimeout(retryTimer); retryTimer = setTimeout(upload, delay); }
+    function delay() { // 1 s, 2 s, 4 s ... 30 s
+      backoff = Math.min(backoff ? backoff * 2 : RETRY_FIRST_MS, RETRY_MAX_MS);
+      return backoff * (0.75 + Math.random() / 2);
+    }
+    function schedule(wait) { clearTimeout(retryTimer); retryTimer = setTimeout(upload, wait); }
     function upload() {
       if (sending || !unacked.length) return;
       sending = true;
-      var batch = unacked.slice(0, 200);
-      fetch(api + "/events", { method: "POST", headers: { "content-type": "application/json", authorization: "Bearer " + grant.token }, body: JSON.stringify({ events: batch }) })
-        .then(function (r) { return r.json().then(function (body) { return { status: r.status, body: body }; }); })
-        .then(function (res) {
-          sending = false;
-          if (res.status === 200) {
-            backoff = 0; acknowledge(res.body.acknowledged_seq);
-            if (res.body.complete) complete(); else if (unacked.length) schedule(0);
-          } else if (res.status === 409 && res.body.error.code === "sequence_gap") {
-            // The server is behind what we hold: drop nothing, resend from where it expects.
-            unacked.sort(function (a, b) { return a.seq - b.seq; }); backoff = 0; schedule(0);
-          } else if (res.status === 429 || res.status >= 500) { retry(); }
-          else { emit({ error: res.body.error.message }); }
-        })
-        .catch(function () { sending = false; retry(); });
+      post(api + "/events", grant.token, { events: unacked.slice(0, BATCH_EVENTS) }).then(function (res) {
+        sending = false;
+        if (res.status === 200) {
+          backoff = 0; acknowledge(res.body.acknowledged_seq);
+          if (res.body.complete) complete(); else if (unacked.length) schedule(0);
+        } else if (res.status === 409 && problem(res).code === "sequence_gap") {
+          // The server is behind what we hold: drop nothing, resend from where it expects.
+          unacked.sort(function (a, b) { return a.seq - b.seq; }); backoff = 0; schedule(0);
+        } else if (transient(res.status)) { schedule(delay()); }
+        else { emit({ error: problem(res).message }); } // refused: resending cannot help
+      }, function () { sending = false; schedule(delay()); });
     }
-    function retry() { backoff = Math.min(backoff ? backoff * 2 : 1000, 30000); schedule(backoff * (0.75 + Math.random() / 2)); }
-    function complete() {
-      fetch(api + "/finish", { method: "POST", headers: { authorization: "Bearer " + grant.token } })
-        .then(function (r) { if (!r.ok) throw fail("finish_failed", "the server did not accept the end of the session"); return r.json(); })
-        .then(function (body) { idb(db, "sessions", "readwrite", function (st) { st.delete(grant.session_id); }); uploaded.resolve(body); }, retryComplete);
+    function complete() { // the whole log is stored: close the session
+      post(api + "/finish", grant.token).then(function (res) {
+        if (res.status === 200) {
+          backoff = 0;
+          idb(db, "sessions", "readwrite", function (st) { st.delete(grant.session_id); });
+          uploaded.resolve(res.body);
+        } else if (transient(res.status)) { setTimeout(complete, delay()); }
+        else { var refused = problem(res); emit({ error: refused.message }); uploaded.reject(refused); }
+      }, function () { setTimeout(complete, delay()); });
     }
-    function retryComplete() { setTimeout(complete, 2000); }
-    function flush() { // the page is going away: hand what is unsent to the browser, keepalive
-      if (!unacked.length) return;
-      var body = JSON.stringify({ events: unacked.slice(0, 100) });
-      if (body.length < 60000) fetch(api + "/events", { method: "POST", keepalive: true, headers: { "content-type": "application/json", authorization: "Bearer " + grant.token }, body: body }).catch(function () {});
+    function flush() { // the page is going away: keepalive
+      var events = unacked.slice(0, UNLOAD_EVENTS);
+      if (events.length && JSON.stringify(events).length < UNLOAD_BYTES) post(api + "/events", grant.token, { events: events }, true).catch(function () {});
     }
     on(window, "pagehide", flush);
     on(document, "visibilitychange", function () { if (document.visibilityState === "hidden") flush(); });
@@ -189,6 +197,23 @@
       return finished.promise;
     };
 
+    function message(m) { // every message worker.js sends
+      if (m.type === "ready") {
+        emit({ ready: true, bootMs: m.bootMs, heapBytes: m.heapBytes });
+        self.drain(); ready.resolve(self); started.resolve(self);
+      } else if (m.type === "events") {
+        persist(m.events, m.chain);
+        if (m.events.some(function (e) { return e.type === "session_end"; })) { ended = true; finished.resolve(self); }
+        schedule(0);
+      } else if (m.type === "state") {
+        emit({ score: m.live.score, flagged: m.live.flagged, flags: m.live.breakdown });
+      } else if (m.type === "finished") { // free the worker's memory
+        ended = true; worker.terminate(); finished.resolve(self);
+      } else if (m.type === "error") {
+        broken(fail(m.code, "proctoring could not start: " + m.message));
+      }
+    }
+
     this.start = function (manifest) {
       var base = server + "/sdk/v1/", a = manifest.assets, url = base + a.worker;
       try {
@@ -196,22 +221,7 @@
         else worker = new Worker(URL.createObjectURL(new Blob(["import " + JSON.stringify(url) + ";"], { type: "text/javascript" })), { type: "module" });
       } catch (e) { broken(fail("worker_unavailable", "this browser cannot run the proctoring worker: " + e.message)); return self.ready; }
       worker.onerror = function (e) { broken(fail("boot_failed", "the proctoring worker failed to load" + (e.message ? ": " + e.message : ""))); };
-      worker.onmessage = function (event) {
-        var m = event.data;
-        if (m.type === "ready") {
-          emit({ ready: true, bootMs: m.bootMs, heapBytes: m.heapBytes }); ready.resolve(self);
-          worker.postMessage({ type: "signals", signals: pending.splice(0) });
-          started.resolve(self);
-        } else if (m.type === "events") {
-          persist(m.events, m.chain);
-          if (m.events.some(function (e) { return e.type === "session_end"; })) { ended = true; finished.resolve(self); }
-          schedule(0);
-        } else if (m.type === "state") {
-          emit({ score: m.live.score, flagged: m.live.flagged, flags: m.live.breakdown });
-        } else if (m.type === "error") {
-          broken(fail(m.code, "proctoring could not start: " + m.message));
-        }
-      };
+      worker.onmessage = function (event) { message(event.data); };
       var unsent = unacked.filter(function (e) { return e.seq >= grant.chain.next_seq; }).sort(function (a, b) { return a.seq - b.seq; });
       var config = { session_id: grant.session_id, signing_key: grant.signing_key, policy: grant.policy, chain: options.chain, environment: options.environment, tally: grant.tally, pending: unsent };
       worker.postMessage({ type: "boot", mode: options.mode, origin: origin, assets: { runtime: base + a.runtime, stdlib: base + a.stdlib, lock: base + a.lock }, session: config });
@@ -224,10 +234,7 @@
     var box = document.createElement("div");
     box.setAttribute("role", "alert");
     var dark = theme === "dark";
-    box.style.position = "fixed"; box.style.inset = "0"; box.style.zIndex = "2147483647";
-    box.style.display = "flex"; box.style.alignItems = "center"; box.style.justifyContent = "center";
-    box.style.padding = "2em"; box.style.font = "18px/1.5 system-ui, sans-serif";
-    box.style.background = dark ? "#111" : "#fff"; box.style.color = dark ? "#fff" : "#111";
+    box.style.cssText = "position:fixed;inset:0;z-index:2147483647;display:flex;align-items:center;justify-content:center;padding:2em;font:18px/1.5 system-ui,sans-serif;background:" + (dark ? "#111;color:#fff" : "#fff;color:#111");
     box.textContent = text;
     (document.body || document.documentElement).appendChild(box);
   }
@@ -242,16 +249,26 @@
     return reads;
   }
 
-  function json(url, init) {
-    return fetch(url, init).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (body) {
-        if (!r.ok) throw fail((body.error && body.error.code) || "http_" + r.status, (body.error && body.error.message) || "request failed with status " + r.status);
-        return body;
-      });
-    }, function (e) { throw fail("network", "cannot reach the proctoring server: " + e.message); });
+  // ---- requests
+  function reply(r) { // {status, body}; body {} if not JSON
+    return r.json().catch(function () { return {}; }).then(function (body) { return { status: r.status, body: body || {} }; });
+  }
+  function post(url, token, body, keepalive) {
+    var headers = { "content-type": "application/json" };
+    if (token) headers.authorization = "Bearer " + token;
+    return fetch(url, { method: "POST", headers: headers, body: JSON.stringify(body || {}), keepalive: !!keepalive }).then(reply);
+  }
+  function transient(status) { return status === 408 || status === 429 || status >= 500; }
+  function problem(res) { // the server's {error: {code, message}}
+    var e = res.body.error || {};
+    return fail(e.code || "http_" + res.status, e.message || "request failed with status " + res.status);
+  }
+  function needed(request) { // init cannot go on without it
+    return request.then(function (res) { if (res.status >= 400) throw problem(res); return res.body; },
+      function (e) { throw fail("network", "cannot reach the proctoring server: " + e.message); });
   }
 
-  // ---- public API ---------------------------------------------------------------------------
+  // ---- public API
   function init(config) {
     config = config || {};
     var server = (config.serverOrigin || (script && new URL(script.src).origin) || location.origin).replace(/\/$/, "");
@@ -262,13 +279,15 @@
     }
     var grantRequest;
     if (config.sessionToken) {
-      var sid = JSON.parse(atob(config.sessionToken.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"))).sub;
-      grantRequest = json(server + "/api/v1/sessions/" + encodeURIComponent(sid) + "/resume", { method: "POST", headers: { authorization: "Bearer " + config.sessionToken, "content-type": "application/json" }, body: JSON.stringify({ institutionKey: config.institutionKey || null }) });
+      var sid;
+      try { sid = JSON.parse(atob(config.sessionToken.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"))).sub; } catch (e) { /* below */ }
+      if (typeof sid !== "string") return Promise.reject(fail("invalid_token", "sessionToken is not a session token"));
+      grantRequest = post(server + "/api/v1/sessions/" + encodeURIComponent(sid) + "/resume", config.sessionToken, { institutionKey: config.institutionKey || null });
     } else {
-      grantRequest = json(server + "/api/v1/sessions", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ integrationName: config.integrationName, jwt: config.jwt }) });
+      grantRequest = post(server + "/api/v1/sessions", null, { integrationName: config.integrationName, jwt: config.jwt });
     }
-    var manifest = json(server + "/sdk/v1/manifest.json");
-    return Promise.all([grantRequest, manifest, openDb()]).then(function (r) {
+    var manifest = needed(fetch(server + "/sdk/v1/manifest.json").then(reply));
+    return Promise.all([needed(grantRequest), manifest, openDb()]).then(function (r) {
       var grant = r[0], db = r[2], env = environment();
       if (env.mobile && !grant.policy.allow_mobile) {
         var no = fail("mobile_not_allowed", "This exam cannot be taken on a phone or tablet. Please open it on a computer.");
@@ -283,7 +302,6 @@
         var chain = local && local.chain && local.chain.next_seq > grant.chain.next_seq ? local.chain : grant.chain;
         var session = new Session(server, grant, db, { origin: local && local.origin, outbox: outbox }, { chain: chain, environment: env, mode: config.bundle || "fast" });
         current = session;
-        early.splice(0).forEach(function (item) { session.signal(item.at, item.s); });
         return session.start(r[1]);
       });
     });
@@ -296,14 +314,16 @@
     if (call[0] === "init") init(call[1]).then(call[2].resolve, call[2].reject);
   });
 
-  // ---- script tag, auto-initialising (data-session-mode="lms") ------------------------------
+  // ---- script tag, auto-initialising (data-session-mode="lms")
   if (script && script.getAttribute("data-session-mode") === "lms") {
     var token = script.getAttribute("data-session-token");
-    var parts = location.hash.slice(1).split("&"), rest = parts.filter(function (p) { return p.indexOf("openproctor_token=") !== 0; });
-    if (rest.length < parts.length) { // read once, then removed from the address bar
-      var found = parts.filter(function (p) { return p.indexOf("openproctor_token=") === 0; })[0];
-      token = token || decodeURIComponent(found.slice("openproctor_token=".length));
-      history.replaceState(null, "", location.pathname + location.search + (rest.join("&") ? "#" + rest.join("&") : ""));
+    var found = null, rest = location.hash.slice(1).split("&").filter(function (p) {
+      if (p.indexOf("openproctor_token=")) return true;
+      found = p.slice(18);
+    }).join("&");
+    if (found !== null) { // read once, then removed from the address bar
+      token = token || decodeURIComponent(found);
+      history.replaceState(null, "", location.pathname + location.search + (rest ? "#" + rest : ""));
     }
     if (token) {
       openproctor.session = init({ sessionToken: token, institutionKey: script.getAttribute("data-institution-key"), theme: script.getAttribute("data-theme"), bundle: script.getAttribute("data-bundle") || undefined });

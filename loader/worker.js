@@ -1,6 +1,7 @@
 // openproctor worker: boots Pyodide from the openproctor bundle (never a CDN), runs
 // openproctor.core, and returns signed events and live state to the page. A module worker, so
-// the exam page never stalls while Python starts or signs.
+// the exam page never stalls while Python starts or signs. The loader holds signals until this
+// worker reports `ready`, and sends none after `finished`: there is no queue here.
 //
 // Messages in:  {type: "boot", assets, mode, origin, session}, {type: "signals", signals},
 //               {type: "finish", t, reason}
@@ -11,7 +12,7 @@ let session = null;
 let origin = 0;
 let ticker = null;
 let lastLive = "";
-const waiting = [];
+const TICK_MS = 1000; // the core's clock: heartbeats and idle detection
 
 const now = () => performance.timeOrigin + performance.now() - origin;
 
@@ -43,8 +44,7 @@ async function boot(msg) {
   const heap = py._module && py._module.HEAP8 ? py._module.HEAP8.buffer.byteLength : null;
   self.postMessage({ type: "ready", bootMs: Math.round(performance.now() - started), heapBytes: heap });
   publish(opening);
-  handle(waiting.splice(0));
-  ticker = setInterval(() => handle([{ t: now(), kind: "tick" }]), 1000);
+  ticker = setInterval(() => handle([{ t: now(), kind: "tick" }]), TICK_MS);
 }
 
 function publish(events) {
@@ -61,11 +61,7 @@ function publish(events) {
 }
 
 function handle(signals) {
-  if (!signals.length) return;
-  if (!session) {
-    waiting.push(...signals);
-    return;
-  }
+  if (!signals.length || !session) return; // nothing to record them in after finish
   const out = JSON.parse(session.feed(JSON.stringify(signals)));
   publish(out.events);
 }

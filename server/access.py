@@ -36,9 +36,12 @@ class Reviewer:
 
 
 class Who(Protocol):
-    role: str
-    #: The LMS course an LTI launch came from; None for institution-wide accounts.
-    context_id: str | None
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def context_id(self) -> str | None:
+        """The LMS course an LTI launch came from; None for institution-wide accounts."""
 
 
 def may_read_exam(who: Who, exam_context: str | None) -> bool:

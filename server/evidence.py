@@ -18,7 +18,7 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import jwt
 
@@ -34,6 +34,18 @@ from openproctor.core import (
     verify_log,
 )
 
+if TYPE_CHECKING:
+    from .storage.rows import SessionRow
+
+
+class AttestationKeys(Protocol):
+    """What signs an attestation: the tool's keys (lti/keys.py ToolKeys)."""
+
+    def sign(self, claims: dict[str, Any]) -> str: ...
+
+    def jwks(self) -> dict[str, Any]: ...
+
+
 FORMAT = "openproctor-evidence/2"
 #: Fields of a bundle that the attestation's ``bundle_sha256`` does not cover (itself, the key
 #: set a verifier must not trust anyway, and the prose).
@@ -48,10 +60,10 @@ def digest(value: Any) -> str:
 
 
 def build_bundle(
-    row: Mapping[str, Any],
+    row: SessionRow,
     events: Sequence[Mapping[str, Any]],
     signing_key: bytes,
-    tool_keys: Any,
+    tool_keys: AttestationKeys,
     issuer: str,
 ) -> dict[str, Any]:
     """The bundle of a stored session (``tool_keys`` signs the attestation)."""

@@ -90,7 +90,8 @@ class ReviewerStore:
             )
         self.records.add_account(username, institution_id, hash_password(password), role)
 
-    def list(self) -> list[dict[str, Any]]:
+    def accounts(self) -> list[dict[str, Any]]:
+        """Every local account (name, institution, role), without password hashes."""
         return self.records.accounts()
 
     def remove(self, username: str) -> None:

@@ -28,6 +28,8 @@ from .wheel import build_wheel, copy_core
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 LOADER = ROOT / "loader"
+#: loader.js names its version with this mark; the build writes SDK_VERSION in its place.
+VERSION_MARK = "__OPENPROCTOR_VERSION__"
 RUNTIME_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip")
 
 Log = Callable[[str], None]
@@ -95,7 +97,8 @@ def _assemble(stage: Path, cache: Path, log: Log) -> dict[str, Any]:
 
     log("[4/5] loader and worker")
     worker = _hashed_copy(LOADER / "worker.js", stage, "worker", ".js")
-    shutil.copyfile(LOADER / "loader.js", stage / "loader.js")
+    loader = stamp_version((LOADER / "loader.js").read_text(encoding="utf-8"), SDK_VERSION)
+    (stage / "loader.js").write_text(loader, encoding="utf-8")
 
     log("[5/5] precompressing (brotli -q11, gzip -9; cached between builds)")
     files: dict[str, Any] = {}
@@ -122,6 +125,13 @@ def _assemble(stage: Path, cache: Path, log: Log) -> dict[str, Any]:
         },
         "files": files,
     }
+
+
+def stamp_version(loader: str, version: str) -> str:
+    """loader.js with ``version`` (openproctor.core's SDK_VERSION) in place of its one mark."""
+    if loader.count(VERSION_MARK) != 1:
+        raise BuildError(f"loader.js must name its version once, as {VERSION_MARK!r}")
+    return loader.replace(VERSION_MARK, version)
 
 
 def build(out: Path, cache: Path | None = None, log: Log = print) -> dict[str, Any]:

@@ -28,7 +28,7 @@ def cmd_reviewer_add(args: argparse.Namespace) -> int:
 def cmd_reviewer_list(args: argparse.Namespace) -> int:
 
     with opened(settings_of(args)) as services:
-        rows = services.reviewers.list()
+        rows = services.reviewers.accounts()
     if not rows:
         print("no reviewers (add one with: openproctor reviewer add NAME --institution ID)")
     for row in rows:

@@ -27,8 +27,7 @@ from ..security import validation
 from ..security.keys import same_text
 from ..security.tokens import StartClaims
 from ..services import Services
-from ..storage.lti import Registration
-from ..storage.rows import Integration
+from ..storage.rows import Integration, Registration
 from ..web.dashboard.auth import sign_in
 from ..web.http import own_origin, read_form, services, status_of
 from ..web.pages import page
@@ -492,7 +491,7 @@ async def deep_linking_submit(request: Request) -> Response:
         assert integration is not None
         institution = integration.institution_id
         staff = _staff(launch, institution)
-        values = {name: params.get(name, "").strip() for name in DL_FIELDS}
+        values: dict[str, Any] = {name: params.get(name, "").strip() for name in DL_FIELDS}
         values["flags_enabled"] = [f for f in form.getlist("flags_enabled") if isinstance(f, str)]
         values["allow_mobile"] = params.get("allow_mobile") == "true"
         exams = await run_in_threadpool(_linkable_exams, state, institution, staff)

@@ -147,3 +147,11 @@ def require_institution(conn: Connection, institution_id: str) -> None:
     ).first()
     if known is None:
         raise NotFound("unknown_institution", f"no institution {institution_id!r}")
+
+
+def inserted_id(result: sa.CursorResult[Any]) -> int:
+    """The primary key of the one row an INSERT just wrote."""
+    key = result.inserted_primary_key
+    if key is None:  # not an INSERT of one row: a programming error, not bad input
+        raise TypeError("the statement inserted no single row")
+    return int(key[0])

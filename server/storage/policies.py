@@ -15,7 +15,7 @@ from openproctor.core import Policy, parse_policy
 from ..errors import Unavailable
 from . import schema
 from .audit import record as audit_record
-from .database import Database
+from .database import Database, inserted_id
 from .rows import ExamPolicies, ExamRecord, PolicyVersion, policy_version
 
 
@@ -75,7 +75,7 @@ class Policies:
                             "policy": policy.to_dict(),
                         },
                     )
-                return int(result.inserted_primary_key[0]), version
+                return inserted_id(result), version
         raise Unavailable("busy", "could not store the policy; try again")
 
     def exam(self, institution_id: str, exam_id: str) -> ExamRecord | None:
@@ -176,7 +176,9 @@ class Policies:
             sessions = sessions.where(s.c.exam_id == exam_id)
         with self.db.engine.connect() as conn:
             rows = conn.execute(policies.order_by(p.c.exam_id, p.c.version.desc())).all()
-            counts = dict(conn.execute(sessions.group_by(s.c.exam_id)).all())
+            counts: dict[str, int] = {
+                exam: n for exam, n in conn.execute(sessions.group_by(s.c.exam_id))
+            }
         newest: dict[str, dict[str, PolicyVersion]] = {}
         for row in rows:  # newest first within an exam: keep the first of each environment
             envs = newest.setdefault(row.exam_id, {})

@@ -41,7 +41,7 @@ class Integration:
         return f"Integration(name={self.name!r}, institution={self.institution_id!r})"
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Integration:
+    def from_row(cls, row: Mapping[Any, Any]) -> Integration:
         return cls(
             id=int(row["id"]),
             name=row["name"],
@@ -196,7 +196,7 @@ class SessionRow:
     context_id: str | None
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> SessionRow:
+    def from_row(cls, row: Mapping[Any, Any]) -> SessionRow:
         return cls(**{name: row[name] for name in cls.__dataclass_fields__})
 
     @functools.cached_property
@@ -258,7 +258,7 @@ class ReportRow:
     decision: str | None
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> ReportRow:
+    def from_row(cls, row: Mapping[Any, Any]) -> ReportRow:
         return cls(**{name: row[name] for name in cls.__dataclass_fields__})
 
     @functools.cached_property

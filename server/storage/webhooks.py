@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from ..errors import NotFound
 from . import schema
-from .database import Database, require_institution
+from .database import Database, inserted_id, require_institution
 from .rows import Webhook
 
 
@@ -41,7 +41,7 @@ class Webhooks:
                     created_by=created_by,
                 )
             )
-            row = conn.execute(sa.select(w).where(w.c.id == result.inserted_primary_key[0])).one()
+            row = conn.execute(sa.select(w).where(w.c.id == inserted_id(result))).one()
         return Webhook.from_row(row)
 
     def active(self, institution_id: str | None = None) -> list[Webhook]:

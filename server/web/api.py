@@ -68,7 +68,7 @@ async def resume_session(request: Request) -> JSONResponse:
     return JSONResponse(grant)
 
 
-async def _session_for_token(request: Request, state: Services) -> dict[str, Any]:
+async def _session_for_token(request: Request, state: Services) -> SessionRow:
     session_id = request.path_params["session_id"]
     state.keyring.check_session_token(bearer(request), session_id)
     row = await run_in_threadpool(state.store.sessions.get, session_id)
@@ -132,8 +132,9 @@ def check_integration_credential(state: Services, token: str) -> Integration:
     except jwt.InvalidTokenError as exc:
         raise Unauthorized("invalid_credential", f"the credential is not a JWT: {exc}") from None
     name = claims.get("iss")
-    usable = isinstance(name, str) and validation.problem(name, 100) is None
-    integration = state.store.integrations.get(name) if usable else None
+    integration = None
+    if isinstance(name, str) and validation.problem(name, 100) is None:
+        integration = state.store.integrations.get(name)
     if integration is None or header.get("alg") != "HS256":
         raise Unauthorized(
             "invalid_credential",
@@ -157,7 +158,7 @@ def check_integration_credential(state: Services, token: str) -> Integration:
     return integration
 
 
-async def _session_for_integration(request: Request, state: Services) -> dict[str, Any]:
+async def _session_for_integration(request: Request, state: Services) -> SessionRow:
     integration = await run_in_threadpool(check_integration_credential, state, bearer(request))
     check_origin(request, integration.allowed_origins, state.settings.public_origin)
     wanted = request.path_params["session_id"]

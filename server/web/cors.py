@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from starlette.datastructures import Headers
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .http import error_response
 
@@ -73,7 +73,7 @@ class RegisteredOriginsCORS:
             )
             return
 
-        async def send_with_cors(message: dict) -> None:  # type: ignore[type-arg]
+        async def send_with_cors(message: Message) -> None:
             if message["type"] == "http.response.start":
                 raw = list(message.get("headers", []))
                 raw += [

@@ -32,8 +32,8 @@ RECORD_URL = {
     "description": "path (on this server) of the student's own view of what was recorded, "
     "with the evidence bundle to download; show it to the student at the end of the exam",
 }
-BEARER_SESSION = [{"sessionToken": []}]
-BEARER_INTEGRATION = [{"integrationCredential": []}]
+BEARER_SESSION: list[dict[str, list[str]]] = [{"sessionToken": []}]
+BEARER_INTEGRATION: list[dict[str, list[str]]] = [{"integrationCredential": []}]
 SESSION_ID = {
     "name": "session_id",
     "in": "path",

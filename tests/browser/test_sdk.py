@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from openproctor.core import verify_log
+from openproctor.core import SDK_VERSION, verify_log
 
 from .conftest import LMS, lms_page
 
@@ -468,3 +468,71 @@ def test_leaving_the_page_hands_unsent_events_to_the_browser(page, live_server, 
     while live_server.session(session_id).next_seq == 1 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert "context_menu" in logged_types(live_server, session_id)
+
+
+def test_a_refused_finish_is_reported_once_and_not_retried(page, context, lms, live_server):
+    """The server refuses the end of the session (a 4xx, here without an error body): the
+    loader reports it through logUploaded and the listener, and does not ask again."""
+    calls = []
+
+    def refuse(route):
+        calls.append(route.request.url)
+        route.fulfill(status=409, content_type="text/plain", body="no")
+
+    context.route(f"{live_server.base}/api/v1/sessions/*/finish", refuse)
+    page.goto(lms("/exam", lms_page(live_server.base)))
+    start_programmatic(page, live_server, "finish-refused")
+    outcome = page.evaluate(
+        "() => s.finish().then(() => s.logUploaded).then(() => 'uploaded', e => e.code)"
+    )
+    assert outcome == "http_409"
+    assert page.evaluate("() => s.state.error") == "request failed with status 409"
+    page.wait_for_timeout(3000)  # a retry would come after 0.75-1.25 s
+    assert len(calls) == 1
+
+
+def test_a_failed_finish_is_retried_until_it_is_stored(page, context, lms, live_server):
+    calls = []
+
+    def unavailable_once(route):
+        calls.append(route.request.url)
+        if len(calls) == 1:
+            route.fulfill(status=503, content_type="application/json", body="{}")
+        else:
+            route.continue_()
+
+    context.route(f"{live_server.base}/api/v1/sessions/*/finish", unavailable_once)
+    page.goto(lms("/exam", lms_page(live_server.base)))
+    session_id = start_programmatic(page, live_server, "finish-retried")
+    assert finish(page)["complete"] is True
+    assert len(calls) == 2
+    verified(live_server, session_id)
+
+
+def test_the_worker_is_released_when_the_session_ends(page, lms, live_server):
+    page.goto(lms("/exam", lms_page(live_server.base)))
+    start_programmatic(page, live_server, "released-1")
+    assert len(page.workers) == 1
+    finish(page)
+    page.wait_for_function("() => !s.live()")
+    deadline = time.monotonic() + 10
+    while page.workers and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert page.workers == []
+    page.click("#question", button="right")  # after the end: nothing to send it to, no error
+    assert page.evaluate("() => s.state.error") is None
+
+
+def test_a_malformed_session_token_is_a_clear_error(page, lms, live_server):
+    page.goto(lms("/exam", lms_page(live_server.base)))
+    outcome = page.evaluate(
+        "(server) => openproctor.init({serverOrigin: server, sessionToken: 'not-a-jwt'})"
+        ".then(() => 'started', e => e.code + ': ' + e.message)",
+        live_server.base,
+    )
+    assert outcome == "invalid_token: sessionToken is not a session token"
+
+
+def test_the_loader_names_the_version_of_the_core(page, lms, live_server):
+    page.goto(lms("/exam", lms_page(live_server.base)))
+    assert page.evaluate("() => openproctor.version") == SDK_VERSION

@@ -8,12 +8,14 @@ import io
 import json
 import subprocess
 import tarfile
+from importlib.metadata import version
 from pathlib import Path
 
 import brotli
 import pytest
 from starlette.testclient import TestClient
 
+from openproctor.core import SDK_VERSION
 from openproctor.server import Settings, create_app
 from openproctor.wasm import BuildError, builder, fetch
 from openproctor.wasm.compress import precompress
@@ -63,6 +65,26 @@ def _fake_npm(tmp_path, monkeypatch, content: bytes):
 
     monkeypatch.setattr(fetch.subprocess, "run", run)
     monkeypatch.setattr(fetch.shutil, "which", lambda name: "/usr/bin/" + name)
+
+
+def test_the_loader_is_stamped_with_the_core_version():
+    source = (Path(builder.LOADER) / "loader.js").read_text(encoding="utf-8")
+    stamped = builder.stamp_version(source, SDK_VERSION)
+    assert builder.VERSION_MARK not in stamped
+    assert f'var VERSION = "{SDK_VERSION}";' in stamped
+    with pytest.raises(BuildError, match="once"):
+        builder.stamp_version(source + source, SDK_VERSION)  # two marks: which is the version?
+
+
+def test_the_built_loader_names_the_package_version():
+    """One source: the package's version is openproctor.core's SDK_VERSION, and so is the one
+    the built bundle's loader and manifest name."""
+    assert version("openproctor") == SDK_VERSION
+    built = Path(builder.ROOT) / "build" / "sdk"
+    if not (built / "manifest.json").is_file():
+        pytest.skip("no bundle in build/sdk (run ./dev demo or python build.py)")
+    assert json.loads((built / "manifest.json").read_text())["sdk_version"] == SDK_VERSION
+    assert f'var VERSION = "{SDK_VERSION}";' in (built / "loader.js").read_text()
 
 
 def test_a_tarball_that_is_not_the_pinned_one_is_refused(tmp_path, monkeypatch):

@@ -70,7 +70,10 @@ async def remove_webhook(view: View) -> Response:
 
 
 async def _lti_page(
-    view: View, status: int = 200, errors: dict[str, str] | None = None, values: dict | None = None
+    view: View,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
 ) -> Response:
     state, institution = view.state, view.reviewer.institution_id
     integrations = await view.run(state.store.integrations.of_institution, institution)

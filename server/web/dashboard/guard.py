@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -23,6 +23,8 @@ from ..http import services
 from ..pages import page
 from .auth import csrf_ok, current_reviewer
 
+P = ParamSpec("P")
+T = TypeVar("T")
 MAX_FORM_BYTES = 16 * 1024
 MAX_FORM_FIELDS = 60
 
@@ -82,7 +84,7 @@ class View:
             **context,
         )
 
-    async def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run blocking work (the database) off the event loop."""
         return await run_in_threadpool(fn, *args, **kwargs)
 

@@ -146,22 +146,19 @@ def score_class(score: float | None, threshold: float) -> str:
 @dashboard()
 async def queue(view: View) -> Response:
     q = view.request.query_params
-    filters = {
-        "exam": q.get("exam", "").strip(),
-        "status": q.get("status", "") if q.get("status", "") in STATUSES else "",
-        "flagged": q.get("flagged", "") == "1",
-        "since": q.get("since", ""),
-        "until": q.get("until", ""),
-    }
+    exam, status = q.get("exam", "").strip(), q.get("status", "")
+    status = status if status in STATUSES else ""
+    flagged, since, until = q.get("flagged", "") == "1", q.get("since", ""), q.get("until", "")
+    filters = {"exam": exam, "status": status, "flagged": flagged, "since": since, "until": until}
     rows = await view.run(
         view.state.store.sessions.for_review,
         view.reviewer.institution_id,
         context_id=view.reviewer.context_id,
-        exam_id=filters["exam"] or None,
-        flagged_only=bool(filters["flagged"]),
-        status=filters["status"] or None,
-        since=_date(str(filters["since"])),
-        until=_date(str(filters["until"]), end=True),
+        exam_id=exam or None,
+        flagged_only=flagged,
+        status=status or None,
+        since=_date(since),
+        until=_date(until, end=True),
     )
     return await view.render(
         "dashboard/queue.html",
