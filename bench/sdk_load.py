@@ -135,16 +135,7 @@ def one_load(context, base: str, mode: str, run: int) -> dict:
         page.goto(base + "/__bench")
         state = page.evaluate("() => bench")
         ready = page.evaluate("() => readyAt")
-    transferred = transfer.bytes
-    boot_long = [t for t in page.evaluate("() => longTasks") if t["start"] <= ready]
-    return {
-        "page": page,
-        "ready_ms": ready,
-        "worker_boot_ms": state["bootMs"],
-        "bytes": transferred,
-        "long_tasks_boot": len(boot_long),
-        "heap_bytes": state.get("heapBytes"),
-    }
+    return {**measured(page, transfer.bytes, ready, state), "heap_bytes": state.get("heapBytes")}
 
 
 OBSERVER = """
@@ -169,7 +160,11 @@ def demo_load(context, base: str) -> dict:
         page.wait_for_selector('#status:has-text("Proctoring active")', timeout=60000)
         ready = page.evaluate("() => window.readyAt")
         state = page.evaluate("() => window.readyState")
-    transferred = transfer.bytes
+    return measured(page, transfer.bytes, ready, state)
+
+
+def measured(page, transferred: int, ready: float, state: dict) -> dict:
+    """What one load measured: time to ready, the worker's boot, bytes, long tasks until ready."""
     boot_long = [t for t in page.evaluate("() => longTasks") if t["start"] <= ready]
     return {
         "page": page,

@@ -67,6 +67,14 @@ class LtiStore:
                 f"this integration already has the platform with issuer {issuer!r} and client "
                 f"id {client_id!r}",
             ) from None
+        added = self.registration_of(integration_id, issuer, client_id)
+        assert added is not None  # just inserted, in a committed transaction
+        return added
+
+    def registration_of(
+        self, integration_id: int, issuer: str, client_id: str
+    ) -> Registration | None:
+        """The integration's registration of the platform (issuer, client id), if any."""
         r = schema.lti_registrations
         with self.engine.connect() as conn:
             row = conn.execute(
@@ -75,8 +83,8 @@ class LtiStore:
                     r.c.issuer == issuer,
                     r.c.client_id == client_id,
                 )
-            ).one()
-        return Registration.from_row(row)
+            ).first()
+        return Registration.from_row(row) if row is not None else None
 
     def find_registration(self, issuer: str, client_id: str | None) -> Registration | None:
         """By issuer and client id, or by issuer alone, when exactly one registration matches
@@ -113,16 +121,7 @@ class LtiStore:
         return [Registration.from_row(row) for row in rows]
 
     def remove_registration(self, issuer: str, client_id: str, integration_id: int) -> None:
-        r = schema.lti_registrations
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(r).where(
-                    r.c.integration_id == integration_id,
-                    r.c.issuer == issuer,
-                    r.c.client_id == client_id,
-                )
-            ).first()
-        found = Registration.from_row(row) if row is not None else None
+        found = self.registration_of(integration_id, issuer, client_id)
         if found is None:
             raise NotFound(
                 "unknown_registration", f"no platform {issuer!r} with client id {client_id!r}"

@@ -263,17 +263,23 @@ TOOL = LTI_TOOL
 EXAM_URL = "https://lms.example.edu/quiz/7/take"
 
 
-@pytest.fixture
-def tool(app, store, integration, platform, jwks_server) -> Iterator[TestClient]:
-    store.lti.add_registration(
+def register_platform(store: Storage, integration, platform: Platform, jwks_url: str, **options):
+    """Register the test platform for the integration (its issuer, client, deployment, login
+    URL), with its keys at ``jwks_url``."""
+    return store.lti.add_registration(
         integration.id,
         platform.issuer,
         platform.client_id,
         [platform.deployment_id],
         auth_url=platform.base + "/auth",
-        jwks_url=jwks_server[0],
-        exam_url=EXAM_URL,
+        jwks_url=jwks_url,
+        **options,
     )
+
+
+@pytest.fixture
+def tool(app, store, integration, platform, jwks_server) -> Iterator[TestClient]:
+    register_platform(store, integration, platform, jwks_server[0], exam_url=EXAM_URL)
     app.state.openproctor.platform_keys.refetch_cooldown = 0  # see the rotation tests
     with TestClient(app, base_url=TOOL) as client:
         yield client

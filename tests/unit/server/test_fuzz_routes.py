@@ -25,7 +25,15 @@ from openproctor.server import create_app
 from openproctor.server.reviewers import ReviewerStore
 
 from ...lti_platform import INSTRUCTOR, LEARNER, LaunchSpec, Platform, serve_jwks
-from .conftest import LMS_ORIGIN, PASSWORD, SECRET, StudentClient, csrf_of, start_jwt
+from .conftest import (
+    LMS_ORIGIN,
+    PASSWORD,
+    SECRET,
+    StudentClient,
+    csrf_of,
+    register_platform,
+    start_jwt,
+)
 
 TEXT = [
     "\ud800",  # a lone surrogate (arrives through JSON's \\ud800 escape)
@@ -530,14 +538,8 @@ def world(settings, store, integration, accounts, platform, tmp_path) -> Iterato
 
     app = create_app(replace(settings, demo=True), store=store, migrate=True, purge_every=None)
     with serve_jwks(platform) as (jwks_url, _):
-        registration = store.lti.add_registration(
-            integration.id,
-            platform.issuer,
-            platform.client_id,
-            [platform.deployment_id],
-            auth_url=platform.base + "/auth",
-            jwks_url=jwks_url,
-            exam_url=LMS_ORIGIN + "/exam",
+        registration = register_platform(
+            store, integration, platform, jwks_url, exam_url=LMS_ORIGIN + "/exam"
         )
         client = TestClient(app, base_url="https://testserver", raise_server_exceptions=False)
         with client:

@@ -46,6 +46,7 @@ from .conftest import (
     csrf_of,
     launch,
     learner,
+    register_platform,
     sign_in,
     start_jwt,
 )
@@ -547,15 +548,7 @@ def test_an_lti_key_set_on_a_private_address_is_never_fetched(
             url = f"http://127.0.0.1:{free_port()}/jwks"  # a closed port
         state = app.state.openproctor
         state.platform_keys.guard = OutboundGuard(allow_private=False)
-        store.lti.add_registration(
-            integration.id,
-            platform.issuer,
-            platform.client_id,
-            [platform.deployment_id],
-            auth_url=platform.base + "/auth",
-            jwks_url=url,
-            exam_url=LMS_ORIGIN + "/exam",
-        )
+        register_platform(store, integration, platform, url, exam_url=LMS_ORIGIN + "/exam")
         with TestClient(app, base_url="https://testserver") as tool:
             response = _kid_launch(tool, platform)
         assert response.status_code == 502
@@ -574,14 +567,8 @@ def test_an_unusable_key_set_is_a_clear_lti_error(app, store, integration, platf
     state.platform_keys.guard = OutboundGuard(
         resolver=Resolver(["93.184.216.34"]), transport=httpx.MockTransport(handler)
     )
-    store.lti.add_registration(
-        integration.id,
-        platform.issuer,
-        platform.client_id,
-        [platform.deployment_id],
-        auth_url=platform.base + "/auth",
-        jwks_url="https://keys.example/jwks",
-        exam_url=LMS_ORIGIN + "/exam",
+    register_platform(
+        store, integration, platform, "https://keys.example/jwks", exam_url=LMS_ORIGIN + "/exam"
     )
     with TestClient(app, base_url="https://testserver") as tool:
         response = _kid_launch(tool, platform)

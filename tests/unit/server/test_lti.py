@@ -20,7 +20,7 @@ from starlette.testclient import TestClient
 from openproctor.server.lti.launch import OPENPROCTOR_CLAIM
 
 from ...lti_platform import INSTRUCTOR, LaunchSpec, Platform, rsa_pem_pair, serve_jwks
-from .conftest import EXAM_URL, TOOL, launch, learner, login
+from .conftest import EXAM_URL, TOOL, launch, learner, login, register_platform
 
 
 def token_from(location: str) -> str:
@@ -81,14 +81,7 @@ def test_custom_parameters_are_validated_by_name(tool, platform):
 
 def test_a_link_without_an_exam_page_is_a_clear_error(app, store, integration, platform):
     with serve_jwks(platform) as (url, _):
-        store.lti.add_registration(
-            integration.id,
-            platform.issuer,
-            platform.client_id,
-            [platform.deployment_id],
-            auth_url=platform.base + "/auth",
-            jwks_url=url,
-        )
+        register_platform(store, integration, platform, url)
         with TestClient(app, base_url=TOOL) as client:
             response = launch(client, platform, learner())
     assert response.status_code == 400 and "exam_url" in response.text
