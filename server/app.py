@@ -55,6 +55,8 @@ def create_app(
             deliver = state.webhook_sender.deliver_due
             every = settings.webhook_poll_seconds
             tasks.append(asyncio.create_task(_every(every, deliver, "webhook delivery round")))
+            calls = state.lms_sender.deliver_due
+            tasks.append(asyncio.create_task(_every(every, calls, "LMS call round")))
         try:
             yield
         finally:

@@ -10,9 +10,9 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.engine import Connection
 
@@ -45,6 +45,15 @@ from .webhooks import WebhookStore
 log = logging.getLogger("openproctor.server.ingest")
 
 
+class SessionWatcher(Protocol):
+    """Told of each change to a session inside the transaction that makes it (the LTI
+    services queue their calls to the platform there: lti/calls.py)."""
+
+    def session_changed(
+        self, conn: Connection, row: SessionRow, fields: Mapping[str, Any]
+    ) -> None: ...
+
+
 @dataclass
 class IngestService:
     store: Storage
@@ -57,6 +66,8 @@ class IngestService:
     max_events: int = 20_000
     #: How long after the deadline an event may still be stamped (the token's grace period).
     grace_seconds: int = 30 * 60
+    #: Calls back to the LMS are queued in the same transactions.
+    watcher: SessionWatcher | None = None
 
     def batch(self, session_id: str, events: list[Any]) -> Batch:
         """One batch as a unit of work for the writer (writer.py)."""
@@ -86,7 +97,7 @@ class IngestService:
                 now = time.time()
                 tx.insert_events(result.new_events, now)
                 fields = self._rescore(tx, result.new_events, result.state)
-                self._alert_if_newly_flagged(tx, fields)
+                self._changed(tx, fields)
                 tx.update(**fields)
                 answer = {
                     "acknowledged_seq": result.state.next_seq - 1,
@@ -212,7 +223,7 @@ class IngestService:
                 fields["finished_at"] = time.time()
             if row.status == "active":
                 fields["status"] = "finished"
-            self._alert_if_newly_flagged(tx, fields)
+            self._changed(tx, fields)
             tx.update(**fields)
             return {
                 "status": tx.row.status,
@@ -222,7 +233,10 @@ class IngestService:
                 "flagged": score.flagged,
             }
 
-    def _alert_if_newly_flagged(self, tx: SessionTx, fields: dict[str, Any]) -> None:
+    def _changed(self, tx: SessionTx, fields: dict[str, Any]) -> None:
+        """What a change queues, in its transaction: alerts, calls back to the LMS."""
+        if self.watcher is not None:
+            self.watcher.session_changed(tx.conn, tx.row, fields)
         if self.alerts is None or not fields.get("flagged") or tx.row.flagged:
             return
         url = f"{self.public_origin}/dashboard/sessions/{tx.row.id}"

@@ -9,7 +9,10 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
+
+from sqlalchemy.engine import Connection
 
 from .errors import Invalid, TooManyRequests
 from .security import validation
@@ -22,6 +25,8 @@ OUTCOMES = {
     "needs_discussion": "needs discussion",
 }
 MIN_PASSWORD = 12
+#: Called with the decision's transaction and the session id.
+DecisionHook = Callable[[Connection, str], None]
 # scrypt at n=2**15, r=8 (about 32 MiB and tens of milliseconds per check).
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
 #: Failed sign-ins allowed per (username, client address) and per address, in the window.
@@ -74,8 +79,10 @@ class ReviewerStore:
     """Accounts (validated, hashed with scrypt), sign-in with its throttle, dashboard sessions,
     and decisions; the rows are in storage/reviewers.py."""
 
-    def __init__(self, store: Storage) -> None:
+    def __init__(self, store: Storage, on_decision: DecisionHook | None = None) -> None:
         self.records = store.reviewers
+        #: Told of each decision inside its transaction (the gradebook's score: lti/calls.py).
+        self.on_decision = on_decision
 
     def add(self, username: str, institution_id: str, password: str, role: str) -> None:
         validation.check(username, "username", 100)
@@ -155,7 +162,9 @@ class ReviewerStore:
         if len(comment) > 5000:
             raise Invalid("comment_too_long", "the comment must be at most 5000 characters")
         validation.check(comment, "comment", multiline=True)
-        self.records.add_decision(session_id, outcome, comment.strip(), reviewer)
+        self.records.add_decision(
+            session_id, outcome, comment.strip(), reviewer, then=self.on_decision
+        )
 
     def decisions(self, session_id: str) -> list[dict[str, Any]]:
         """Every decision on the session, newest first (the first is the current one)."""

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 from .assets import Bundle
 from .ingest import IngestService
+from .lti.access_tokens import AccessTokens
+from .lti.calls import LmsCallSender, LmsOutcomes
 from .lti.keys import PlatformKeys, ToolKeys
 from .lti.launch import Launch, verify_id_token
 from .policies import PolicyStore
@@ -29,7 +31,7 @@ class Services:
     settings: Settings
     store: Storage
     keyring: Keyring
-    #: Every call out goes through it (webhooks, platforms' key sets).
+    #: Every call out goes through it (webhooks, platforms' key sets, ACS, AGS, tokens).
     outbound: OutboundGuard
     sessions: SessionService
     ingest: IngestService
@@ -42,6 +44,9 @@ class Services:
     policies: PolicyStore
     webhooks: WebhookStore
     webhook_sender: WebhookSender
+    #: Calls back to the LMS (ACS, AGS): queued by ingest and decisions, sent in the background.
+    lms_outcomes: LmsOutcomes
+    lms_sender: LmsCallSender
     #: The SDK files /sdk/v1/ serves.
     bundle: Bundle
 
@@ -51,6 +56,8 @@ class Services:
         keyring = Keyring(tuple(load_master_keys(settings.secret_keys, settings.secret_file)))
         webhooks = WebhookStore(store, keyring)
         outbound = OutboundGuard(allow_private=settings.outbound_allow_private)
+        lti_keys = ToolKeys(store.lti, keyring)
+        lms_outcomes = LmsOutcomes(store)
         return cls(
             settings=settings,
             store=store,
@@ -64,15 +71,23 @@ class Services:
                 settings.public_origin or "",
                 max_events=settings.limits.max_events_per_session,
                 grace_seconds=settings.token_grace_seconds,
+                watcher=lms_outcomes,
             ),
             ingest_runner=GroupWriter(store) if store.dialect == "sqlite" else ThreadRunner(),
             limiter=RateLimiter(settings.limits.batches_per_minute),
-            lti_keys=ToolKeys(store.lti, keyring),
+            lti_keys=lti_keys,
             platform_keys=PlatformKeys(outbound),
-            reviewers=ReviewerStore(store),
+            reviewers=ReviewerStore(store, on_decision=lms_outcomes.decided),
             policies=PolicyStore(store),
             webhooks=webhooks,
             webhook_sender=WebhookSender(webhooks, outbound, settings.webhook_backoff_seconds),
+            lms_outcomes=lms_outcomes,
+            lms_sender=LmsCallSender(
+                store,
+                outbound,
+                AccessTokens(outbound, lti_keys),
+                settings.webhook_backoff_seconds,
+            ),
             bundle=Bundle(settings.bundle_dir),
         )
 

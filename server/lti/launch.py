@@ -9,6 +9,7 @@ docs/lti.md says why this and not pylti1p3.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import secrets
@@ -34,6 +35,10 @@ AP = "https://purl.imsglobal.org/spec/lti-ap/claim/"
 #: Our extension claim in LtiStartAssessment: what the assessment page needs to run the SDK.
 OPENPROCTOR_CLAIM = "https://openproctor.org/lti/claim/session"
 
+AGS_CLAIM = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
+#: The control actions this tool sends, when the platform lists them (lti/acs.py).
+ACS_ACTIONS = ("flag", "terminate")
+PROCTORING_MESSAGES = ("LtiStartProctoring", "LtiEndAssessment")
 MESSAGE_TYPES = (
     "LtiResourceLinkRequest",
     "LtiDeepLinkingRequest",
@@ -41,6 +46,15 @@ MESSAGE_TYPES = (
     "LtiEndAssessment",
 )
 LEEWAY_SECONDS = 60
+#: The policy settings a launch may carry (custom parameters, proctoring_settings).
+POLICY_SETTINGS = (
+    "trust_threshold",
+    "flags_enabled",
+    "log_retention_days",
+    "allow_mobile",
+    "weights",
+    "heartbeat_seconds",
+)
 LIS = "http://purl.imsglobal.org/vocab/lis/v2/"
 #: Exact role URIs only (docs/lti.md has the table): a custom role that merely ends in
 #: "#Administrator" is no administrator.
@@ -82,17 +96,15 @@ class Launch:
         return [r for r in roles if isinstance(r, str)] if isinstance(roles, list) else []
 
     @property
-    def is_staff(self) -> bool:
-        return any(role in STAFF_ROLES for role in self.roles)
-
-    @property
-    def staff_role(self) -> str | None:
-        """The dashboard role this launch signs in with: admin, instructor, assistant, or
-        None for a launch without a staff role."""
+    def role(self) -> str | None:
+        """What this launch is for, by precedence (docs/lti.md, "Roles"): ``admin``,
+        ``instructor``, then ``learner`` (so a Learner who is also a TeachingAssistant, Open
+        edX's Community TA, takes the exam), then ``assistant``; None for no known role."""
         roles = self.roles
         for role, uris in (
             ("admin", ADMIN_ROLES),
             ("instructor", INSTRUCTOR_ROLES),
+            ("learner", LEARNER_ROLES),
             ("assistant", ASSISTANT_ROLES),
         ):
             if any(r in uris for r in roles):
@@ -100,8 +112,19 @@ class Launch:
         return None
 
     @property
+    def staff_role(self) -> str | None:
+        """The dashboard role this launch signs in with: admin, instructor, assistant, or
+        None for a launch that is a learner's or has no known role."""
+        role = self.role
+        return role if role in ("admin", "instructor", "assistant") else None
+
+    @property
+    def is_staff(self) -> bool:
+        return self.staff_role is not None
+
+    @property
     def is_learner(self) -> bool:
-        return any(role in LEARNER_ROLES for role in self.roles)
+        return self.role == "learner"
 
     @property
     def resource_link(self) -> dict[str, Any]:
@@ -117,6 +140,41 @@ class Launch:
     def custom(self) -> dict[str, Any]:
         custom = self.claims.get(LTI + "custom")
         return custom if isinstance(custom, dict) else {}
+
+    @property
+    def return_url(self) -> str | None:
+        """``launch_presentation.return_url``, when it is an http(s) URL."""
+        presentation = self.claims.get(LTI + "launch_presentation")
+        url = presentation.get("return_url") if isinstance(presentation, dict) else None
+        return url if isinstance(url, str) and validation.url_problem(url) is None else None
+
+    @property
+    def proctoring_settings(self) -> dict[str, str]:
+        """Our policy settings in ``proctoring_settings.data``, where the platform put them
+        there: a JSON object, or ``name=value`` pairs separated by ``;`` or new lines. Any
+        other data (another tool's format) is no policy and yields nothing."""
+        settings = self.claims.get(AP + "proctoring_settings")
+        data = settings.get("data") if isinstance(settings, dict) else None
+        if not isinstance(data, str) or not data.strip():
+            return {}
+        try:
+            parsed = json.loads(data)
+        except ValueError:
+            pairs = [p.split("=", 1) for p in re.split(r"[;\n]", data) if "=" in p]
+            parsed = {name.strip(): value.strip() for name, value in pairs}
+        if not isinstance(parsed, dict):
+            return {}
+        return {k: v for k, v in parsed.items() if k in POLICY_SETTINGS and isinstance(v, str)}
+
+    @property
+    def end_error(self) -> tuple[str, str]:
+        """LtiEndAssessment's ``errormsg`` and ``errorlog`` (also under the names with stray
+        spaces that lib-lti1p3-core writes), as displayable text; empty when absent."""
+        found = {key.strip(): value for key, value in self.claims.items()}
+        return (
+            validation.displayable(found.get(AP + "errormsg") or "", 1000),
+            validation.displayable(found.get(AP + "errorlog") or "", 2000),
+        )
 
     def exam_id(self) -> str:
         """The custom ``exam_id``, else one derived from the resource link (stable per link)."""
@@ -274,9 +332,12 @@ def start_assessment(
     """The signed LtiStartAssessment and the platform's ``start_assessment_url``."""
     claims = _tool_message(launch, "LtiStartAssessment")
     claims["sub"] = launch.subject
-    claims[LTI + "resource_link"] = {"id": launch.resource_link["id"]}
+    # Echoed unaltered (Open edX compares them); verified_user is left out on purpose: this
+    # tool verifies no identity (docs/lti.md).
+    claims[LTI + "resource_link"] = launch.claims[LTI + "resource_link"]
     claims[AP + "session_data"] = launch.claims.get(AP + "session_data", "")
     claims[AP + "attempt_number"] = launch.claims.get(AP + "attempt_number")
+    claims[AP + "end_assessment_return"] = True
     claims[OPENPROCTOR_CLAIM] = {
         "session_id": session["session_id"],
         "token": session["token"],

@@ -27,11 +27,21 @@ from ..security import validation
 from ..security.keys import same_text
 from ..security.tokens import StartClaims
 from ..services import Services
-from ..storage.rows import Integration, Registration
+from ..storage.rows import Attempt, Integration, Registration
 from ..web.dashboard.auth import sign_in
 from ..web.http import own_origin, read_form, services, status_of
 from ..web.pages import page
-from .launch import AP, DL, LTI, Launch, deep_linking_response, start_assessment
+from .launch import (
+    ACS_ACTIONS,
+    AGS_CLAIM,
+    AP,
+    DL,
+    LTI,
+    PROCTORING_MESSAGES,
+    Launch,
+    deep_linking_response,
+    start_assessment,
+)
 from .registration import tool_settings
 
 log = logging.getLogger("openproctor.server.lti")
@@ -201,7 +211,12 @@ async def launch(request: Request) -> Response:
             )
         if not await run_in_threadpool(state.store.lti.consume_state, login_state):
             raise Invalid("replayed", "this launch was already used (a replayed id_token)")
-        response = await _dispatch(request, state, verified)
+        try:
+            response = await _dispatch(request, state, verified)
+        except OpenproctorError as exc:
+            response = _rejected(request, verified, exc) or _error_page(
+                request, exc, frame_ancestors=_frame_origins(registration)
+            )
     except OpenproctorError as exc:
         response = _error_page(request, exc, frame_ancestors=_frame_origins(registration))
     if login_state and response.status_code != 401:  # the state is spent: drop its cookie
@@ -209,6 +224,20 @@ async def launch(request: Request) -> Response:
             _cookie_name(login_state), path="/lti/", secure=True, httponly=True, samesite="none"
         )
     return response
+
+
+def _rejected(request: Request, launch: Launch, error: OpenproctorError) -> Response | None:
+    """A proctoring message refused after its verification goes back to the platform's
+    ``launch_presentation.return_url`` with ``lti_errormsg`` (shown to the candidate) and
+    ``lti_errorlog`` (our error code), as Proctoring Services asks; None without one."""
+    if launch.message_type not in PROCTORING_MESSAGES:
+        return None
+    url = launch.return_url
+    if url is None:
+        return None
+    log.warning("lti %s refused: %s: %s", request.url.path, error.code, error.message)
+    query = urlencode({"lti_errormsg": error.message, "lti_errorlog": error.code})
+    return RedirectResponse(url + ("&" if "?" in url else "?") + query, 303)
 
 
 def _frame_origins(registration: Registration | None) -> list[str]:
@@ -233,11 +262,18 @@ async def _dispatch(request: Request, state: Services, launch: Launch) -> Respon
     if kind == "LtiEndAssessment":
         return await _end_assessment(request, state, launch)
     if kind == "LtiStartProctoring":
-        if not launch.is_learner:
-            raise Forbidden("wrong_role", "only a learner starts a proctored attempt")
+        # The spec lets roles be empty (edx-exams sends []): only a staff role is refused.
+        if launch.is_staff:
+            raise Forbidden(
+                "wrong_role",
+                "a staff role cannot start a proctored attempt (it would be scored as a "
+                "candidate's); open the exam as a learner, or review it on the dashboard",
+            )
         for claim in ("start_assessment_url", "session_data", "attempt_number"):
             if AP + claim not in launch.claims:
                 raise Invalid("missing_claim", f"LtiStartProctoring lacks the {claim!r} claim")
+        if validation.url_problem(str(launch.claims[AP + "start_assessment_url"])):
+            raise Invalid("invalid_claim", "the start_assessment_url claim is not an http(s) URL")
         grant = await _start_session(request, state, launch)
         loader = own_origin(request, state.settings.public_origin) + "/sdk/v1/loader.js"
         jwt_text, url = await run_in_threadpool(
@@ -309,7 +345,8 @@ def _policy_override(launch: Launch, exam_id: str) -> Any:
     """The custom parameters' policy settings, validated now (errors name the parameter)."""
     if not launch.registration.allow_policy_override:
         return None
-    custom = {k: v for k, v in launch.custom.items() if k != "exam_id"}
+    custom = {**launch.proctoring_settings, **launch.custom}
+    custom.pop("exam_id", None)
     try:
         policy_from_lti_custom(custom, parse_policy({"exam_id": exam_id}))
     except PolicyError as exc:
@@ -354,6 +391,7 @@ async def _start_session(request: Request, state: Services, launch: Launch) -> d
         state.store.integrations.by_id, launch.registration.integration_id
     )
     assert integration is not None
+    attempt_claims = _services_offered(launch)
     grant: dict[str, Any] = await run_in_threadpool(
         lambda: state.sessions.start_validated(
             integration,
@@ -363,7 +401,48 @@ async def _start_session(request: Request, state: Services, launch: Launch) -> d
             override=override,
         )
     )
+    attempt = Attempt(
+        session_id=grant["session_id"],
+        registration_id=launch.registration.id,
+        subject=launch.subject,
+        resource_link=launch.resource_link,
+        attempt_number=launch.claims.get(AP + "attempt_number"),
+        **attempt_claims,
+    )
+    await run_in_threadpool(state.store.lms.save_attempt, attempt)
+    await run_in_threadpool(state.lms_outcomes.launched, attempt)
     return grant
+
+
+def _services_offered(launch: Launch) -> dict[str, Any]:
+    """The ACS and AGS claims of a launch, checked (a malformed one refuses the launch: the
+    platform's configuration is wrong, and the calls it promises could never be made)."""
+    found: dict[str, Any] = {
+        "acs_url": None,
+        "acs_actions": (),
+        "ags_lineitems": None,
+        "ags_scopes": (),
+        "gradebook": str(launch.custom.get("integrity_gradebook", "")).strip().lower()
+        in ("true", "1", "yes"),
+    }
+    control = launch.claims.get(AP + "acs")
+    if control is not None:
+        url = control.get("assessment_control_url") if isinstance(control, dict) else None
+        actions = control.get("actions") if isinstance(control, dict) else None
+        if not isinstance(url, str) or validation.url_problem(url):
+            raise Invalid("invalid_claim", "the acs claim's assessment_control_url is not a URL")
+        if not isinstance(actions, list) or not all(isinstance(a, str) for a in actions):
+            raise Invalid("invalid_claim", "the acs claim's actions must be a list of strings")
+        found.update(acs_url=url, acs_actions=tuple(a for a in actions if a in ACS_ACTIONS))
+    grades = launch.claims.get(AGS_CLAIM)
+    if isinstance(grades, dict) and grades.get("lineitems") is not None:
+        url, scopes = grades.get("lineitems"), grades.get("scope", [])
+        if not isinstance(url, str) or validation.url_problem(url):
+            raise Invalid("invalid_claim", "the AGS endpoint claim's lineitems is not a URL")
+        if not isinstance(scopes, list):
+            raise Invalid("invalid_claim", "the AGS endpoint claim's scope must be a list")
+        found.update(ags_lineitems=url, ags_scopes=tuple(s for s in scopes if isinstance(s, str)))
+    return found
 
 
 async def _end_assessment(request: Request, state: Services, launch: Launch) -> Response:
@@ -371,6 +450,12 @@ async def _end_assessment(request: Request, state: Services, launch: Launch) -> 
     still upload what it holds: a finished session accepts events until its log is complete)."""
     integration_id = launch.registration.integration_id
     attempt = launch.claims.get(AP + "attempt_number")
+    if attempt is None:
+        raise Invalid("missing_claim", "LtiEndAssessment lacks the 'attempt_number' claim")
+    error_message, error_log = launch.end_error
+    if error_log or error_message:
+        # The platform's own trouble with the attempt: kept in our log, shown to the student.
+        log.warning("the platform ended an attempt with an error: %s", error_log or error_message)
     row = await run_in_threadpool(
         state.store.sessions.find, integration_id, _external_id(launch, attempt)
     )
@@ -382,6 +467,8 @@ async def _end_assessment(request: Request, state: Services, launch: Launch) -> 
         session_id=row.id,
         summary=summary,
         record_url=state.keyring.record_path(row.id),
+        platform_message=error_message,
+        return_url=launch.return_url,
         frame_ancestors=_frame_origins(launch.registration),
     )
 

@@ -1,8 +1,9 @@
 """Storage: one module per table family on one database (SQLite or PostgreSQL), composed here.
 
 ``Storage(url)`` is what the services hold: ``storage.sessions``, ``storage.integrations``,
-``storage.policies``, ``storage.lti``, ``storage.reviewers``, ``storage.audit``; ``migrate``,
-``purge`` and ``reencrypt`` work across tables. Nothing here knows about HTTP.
+``storage.policies``, ``storage.lti``, ``storage.lms``, ``storage.reviewers``,
+``storage.audit``; ``migrate``, ``purge`` and ``reencrypt`` work across tables.
+Nothing here knows about HTTP.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from . import maintenance
 from .audit import AuditLog
 from .database import Database
 from .integrations import Integrations
+from .lms import LmsRecords
 from .lti import LtiStore
 from .policies import Policies
 from .reviewers import Reviewers
@@ -31,6 +33,7 @@ class Storage:
         self.policies = Policies(self.db)
         self.sessions = Sessions(self.db)
         self.lti = LtiStore(self.db)
+        self.lms = LmsRecords(self.db)
         self.reviewers = Reviewers(self.db)
         self.webhooks = Webhooks(self.db)
         self.audit = AuditLog(self.db.engine)

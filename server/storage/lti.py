@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from ..errors import Conflict, Invalid, NotFound
 from . import schema
 from .database import Database
+from .lms import forget_registration
 from .rows import Registration
 
 STATE_TTL = 600.0
@@ -129,11 +130,12 @@ class LtiStore:
         self.remove_registration_by_id(found.id)
 
     def remove_registration_by_id(self, registration_id: int) -> None:
-        """Remove a registration with its pending logins (sessions it started stay)."""
+        """Remove a registration with its pending logins and calls (sessions it started stay)."""
         r = schema.lti_registrations
         with self.engine.begin() as conn:
             for table in (schema.lti_states, schema.lti_contexts):
                 conn.execute(table.delete().where(table.c.registration_id == registration_id))
+            forget_registration(conn, registration_id)
             conn.execute(r.delete().where(r.c.id == registration_id))
 
     # -- the tool's keys -------------------------------------------------------------------

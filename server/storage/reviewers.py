@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import Conflict, NotFound
@@ -174,7 +176,14 @@ class Reviewers:
 
     # -- decisions -------------------------------------------------------------------------
 
-    def add_decision(self, session_id: str, outcome: str, comment: str, reviewer: str) -> None:
+    def add_decision(
+        self,
+        session_id: str,
+        outcome: str,
+        comment: str,
+        reviewer: str,
+        then: Callable[[Connection, str], None] | None = None,
+    ) -> None:
         with self.db.engine.begin() as conn:
             conn.execute(
                 schema.decisions.insert().values(
@@ -185,6 +194,8 @@ class Reviewers:
                     created_at=time.time(),
                 )
             )
+            if then is not None:
+                then(conn, session_id)
 
     def decisions(self, session_id: str) -> list[dict[str, Any]]:
         """Every decision on the session, newest first (the first is the current one)."""

@@ -269,3 +269,35 @@ class ReportRow:
     @property
     def threshold(self) -> float:
         return float(json.loads(self.policy_json)["trust_threshold"])
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What an LTI launch told us about the session it started: who and which link on the
+    platform, and the services (ACS, AGS) the platform offered for it."""
+
+    session_id: str
+    registration_id: int
+    subject: str
+    resource_link: dict[str, Any]
+    attempt_number: int | None
+    acs_url: str | None
+    acs_actions: tuple[str, ...]
+    ags_lineitems: str | None
+    ags_scopes: tuple[str, ...]
+    gradebook: bool
+
+    @classmethod
+    def from_row(cls, row: Any) -> Attempt:
+        return cls(
+            session_id=row.session_id,
+            registration_id=int(row.registration_id),
+            subject=row.subject,
+            resource_link=json.loads(row.resource_link),
+            attempt_number=row.attempt_number,
+            acs_url=row.acs_url,
+            acs_actions=tuple(json.loads(row.acs_actions or "[]")),
+            ags_lineitems=row.ags_lineitems,
+            ags_scopes=tuple(json.loads(row.ags_scopes or "[]")),
+            gradebook=bool(row.gradebook),
+        )

@@ -262,3 +262,62 @@ webhook_deliveries = sa.Table(
     sa.UniqueConstraint("webhook_id", "session_id", "event", name="uq_delivery_once"),
     sa.Index("ix_deliveries_due", "status", "next_attempt_at"),
 )
+
+# -- LTI services: what a launch said the platform offers, and calls back (migration 0006) ---------
+
+lti_attempts = sa.Table(
+    "lti_attempts",
+    metadata,
+    #: The session a launch started; the claims its later calls to the platform need.
+    sa.Column("session_id", sa.String(40), sa.ForeignKey("sessions.id"), primary_key=True),
+    sa.Column("registration_id", sa.Integer, sa.ForeignKey("lti_registrations.id"), nullable=False),
+    sa.Column("subject", sa.String(255), nullable=False),
+    sa.Column("resource_link", sa.Text, nullable=False),
+    sa.Column("attempt_number", sa.Integer),
+    sa.Column("acs_url", sa.Text),
+    sa.Column("acs_actions", sa.Text),
+    sa.Column("ags_lineitems", sa.Text),
+    sa.Column("ags_scopes", sa.Text),
+    #: The link opted in to the gradebook (custom integrity_gradebook=true).
+    sa.Column("gradebook", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+)
+
+lti_line_items = sa.Table(
+    "lti_line_items",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("registration_id", sa.Integer, sa.ForeignKey("lti_registrations.id"), nullable=False),
+    sa.Column("lineitems_url", sa.Text, nullable=False),
+    sa.Column("resource_link_id", sa.String(255), nullable=False),
+    sa.Column("lineitem_url", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.UniqueConstraint("registration_id", "resource_link_id", name="uq_lti_line_item"),
+)
+
+lms_calls = sa.Table(
+    "lms_calls",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("institution_id", sa.String(64), sa.ForeignKey("institutions.id"), nullable=False),
+    sa.Column("session_id", sa.String(40), sa.ForeignKey("sessions.id"), nullable=False),
+    #: acs or ags; the action is the ACS action (flag, terminate) or ags "score".
+    sa.Column("service", sa.String(8), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    #: pending (due at next_attempt_at), delivered, failed (attempts exhausted or refused), or
+    #: superseded (a newer call of the same kind for the session replaced it before it was sent).
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", sa.Double, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    #: What the last attempt sent (built when sent, from the session as it then is).
+    sa.Column("payload", sa.Text),
+    sa.Column("last_attempt_at", sa.Double),
+    sa.Column("last_status", sa.Integer),
+    sa.Column("last_error", sa.Text),
+    #: The platform's answer: the ACS status, or the AGS line item's URL.
+    sa.Column("result", sa.Text),
+    sa.Column("delivered_at", sa.Double),
+    sa.Index("ix_lms_calls_due", "status", "next_attempt_at"),
+    sa.Index("ix_lms_calls_session", "session_id", "service", "action"),
+)

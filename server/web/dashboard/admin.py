@@ -90,6 +90,7 @@ async def _lti_page(
         integrations=integrations,
         registrations=registrations,
         names=names,
+        calls=await view.run(state.store.lms.calls, institution),
         errors=errors or {},
         values=values or {},
         added=view.request.query_params.get("added", ""),
