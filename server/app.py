@@ -17,6 +17,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from .lti import registration_routes
 from .lti import routes as lti_routes
 from .observability import configure_logging
 from .services import Services
@@ -68,6 +69,7 @@ def create_app(
         *api.routes,
         *sdk.routes,
         *lti_routes.routes,
+        *registration_routes.routes,
         *dashboard.routes,
         *record.routes,
         Route("/metrics", metrics_endpoint, methods=["GET"]),

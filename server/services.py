@@ -11,6 +11,7 @@ from .assets import Bundle
 from .ingest import IngestService
 from .lti.access_tokens import AccessTokens
 from .lti.calls import LmsCallSender, LmsOutcomes
+from .lti.dynamic_registration import DynamicRegistration
 from .lti.keys import PlatformKeys, ToolKeys
 from .lti.launch import Launch, verify_id_token
 from .policies import PolicyStore
@@ -47,6 +48,7 @@ class Services:
     #: Calls back to the LMS (ACS, AGS): queued by ingest and decisions, sent in the background.
     lms_outcomes: LmsOutcomes
     lms_sender: LmsCallSender
+    lti_registration: DynamicRegistration
     #: The SDK files /sdk/v1/ serves.
     bundle: Bundle
 
@@ -88,6 +90,7 @@ class Services:
                 AccessTokens(outbound, lti_keys),
                 settings.webhook_backoff_seconds,
             ),
+            lti_registration=DynamicRegistration(store, outbound),
             bundle=Bundle(settings.bundle_dir),
         )
 

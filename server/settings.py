@@ -63,9 +63,10 @@ class Settings:
     demo: bool = False
     #: The built SDK bundle (see :func:`default_bundle_dir`).
     bundle_dir: Path = field(default_factory=default_bundle_dir)
-    #: How often each server process looks for due webhook deliveries (None: never).
+    #: How often each server process looks for due webhook deliveries and calls to the LMS
+    #: (ACS, AGS; None: never).
     webhook_poll_seconds: float | None = 2.0
-    #: Wait before the first retry of a failed delivery; it doubles with every failure.
+    #: Wait before the first retry of a failed delivery or LMS call; it doubles with every failure.
     webhook_backoff_seconds: float = 10.0
     #: Let outbound calls (webhooks, platforms' key sets) reach loopback and private addresses
     #: (off: an administrator cannot make the server call internal services).

@@ -175,8 +175,9 @@ class PlatformServices:
 
 
 @contextmanager
-def serve(services: PlatformServices) -> Iterator[PlatformServices]:
-    """The services on a loopback HTTP server (their ``base`` set to its address)."""
+def serve(services: Any) -> Iterator[Any]:
+    """``services`` (anything with ``answer``, ``received`` and ``base``) on a loopback HTTP
+    server, its ``base`` set to the server's address."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def _handle(self) -> None:
@@ -210,3 +211,144 @@ def serve(services: PlatformServices) -> Iterator[PlatformServices]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- a platform's side of LTI Dynamic Registration ----------------------------------------------
+
+MOODLE_SCOPES = [
+    "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem",
+    "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly",
+    "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly",
+    "https://purl.imsglobal.org/spec/lti-ags/scope/score",
+    "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly",
+    "openid",
+]
+
+
+@dataclass
+class RegisteringPlatform:
+    """Moodle's, Canvas's or a proctoring platform's registration endpoints, as
+    ../shared/LTI-NOTES.md (section 3) describes them: Moodle lists messages as strings, sends a
+    single-use token, answers plain-text errors and returns a deployment id; Canvas wants the
+    token on the configuration's fetch too, lists messages as objects, refuses scopes and
+    messages it does not know (422), has an issuer unlike its host, and may narrow scopes."""
+
+    flavour: str  # moodle | canvas | proctoring
+    issuer: str
+    jwks_uri: str
+    client_id: str = "dyn-client-1"
+    deployment_id: str | None = "7"
+    token: str = "registration-token-1"
+    #: Canvas: the scopes the admin unticked.
+    narrowed: tuple[str, ...] = ()
+    #: Where its OIDC authorisation is (the launching platform's), else on this server.
+    authorization_endpoint: str = ""
+    base: str = ""
+    used_tokens: set[str] = field(default_factory=set)
+    registrations: list[dict[str, Any]] = field(default_factory=list)
+    received: list[Received] = field(default_factory=list)
+
+    @property
+    def configuration_url(self) -> str:
+        return self.base + "/openid-configuration"
+
+    def configuration(self) -> dict[str, Any]:
+        config_key = "https://purl.imsglobal.org/spec/lti-platform-configuration"
+        if self.flavour == "moodle":
+            messages: list[Any] = ["LtiResourceLinkRequest", "LtiDeepLinkingRequest"]
+            scopes = MOODLE_SCOPES
+            config_key += " "  # an older Moodle's trailing space
+        elif self.flavour == "canvas":
+            messages = [
+                {"type": "LtiResourceLinkRequest", "placements": ["course_navigation"]},
+                {"type": "LtiDeepLinkingRequest", "placements": ["assignment_selection"]},
+            ]
+            scopes = MOODLE_SCOPES[:4]
+        else:
+            messages = [
+                {"type": t}
+                for t in ("LtiResourceLinkRequest", "LtiStartProctoring", "LtiEndAssessment")
+            ]
+            scopes = [ACS_SCOPE]
+        return {
+            "issuer": self.issuer,
+            "authorization_endpoint": self.authorization_endpoint or self.base + "/auth",
+            "token_endpoint": self.base + "/token",
+            "jwks_uri": self.jwks_uri,
+            "registration_endpoint": self.base + "/register",
+            "scopes_supported": scopes,
+            "response_types_supported": ["id_token"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+            "claims_supported": ["sub", "iss", "name", "given_name", "family_name", "email"],
+            config_key: {
+                "product_family_code": self.flavour,
+                "version": "4.3",
+                "messages_supported": messages,
+            },
+        }
+
+    def answer(self, request: Received) -> tuple[int, dict[str, str], bytes]:
+        path = request.path.split("?")[0]
+        auth = request.headers.get("authorization", "")
+        plain = {"content-type": "text/plain"}
+        if path == "/openid-configuration" and request.method == "GET":
+            if self.flavour == "canvas" and auth != f"Bearer {self.token}":
+                return 401, plain, b"unauthorized"
+            return (
+                200,
+                {"content-type": "application/json"},
+                json.dumps(self.configuration()).encode(),
+            )
+        if path != "/register" or request.method != "POST":
+            return 404, plain, b"not found"
+        if not auth.startswith("Bearer "):
+            return 401, plain, b"missing_registration_token"
+        if auth[7:] in self.used_tokens:
+            return 401, plain, b"token_already_used"
+        if auth[7:] != self.token:
+            return 401, plain, b"invalid token"
+        body = request.json()
+        problem = self._problem(body)
+        if problem is not None:
+            return (422 if self.flavour == "canvas" else 400), plain, problem.encode()
+        if self.flavour == "moodle":
+            self.used_tokens.add(auth[7:])
+        self.registrations.append(body)
+        answer = {**body, "client_id": self.client_id}
+        tool = dict(body["https://purl.imsglobal.org/spec/lti-tool-configuration"])
+        if self.deployment_id is not None:
+            tool["deployment_id"] = self.deployment_id
+        answer["https://purl.imsglobal.org/spec/lti-tool-configuration"] = tool
+        if self.flavour == "moodle":
+            answer["application_type"] = ["web"]
+        if self.narrowed:
+            answer["scope"] = " ".join(s for s in body["scope"].split() if s not in self.narrowed)
+        return 200, {"content-type": "application/json"}, json.dumps(answer).encode()
+
+    def _problem(self, body: dict[str, Any]) -> str | None:
+        tool = body.get("https://purl.imsglobal.org/spec/lti-tool-configuration") or {}
+        for name in ("initiate_login_uri", "client_name", "jwks_uri"):
+            if not body.get(name):
+                return f"missing required attribute {name}"
+        if "id_token" not in body.get("response_types", []):
+            return "invalid_response_types"
+        if not isinstance(body.get("redirect_uris"), list):
+            return "invalid_redirect_uris"
+        if body.get("token_endpoint_auth_method") != "private_key_jwt":
+            return "invalid_token_endpoint_auth_method"
+        if body.get("application_type", "web") != "web":
+            return "invalid_application_type"
+        if not tool.get("domain") or not tool.get("target_link_uri"):
+            return "missing required attribute domain or target_link_uri"
+        if self.flavour == "canvas":
+            if not {"client_credentials", "implicit"} <= set(body.get("grant_types", [])):
+                return '{"errors": "grant_types"}'
+            known = set(self.configuration()["scopes_supported"])
+            unknown = [s for s in body.get("scope", "").split() if s not in known]
+            if unknown:
+                return json.dumps({"errors": {"scope": unknown}})
+            kinds = {m.get("type") for m in tool.get("messages", [])}
+            if kinds - {"LtiResourceLinkRequest", "LtiDeepLinkingRequest"}:
+                return json.dumps({"errors": {"messages": sorted(kinds)}})
+        return None

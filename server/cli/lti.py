@@ -1,4 +1,5 @@
-"""LTI 1.3 platforms and the tool's key: ``openproctor lti add|list|remove|rotate-key``."""
+"""LTI 1.3 platforms and the tool's key:
+``openproctor lti add|list|remove|register-url|rotate-key``."""
 
 from __future__ import annotations
 
@@ -83,6 +84,27 @@ def cmd_lti_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lti_register_url(args: argparse.Namespace) -> int:
+    from ..lti.dynamic_registration import LINK_LIFETIME_SECONDS, new_link
+
+    settings = settings_of(args)
+    with opened(settings) as services:
+        integration = services.store.integrations.get(args.integration)
+        if integration is None:
+            raise SystemExit(f"error: no integration named {args.integration!r}")
+        try:
+            code = new_link(services.store, integration.id, "cli", args.exam_url)
+        except OpenproctorError as exc:
+            raise SystemExit(f"error: --exam-url: {exc.message}") from None
+    base = settings.public_origin or "https://THIS-SERVER"
+    print(f"{base}/lti/register/{code}")
+    print(
+        f"paste it into the LMS's dynamic registration; it works once, for "
+        f"{LINK_LIFETIME_SECONDS // 86400} days, for integration {args.integration!r}"
+    )
+    return 0
+
+
 def cmd_lti_rotate_key(args: argparse.Namespace) -> int:
     from ..lti.keys import KEY_GRACE_SECONDS
 
@@ -131,6 +153,16 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     lrm.add_argument("--issuer", required=True)
     lrm.add_argument("--client-id", required=True)
     lrm.set_defaults(func=cmd_lti_remove)
+    lreg = lsub.add_parser(
+        "register-url",
+        parents=[common],
+        help="make a one-time LTI Dynamic Registration URL to paste into Moodle or Canvas",
+    )
+    lreg.add_argument("--integration", required=True, help="the integration it registers for")
+    lreg.add_argument(
+        "--exam-url", default=None, help="where learners go after a plain resource-link launch"
+    )
+    lreg.set_defaults(func=cmd_lti_register_url)
     lrot = lsub.add_parser(
         "rotate-key", parents=[common], help="create a new tool signing key (old one in grace)"
     )

@@ -239,7 +239,11 @@ def verify_id_token(
     if claims.get(LTI + "version") != "1.3.0":
         raise Invalid("wrong_version", "the LTI version claim must be 1.3.0")
     deployment = claims.get(LTI + "deployment_id")
-    if deployment not in registration.deployment_ids:
+    if not isinstance(deployment, str) or not deployment:
+        raise Invalid("missing_claim", "the id_token lacks the deployment_id claim")
+    # A platform registered dynamically without a deployment id learns it from its first
+    # launch (the launch route stores it); every other launch must name a known one.
+    if registration.deployment_ids and deployment not in registration.deployment_ids:
         raise Forbidden(
             "unknown_deployment", f"deployment {deployment!r} is not registered for this platform"
         )

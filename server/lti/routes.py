@@ -114,7 +114,11 @@ async def login(request: Request) -> Response:
                 + " is registered with this tool",
             )
         deployment = params.get("lti_deployment_id")
-        if deployment and deployment not in registration.deployment_ids:
+        if (
+            deployment
+            and registration.deployment_ids
+            and deployment not in registration.deployment_ids
+        ):
             raise Forbidden("unknown_deployment", f"deployment {deployment!r} is not registered")
         launch_url = own_origin(request, state.settings.public_origin) + "/lti/launch"
         if _origin(params["target_link_uri"]) != _origin(launch_url):
@@ -211,6 +215,8 @@ async def launch(request: Request) -> Response:
             )
         if not await run_in_threadpool(state.store.lti.consume_state, login_state):
             raise Invalid("replayed", "this launch was already used (a replayed id_token)")
+        if not registration.deployment_ids:
+            verified = await run_in_threadpool(_learn_deployment, state, verified)
         try:
             response = await _dispatch(request, state, verified)
         except OpenproctorError as exc:
@@ -238,6 +244,19 @@ def _rejected(request: Request, launch: Launch, error: OpenproctorError) -> Resp
     log.warning("lti %s refused: %s: %s", request.url.path, error.code, error.message)
     query = urlencode({"lti_errormsg": error.message, "lti_errorlog": error.code})
     return RedirectResponse(url + ("&" if "?" in url else "?") + query, 303)
+
+
+def _learn_deployment(state: Services, launch: Launch) -> Launch:
+    """The first launch of a dynamically registered platform names its deployment; from then
+    on only that one is accepted (docs/lti.md, "Dynamic Registration")."""
+    registration = launch.registration
+    state.store.lti.add_deployment(registration.id, launch.deployment_id)
+    learned = state.store.lti.get_registration(registration.id)
+    if learned is None or launch.deployment_id not in learned.deployment_ids:
+        raise Forbidden(
+            "unknown_deployment", f"deployment {launch.deployment_id!r} is not registered"
+        )
+    return replace(launch, registration=learned)
 
 
 def _frame_origins(registration: Registration | None) -> list[str]:

@@ -136,7 +136,83 @@ class LtiStore:
             for table in (schema.lti_states, schema.lti_contexts):
                 conn.execute(table.delete().where(table.c.registration_id == registration_id))
             forget_registration(conn, registration_id)
+            links = schema.lti_registration_links
+            conn.execute(
+                links.update()
+                .where(links.c.registration_id == registration_id)
+                .values(registration_id=None)
+            )
             conn.execute(r.delete().where(r.c.id == registration_id))
+
+    def add_deployment(self, registration_id: int, deployment_id: str) -> bool:
+        """Learn a dynamically registered platform's deployment from its first launch: only
+        while it has none (a conditional UPDATE, so two first launches cannot both add one)."""
+        r = schema.lti_registrations
+        with self.engine.begin() as conn:
+            return bool(
+                conn.execute(
+                    r.update()
+                    .where(r.c.id == registration_id, r.c.deployment_ids == "[]")
+                    .values(deployment_ids=json.dumps([deployment_id]))
+                ).rowcount
+            )
+
+    # -- one-time links of Dynamic Registration ---------------------------------------------
+
+    def add_registration_link(
+        self,
+        code_hash: str,
+        integration_id: int,
+        exam_url: str | None,
+        created_by: str,
+        expires_at: float,
+    ) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                schema.lti_registration_links.insert().values(
+                    code_hash=code_hash,
+                    integration_id=integration_id,
+                    exam_url=exam_url,
+                    created_by=created_by,
+                    created_at=time.time(),
+                    expires_at=expires_at,
+                )
+            )
+
+    def registration_link(self, code_hash: str) -> dict[str, Any] | None:
+        links = schema.lti_registration_links
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(sa.select(links).where(links.c.code_hash == code_hash))
+                .mappings()
+                .first()
+            )
+        return dict(row) if row else None
+
+    def use_registration_link(self, code_hash: str, now: float) -> bool:
+        """Spend a link (single use, even when two requests race for it)."""
+        links = schema.lti_registration_links
+        with self.engine.begin() as conn:
+            return bool(
+                conn.execute(
+                    links.update()
+                    .where(
+                        links.c.code_hash == code_hash,
+                        links.c.used_at.is_(None),
+                        links.c.expires_at > now,
+                    )
+                    .values(used_at=now)
+                ).rowcount
+            )
+
+    def link_registered(self, code_hash: str, registration_id: int) -> None:
+        links = schema.lti_registration_links
+        with self.engine.begin() as conn:
+            conn.execute(
+                links.update()
+                .where(links.c.code_hash == code_hash)
+                .values(registration_id=registration_id)
+            )
 
     # -- the tool's keys -------------------------------------------------------------------
 

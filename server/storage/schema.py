@@ -321,3 +321,17 @@ lms_calls = sa.Table(
     sa.Index("ix_lms_calls_due", "status", "next_attempt_at"),
     sa.Index("ix_lms_calls_session", "session_id", "service", "action"),
 )
+
+lti_registration_links = sa.Table(
+    "lti_registration_links",
+    metadata,
+    #: SHA-256 of the one-time code in the URL an administrator pastes into the LMS.
+    sa.Column("code_hash", sa.String(64), primary_key=True),
+    sa.Column("integration_id", sa.Integer, sa.ForeignKey("integrations.id"), nullable=False),
+    sa.Column("exam_url", sa.Text),
+    sa.Column("created_by", sa.String(255), nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("expires_at", sa.Double, nullable=False),
+    sa.Column("used_at", sa.Double),
+    sa.Column("registration_id", sa.Integer, sa.ForeignKey("lti_registrations.id")),
+)

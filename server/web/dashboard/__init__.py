@@ -64,6 +64,12 @@ routes = [
             Route("/lti", admin.lti_page, methods=["GET"], name="platforms"),
             Route("/lti", admin.add_platform, methods=["POST"], name="add_platform"),
             Route(
+                "/lti/registration-url",
+                admin.add_registration_link,
+                methods=["POST"],
+                name="add_registration_link",
+            ),
+            Route(
                 "/lti/{registration_id:id}/remove",
                 admin.remove_platform,
                 methods=["POST"],

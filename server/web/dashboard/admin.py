@@ -7,6 +7,7 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from ...errors import OpenproctorError
+from ...lti.dynamic_registration import new_link
 from ...lti.registration import check_platform_settings, tool_settings
 from ...storage.lti import LtiStore
 from ..http import own_origin, status_of
@@ -74,6 +75,7 @@ async def _lti_page(
     status: int = 200,
     errors: dict[str, str] | None = None,
     values: dict[str, str] | None = None,
+    registration_url: str = "",
 ) -> Response:
     state, institution = view.state, view.reviewer.institution_id
     integrations = await view.run(state.store.integrations.of_institution, institution)
@@ -94,6 +96,7 @@ async def _lti_page(
         errors=errors or {},
         values=values or {},
         added=view.request.query_params.get("added", ""),
+        registration_url=registration_url,
     )
 
 
@@ -165,3 +168,32 @@ async def remove_platform(view: View) -> Response:
         return await view.render("dashboard/not_found.html", status=404, what="LMS platform")
     await view.run(lti.remove_registration_by_id, registration_id)
     return view.redirect("dashboard:platforms")
+
+
+@dashboard(admin=True, post=True)
+async def add_registration_link(view: View) -> Response:
+    """A one-time Dynamic Registration URL for one of the institution's integrations (shown
+    once: it attaches a platform to the institution)."""
+    values = {
+        "link_integration": view.field("link_integration"),
+        "link_exam_url": view.field("link_exam_url"),
+    }
+    mine = await view.run(
+        view.state.store.integrations.of_institution, view.reviewer.institution_id
+    )
+    integration = next((i for i in mine if i.name == values["link_integration"]), None)
+    if integration is None:
+        errors = {"link_integration": "choose one of your institution's integrations"}
+        return await _lti_page(view, 400, errors, values)
+    try:
+        code = await view.run(
+            new_link,
+            view.state.store,
+            integration.id,
+            f"dashboard:{view.reviewer.name}",
+            values["link_exam_url"] or None,
+        )
+    except OpenproctorError as exc:
+        return await _lti_page(view, status_of(exc), {"link_exam_url": exc.message}, values)
+    base = own_origin(view.request, view.state.settings.public_origin)
+    return await _lti_page(view, 201, registration_url=f"{base}/lti/register/{code}")

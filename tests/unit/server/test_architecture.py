@@ -29,7 +29,7 @@ LAYERS: dict[str, set[str]] = {
     },
     "lti": {"lti", "lti.keys", "lti.launch", "lti.registration"},
     "services": {"services"},
-    "web": {"web", "lti.routes", "app"},
+    "web": {"web", "lti.routes", "lti.registration_routes", "app"},
     "cli": {"cli"},
 }
 ORDER = list(LAYERS)

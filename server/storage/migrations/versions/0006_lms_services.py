@@ -1,5 +1,6 @@
 """LTI services back to the platform: each launch's attempt (ACS and AGS claims), the tool's
-own line items, and the durable queue of calls to the platform.
+own line items, the durable queue of calls to the platform, and the one-time links of LTI
+Dynamic Registration.
 
 Revision ID: 0006
 """
@@ -72,9 +73,21 @@ def upgrade() -> None:
     )
     op.create_index("ix_lms_calls_due", "lms_calls", ["status", "next_attempt_at"])
     op.create_index("ix_lms_calls_session", "lms_calls", ["session_id", "service", "action"])
+    op.create_table(
+        "lti_registration_links",
+        sa.Column("code_hash", sa.String(64), primary_key=True),
+        sa.Column("integration_id", sa.Integer, sa.ForeignKey("integrations.id"), nullable=False),
+        sa.Column("exam_url", sa.Text),
+        sa.Column("created_by", sa.String(255), nullable=False),
+        sa.Column("created_at", sa.Double, nullable=False),
+        sa.Column("expires_at", sa.Double, nullable=False),
+        sa.Column("used_at", sa.Double),
+        sa.Column("registration_id", sa.Integer, sa.ForeignKey("lti_registrations.id")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("lti_registration_links")
     op.drop_table("lms_calls")
     op.drop_table("lti_line_items")
     op.drop_table("lti_attempts")
