@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import secrets
 import time
 from collections.abc import Mapping
@@ -35,6 +36,10 @@ log = logging.getLogger("openproctor.server.lti.registration")
 PLATFORM_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-platform-configuration"
 TOOL_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-tool-configuration"
 LINK_LIFETIME_SECONDS = 7 * 24 * 3600
+#: What new_link makes (token_urlsafe); anything else is no link of ours.
+CODE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+#: A registration token goes into an Authorization header: printable ASCII only.
+TOKEN = re.compile(r"[\x21-\x7e]*")
 #: The scopes the tool asks for, where the platform lists them.
 WANTED_SCOPES = (acs.SCOPE, *ags.SCOPES)
 #: The messages the tool handles; the resource link is the registration's target_link_uri.
@@ -183,7 +188,7 @@ class DynamicRegistration:
         """The whole exchange; raises an OpenproctorError naming the problem. The code is
         spent only once the platform has accepted the registration (a platform that refused
         can be retried with the same URL), and at most once."""
-        link = self.store.lti.registration_link(code_hash(code))
+        link = self.store.lti.registration_link(code_hash(code)) if CODE.fullmatch(code) else None
         now = time.time()
         if link is None:
             raise NotFound("unknown_registration_link", "this registration URL is not known")
@@ -193,8 +198,11 @@ class DynamicRegistration:
             raise Invalid("registration_link_expired", "this registration URL has expired")
         if validation.url_problem(configuration_url):
             raise Invalid("invalid_parameter", "openid_configuration must be an http(s) URL")
-        if len(registration_token) > 8192:
-            raise Invalid("invalid_parameter", "registration_token is too long")
+        if len(registration_token) > 8192 or not TOKEN.fullmatch(registration_token):
+            raise Invalid(
+                "invalid_parameter",
+                "registration_token must be at most 8192 printable ASCII characters",
+            )
         headers = {"accept": "application/json"}
         if registration_token:  # Canvas needs it on the configuration's fetch too
             headers["authorization"] = f"Bearer {registration_token}"

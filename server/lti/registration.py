@@ -105,5 +105,6 @@ def tool_settings(base: str) -> dict[str, Any]:
             "allow_mobile",
             "weights",
             "heartbeat_seconds",
+            "integrity_gradebook",
         ],
     }

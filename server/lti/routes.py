@@ -600,6 +600,7 @@ async def deep_linking_submit(request: Request) -> Response:
         values: dict[str, Any] = {name: params.get(name, "").strip() for name in DL_FIELDS}
         values["flags_enabled"] = [f for f in form.getlist("flags_enabled") if isinstance(f, str)]
         values["allow_mobile"] = params.get("allow_mobile") == "true"
+        values["integrity_gradebook"] = params.get("integrity_gradebook") == "true"
         exams = await run_in_threadpool(_linkable_exams, state, institution, staff)
         chosen = next((e for e in exams if e["exam_id"] == params.get("existing")), None)
         errors: dict[str, str] = {}
@@ -700,6 +701,8 @@ def _link_custom(
 ) -> dict[str, str]:
     """The resource link's custom parameters: the exam, its length and page (no policy)."""
     custom = {"exam_id": values["exam_id"], "duration": values["duration"] or "180"}
+    if values.get("integrity_gradebook"):
+        custom["integrity_gradebook"] = "true"
     if values["exam_url"]:
         custom["exam_url"] = values["exam_url"]
         problem = exam_url_problem(values["exam_url"], exam_origins)

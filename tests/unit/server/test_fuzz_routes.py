@@ -22,6 +22,7 @@ from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
 from openproctor.server import create_app
+from openproctor.server.lti.dynamic_registration import new_link
 from openproctor.server.reviewers import ReviewerStore
 
 from ...lti_platform import INSTRUCTOR, LEARNER, LaunchSpec, Platform, serve_jwks
@@ -466,6 +467,30 @@ drives("POST", "/dashboard/lti")(
         },
     )
 )
+drives("POST", "/dashboard/lti/registration-url")(
+    _dashboard_form(
+        lambda w, v: "/dashboard/lti/registration-url",
+        {"link_integration": "lms1", "link_exam_url": ""},
+    )
+)
+
+
+@drives("GET", "/lti/register/{code}")
+def _dynamic_registration(w: World, v: Any) -> Iterator[Any]:
+    state = w.client.app.state.openproctor
+    integration = state.store.integrations.get("lms1")
+    code = new_link(state.store, integration.id, "fuzz")
+    # A real answer that is no configuration (the platform's key set): a clear 400.
+    config = state.store.lti.get_registration(w.registration_id).jwks_url
+    for path, query in (
+        (_raw(str(v)), {"openid_configuration": config}),
+        (code, {"openid_configuration": str(v)}),
+        (code, {"openid_configuration": config, "registration_token": str(v)}),
+    ):
+        encoded = "&".join(f"{k}={_raw(x)}" for k, x in query.items())
+        yield w.client.get(f"/lti/register/{path}?{encoded}")
+
+
 drives("POST", "/dashboard/lti/{registration_id:id}/remove")(
     _dashboard_form(lambda w, v: f"/dashboard/lti/{v if v.isdigit() else '999'}/remove", {})
 )

@@ -428,3 +428,21 @@ def test_an_end_message_without_an_attempt_number_is_refused(tool, platform):
     assert parse_qs(urlsplit(response.headers["location"]).query)["lti_errorlog"] == [
         "missing_claim"
     ]
+
+
+def test_deep_linking_can_opt_the_link_in_to_the_gradebook(tool, platform, store):
+    page = launch(
+        tool, platform, LaunchSpec(user="teacher-1", roles=[INSTRUCTOR], kind="deep_linking")
+    )
+    assert 'name="integrity_gradebook"' in page.text
+    context = page.text.split('name="context" value="', 1)[1].split('"', 1)[0]
+    form = {"context": context, "exam_id": "ALG-7", "title": "Quiz", "duration": "30"}
+    answer = tool.post("/lti/deep-linking", data={**form, "integrity_gradebook": "true"})
+    assert answer.status_code == 200, answer.text
+    _, signed = autopost(answer.text)
+    items = platform.deep_link_items(signed, tool.get("/lti/jwks").json())
+    assert items[0]["custom"] == {
+        "exam_id": "ALG-7",
+        "duration": "30",
+        "integrity_gradebook": "true",
+    }
