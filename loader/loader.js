@@ -12,6 +12,7 @@
   var QUEUED_SIGNALS = 5000, ACTIVITY_MS = 5000, RESIZE_SETTLE_MS = 250, COMBO_CHARS = 32, BATCH_EVENTS = 200;
   var UNLOAD_EVENTS = 100, UNLOAD_BYTES = 60000; // keepalive bodies are capped at 64 KiB
   var RETRY_FIRST_MS = 1000, RETRY_MAX_MS = 30000; // backoff, jittered +-25 %
+  var CODE_FIELDS = "input[name=quizpassword],input[name=access_code]"; // Moodle's, Canvas's
   var queued = []; // the one queue: {at (epoch ms), s}, held until a worker is ready
   var current = null; // the running session
   var lastActivity = 0;
@@ -114,7 +115,7 @@
     var self = this, api = server + "/api/v1/sessions/" + grant.session_id;
     var listeners = [], unacked = (stored && stored.outbox) || [], sending = false, backoff = 0, retryTimer = 0;
     var started = deferred(), finished = deferred(), uploaded = deferred(), ready = deferred();
-    var worker = null, finishing = false, ended = false;
+    var worker = null, finishing = false, ended = false, gated = !!grant.gate;
     // Times count from the session's start: a reload keeps its origin, a new device the server's.
     var origin = stored && stored.origin ? stored.origin : epoch() - (grant.elapsed_ms || 0);
     this.id = grant.session_id;
@@ -147,6 +148,7 @@
       idb(db, "sessions", "readwrite", function (st) { st.put({ sid: grant.session_id, origin: origin, chain: chain }); });
     }
     function acknowledge(seq) {
+      if (gated) { gated = false; gate(); } // the server holds our session_start now
       unacked = unacked.filter(function (e) { return e.seq > seq; });
       emit({ acknowledged: seq });
       idb(db, "outbox", "readwrite", function (st) { st.delete(IDBKeyRange.bound([grant.session_id, 0], [grant.session_id, seq])); });
@@ -170,6 +172,14 @@
         } else if (transient(res.status)) { schedule(delay()); }
         else { emit({ error: problem(res).message }); } // refused: resending cannot help
       }, function () { sending = false; schedule(delay()); });
+    }
+    function gate() { // the exam's access code, which the server releases while this session runs
+      post(api + "/access-code", grant.token).then(function (res) {
+        var field = document.querySelector(options.codeField || CODE_FIELDS);
+        if (res.status !== 200) return res.status < 500 && res.status !== 409 ? emit({ error: problem(res).message }) : ended || setTimeout(gate, delay());
+        if (!field) { field = document.createElement("input"); field.readOnly = true; field.setAttribute("aria-label", "Access code for this exam"); document.body.prepend(field); }
+        field.value = res.body.access_code;
+      }, function () { setTimeout(gate, delay()); });
     }
     function complete() { // the whole log is stored: close the session
       post(api + "/finish", grant.token).then(function (res) {
@@ -200,6 +210,7 @@
     function message(m) { // every message worker.js sends
       if (m.type === "ready") {
         emit({ ready: true, bootMs: m.bootMs, heapBytes: m.heapBytes });
+        if (gated && grant.chain.next_seq) { gated = false; gate(); } // resumed: already started
         self.drain(); ready.resolve(self); started.resolve(self);
       } else if (m.type === "events") {
         persist(m.events, m.chain);
@@ -300,7 +311,7 @@
       ]).then(function (saved) {
         var local = saved[0], outbox = (saved[1] || []).map(function (row) { return row.e; });
         var chain = local && local.chain && local.chain.next_seq > grant.chain.next_seq ? local.chain : grant.chain;
-        var session = new Session(server, grant, db, { origin: local && local.origin, outbox: outbox }, { chain: chain, environment: env, mode: config.bundle || "fast" });
+        var session = new Session(server, grant, db, { origin: local && local.origin, outbox: outbox }, { chain: chain, environment: env, mode: config.bundle || "fast", codeField: config.accessCodeField });
         current = session;
         return session.start(r[1]);
       });
@@ -326,7 +337,7 @@
       history.replaceState(null, "", location.pathname + location.search + (rest ? "#" + rest : ""));
     }
     if (token) {
-      openproctor.session = init({ sessionToken: token, institutionKey: script.getAttribute("data-institution-key"), theme: script.getAttribute("data-theme"), bundle: script.getAttribute("data-bundle") || undefined });
+      openproctor.session = init({ sessionToken: token, institutionKey: script.getAttribute("data-institution-key"), theme: script.getAttribute("data-theme"), bundle: script.getAttribute("data-bundle") || undefined, accessCodeField: script.getAttribute("data-access-code-field") });
       openproctor.session.catch(function (e) { window.dispatchEvent(new CustomEvent("openproctor:state", { detail: { error: e.message } })); });
     }
   }

@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from .access_codes import AccessCodes
 from .assets import Bundle
 from .ingest import IngestService
 from .lti.access_tokens import AccessTokens
@@ -49,6 +50,8 @@ class Services:
     lms_outcomes: LmsOutcomes
     lms_sender: LmsCallSender
     lti_registration: DynamicRegistration
+    #: Exams' access codes (the gate for LMSs without proctoring messages).
+    access_codes: AccessCodes
     #: The SDK files /sdk/v1/ serves.
     bundle: Bundle
 
@@ -59,13 +62,16 @@ class Services:
         webhooks = WebhookStore(store, keyring)
         outbound = OutboundGuard(allow_private=settings.outbound_allow_private)
         lti_keys = ToolKeys(store.lti, keyring)
+        access_codes = AccessCodes(store, keyring)
         lms_outcomes = LmsOutcomes(store)
         return cls(
             settings=settings,
             store=store,
             keyring=keyring,
             outbound=outbound,
-            sessions=SessionService(store, keyring, settings.token_grace_seconds),
+            sessions=SessionService(
+                store, keyring, settings.token_grace_seconds, gated=access_codes.gated
+            ),
             ingest=IngestService(
                 store,
                 keyring,
@@ -91,6 +97,7 @@ class Services:
                 settings.webhook_backoff_seconds,
             ),
             lti_registration=DynamicRegistration(store, outbound),
+            access_codes=access_codes,
             bundle=Bundle(settings.bundle_dir),
         )
 

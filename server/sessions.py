@@ -57,6 +57,8 @@ class SessionService:
     store: Storage
     keyring: Keyring
     token_grace_seconds: int
+    #: Whether an exam (institution, exam id) has an access code for the SDK to fetch.
+    gated: Callable[[str, str], bool] = lambda institution_id, exam_id: False
 
     def start(
         self, integration: Integration, token: str, now: float | None = None
@@ -194,4 +196,6 @@ class SessionService:
             "exam": {"id": row.exam_id, "name": row.exam_name},
             # The student's own view of what was recorded (a capability link).
             "record_url": self.keyring.record_path(row.id),
+            # The exam has an access code: the SDK asks for it once proctoring runs.
+            "gate": self.gated(row.institution_id, row.exam_id),
         }

@@ -68,8 +68,8 @@ class Settings:
     webhook_poll_seconds: float | None = 2.0
     #: Wait before the first retry of a failed delivery or LMS call; it doubles with every failure.
     webhook_backoff_seconds: float = 10.0
-    #: Let outbound calls (webhooks, platforms' key sets) reach loopback and private addresses
-    #: (off: an administrator cannot make the server call internal services).
+    #: Let outbound calls (webhooks, platforms' key sets and services) reach loopback and private
+    #: addresses (off: an administrator cannot make the server call internal services).
     outbound_allow_private: bool = False
 
     @classmethod

@@ -78,6 +78,33 @@ class Policies:
                 return inserted_id(result), version
         raise Unavailable("busy", "could not store the policy; try again")
 
+    def set_access_code(
+        self, institution_id: str, exam_id: str, encrypted: bytes | None, actor: str
+    ) -> bool:
+        """Store (or, with None, clear) an exam's encrypted access code, audited (never the
+        code); False: no such exam."""
+        x = schema.exams
+        with self.db.engine.begin() as conn:
+            changed = conn.execute(
+                x.update()
+                .where(x.c.institution_id == institution_id, x.c.exam_id == exam_id)
+                .values(access_code_enc=encrypted)
+            ).rowcount
+            if changed:
+                action = "exam.access_code_set" if encrypted else "exam.access_code_cleared"
+                audit_record(conn, institution_id, actor, action, exam_id)
+            return bool(changed)
+
+    def access_code(self, institution_id: str, exam_id: str) -> bytes | None:
+        x = schema.exams
+        with self.db.engine.connect() as conn:
+            found = conn.execute(
+                sa.select(x.c.access_code_enc).where(
+                    x.c.institution_id == institution_id, x.c.exam_id == exam_id
+                )
+            ).scalar()
+        return bytes(found) if found is not None else None
+
     def exam(self, institution_id: str, exam_id: str) -> ExamRecord | None:
         """The exam and the course it belongs to, or None when it does not exist."""
         x = schema.exams

@@ -160,6 +160,9 @@ exams = sa.Table(
     sa.Column("context_id", sa.String(255)),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("created_by", sa.String(255), nullable=False),
+    #: The LMS quiz's password / access code, encrypted; released to a running session only
+    #: (access_codes.py; migration 0006).
+    sa.Column("access_code_enc", sa.LargeBinary),
 )
 
 reviewer_sessions = sa.Table(

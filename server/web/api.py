@@ -68,6 +68,15 @@ async def resume_session(request: Request) -> JSONResponse:
     return JSONResponse(grant)
 
 
+async def access_code(request: Request) -> JSONResponse:
+    """The exam's access code, for this session's browser while its proctoring runs."""
+    state = services(request)
+    row = await _session_for_token(request, state)
+    state.limiter.hit(row.id)
+    code = await run_in_threadpool(state.access_codes.release, row)
+    return JSONResponse({"access_code": code}, headers={"cache-control": "no-store"})
+
+
 async def _session_for_token(request: Request, state: Services) -> SessionRow:
     session_id = request.path_params["session_id"]
     state.keyring.check_session_token(bearer(request), session_id)
@@ -237,6 +246,7 @@ routes = [
     Route("/api/v1/sessions/{session_id}/events", post_events, methods=["POST"]),
     Route("/api/v1/sessions/{session_id}/finish", finish_session, methods=["POST"]),
     Route("/api/v1/sessions/{session_id}/resume", resume_session, methods=["POST"]),
+    Route("/api/v1/sessions/{session_id}/access-code", access_code, methods=["POST"]),
     Route("/api/v1/openapi.json", openapi_endpoint, methods=["GET"]),
     Route("/healthz", healthz, methods=["GET"]),
 ]

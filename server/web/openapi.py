@@ -103,9 +103,15 @@ SCHEMAS: dict[str, Any] = {
             "exam",
             "tally",
             "record_url",
+            "gate",
         ],
         "properties": {
             "session_id": {"type": "string"},
+            "gate": {
+                "type": "boolean",
+                "description": "the exam has an access code (the LMS quiz password): the SDK "
+                "asks POST /api/v1/sessions/{session_id}/access-code for it once proctoring runs",
+            },
             "resumed": {"type": "boolean"},
             "tally": {
                 "type": "object",
@@ -324,6 +330,31 @@ DOCUMENT: dict[str, Any] = {
                 "responses": {
                     "200": _json(_ref("SessionGrant"), "The session's grant with a fresh token"),
                     "409": _error("The session has finished"),
+                    **COMMON_ERRORS,
+                },
+            }
+        },
+        "/api/v1/sessions/{session_id}/access-code": {
+            "post": {
+                "summary": "The exam's access code, released only while this session's "
+                "proctoring runs (active, its session_start stored, before the deadline)",
+                "parameters": [SESSION_ID],
+                "security": BEARER_SESSION,
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["access_code"],
+                            "properties": {"access_code": {"type": "string"}},
+                        },
+                        "The code (never cached)",
+                    ),
+                    "404": _error("The exam has no access code (no_access_code)"),
+                    "409": _error(
+                        "The session has not started (session_not_started) or has ended "
+                        "(session_not_active)"
+                    ),
+                    "429": _error("Too many requests for this session"),
                     **COMMON_ERRORS,
                 },
             }

@@ -45,6 +45,12 @@ routes = [
             Route(
                 "/policies/{exam_id}/promote", policies.promote, methods=["POST"], name="promote"
             ),
+            Route(
+                "/policies/{exam_id}/access-code",
+                policies.set_access_code,
+                methods=["POST"],
+                name="access_code",
+            ),
             Route("/reports", reports.report_page, methods=["GET"], name="reports"),
             Route("/reports.csv", reports.report_csv, methods=["GET"], name="reports_csv"),
             Route(

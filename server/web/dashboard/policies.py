@@ -128,8 +128,10 @@ async def _edit_page(
     notice: str = "",
     promote_error: str = "",
     status: int = 200,
+    access_code_error: str = "",
 ) -> Response:
     exam = versions = None
+    gated = False
     changes: list[tuple[str, str, str]] = []
     editable = view.reviewer.role == "admin"
     if exam_id is not None:
@@ -140,6 +142,7 @@ async def _edit_page(
         if exam is not None and exam.staging is not None:
             changes = diff(exam.production.policy if exam.production else None, exam.staging.policy)
         editable = may_edit_exam(view.reviewer, context)
+        gated = await view.run(view.state.access_codes.gated, view.reviewer.institution_id, exam_id)
         if not sees_accommodations(view.reviewer, context):
             values = {**values, "accommodations": HIDDEN}
             changes = [c for c in changes if c[0] != "accommodations"]
@@ -156,6 +159,8 @@ async def _edit_page(
         notice=notice,
         promote_error=promote_error,
         editable=editable,
+        gated=gated,
+        access_code_error=access_code_error,
     )
 
 
@@ -167,9 +172,11 @@ async def policy_page(view: View) -> Response:
         return await view.render("dashboard/not_found.html", status=404, what="exam policy")
     shown = exam.staging or exam.production
     assert shown is not None
-    notice = {"saved": "Saved to staging.", "promoted": "Promoted to production."}.get(
-        view.request.query_params.get("done", ""), ""
-    )
+    notice = {
+        "saved": "Saved to staging.",
+        "promoted": "Promoted to production.",
+        "access_code": "The access code was saved.",
+    }.get(view.request.query_params.get("done", ""), "")
     return await _edit_page(view, exam_id, _values(shown.policy), notice=notice)
 
 
@@ -250,3 +257,29 @@ async def promote(view: View) -> Response:
             view, exam_id, _values(exam.staging.policy), promote_error=exc.message, status=409
         )
     return view.redirect("dashboard:policy", "?done=promoted", exam_id=exam_id)
+
+
+@dashboard(post=True)
+async def set_access_code(view: View) -> Response:
+    """Set or remove the exam's access code (who may change the policy may change it)."""
+    exam_id = view.request.path_params["exam_id"]
+    refused = await _refused_edit(view, exam_id)
+    if refused is not None:
+        return refused
+    try:
+        await view.run(
+            view.state.access_codes.set,
+            view.reviewer.institution_id,
+            exam_id,
+            view.field("access_code"),
+            view.who,
+        )
+    except OpenproctorError as exc:
+        exam, _ = await readable_exam(view, exam_id)
+        assert exam is not None
+        shown = exam.staging or exam.production
+        assert shown is not None
+        return await _edit_page(
+            view, exam_id, _values(shown.policy), access_code_error=exc.message, status=400
+        )
+    return view.redirect("dashboard:policy", "?done=access_code", exam_id=exam_id)

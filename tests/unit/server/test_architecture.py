@@ -26,6 +26,7 @@ LAYERS: dict[str, set[str]] = {
         "reports",
         "evidence",
         "webhooks",
+        "access_codes",
     },
     "lti": {"lti", "lti.keys", "lti.launch", "lti.registration"},
     "services": {"services"},

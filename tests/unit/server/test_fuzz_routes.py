@@ -235,6 +235,12 @@ def _resume(w: World, v: Any) -> Iterator[Any]:
     yield w.post_json(f"/api/v1/sessions/{_raw(str(v))}/resume", {}, w.student.auth)
 
 
+@drives("POST", "/api/v1/sessions/{session_id}/access-code")
+def _access_code(w: World, v: Any) -> Iterator[Any]:
+    yield w.post_json(f"/api/v1/sessions/{w.student.session_id}/access-code", v, w.student.auth)
+    yield w.post_json(f"/api/v1/sessions/{_raw(str(v))}/access-code", {}, w.student.auth)
+
+
 @drives("GET", "/sdk/v1/{path:path}")
 def _sdk(w: World, v: Any) -> Iterator[Any]:
     yield w.client.get(f"/sdk/v1/{_raw(str(v))}")
@@ -437,6 +443,11 @@ drives("POST", "/dashboard/policies/{exam_id}")(
 drives("POST", "/dashboard/policies/{exam_id}/promote")(
     _dashboard_form(
         lambda w, v: f"/dashboard/policies/{v or 'CS101-final'}/promote", {"version": "2"}
+    )
+)
+drives("POST", "/dashboard/policies/{exam_id}/access-code")(
+    _dashboard_form(
+        lambda w, v: f"/dashboard/policies/{v or 'CS101-final'}/access-code", {"access_code": "c"}
     )
 )
 drives("POST", "/dashboard/reports/apply-threshold")(

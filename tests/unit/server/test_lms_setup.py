@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from openproctor.core import parse_policy
 from openproctor.server.cli import main
 
 from ...lti_platform import INSTRUCTOR, LaunchSpec
@@ -51,6 +52,7 @@ def values(platform, jwks_server) -> dict[str, str]:
         "DEPLOYMENT_ID": platform.deployment_id,
         "AUTH_URL": platform.base + "/auth",
         "JWKS_URL": jwks_server[0],
+        "TOKEN_URL": platform.base + "/token",
         "EXAM_URL": EXAM_URL,
     }
 
@@ -116,6 +118,7 @@ def test_the_guide_through_the_dashboard(app, values, cli_env, platform):
             values["DEPLOYMENT_ID"],
             values["AUTH_URL"],
             values["JWKS_URL"],
+            values["TOKEN_URL"],
             values["EXAM_URL"],
         ]
         form = {"csrf": csrf_of(page.text), "integration": values["INTEGRATION"]}
@@ -183,3 +186,32 @@ def test_platform_registration_errors_and_isolation(web, accounts, integration, 
     removed = web.post("/dashboard/lti/1/remove", data={"csrf": csrf_of(other.text)})
     assert removed.status_code == 404
     assert len(store.lti.list_registrations()) == 1
+
+
+def test_the_registration_url_of_section_6(app, values, cli_env, store, capsys):
+    for line in commands(1) + commands(6):
+        run(line, values, cli_env)
+    url = capsys.readouterr().out.strip().splitlines()[-2]
+    assert re.search(r"/lti/register/[\w-]{32}$", url), url
+    with TestClient(app, base_url=LTI_TOOL) as client:
+        sign_in(client, values["ADMIN"])
+        page = client.get("/dashboard/lti").text
+    assert "Make a registration URL" in section(6) and "Make a registration URL" in page
+
+
+def test_the_gate_of_section_7(app, values, cli_env, store):
+    """The dashboard field and the password fields the guide names are the product's."""
+    for line in commands(1):
+        run(line, values, cli_env)
+    store.policies.save("uni-a", parse_policy({"exam_id": "CS101-quiz"}), "test")
+    with TestClient(app, base_url=LTI_TOOL) as client:
+        sign_in(client, values["ADMIN"])
+        page = client.get("/dashboard/policies/CS101-quiz").text
+    guide = section(7)
+    assert "**Access code**" in guide and ">Access code (for LMS quizzes" in page
+    loader = (GUIDE.parents[1] / "loader" / "loader.js").read_text()
+    names = re.findall(r"(?:Moodle's|Canvas's)\s+`(\w+)`", guide)
+    assert names == ["quizpassword", "access_code"]
+    for name in names:
+        assert f"input[name={name}]" in loader, name
+    assert "data-access-code-field" in guide and "data-access-code-field" in loader

@@ -1,6 +1,6 @@
 """LTI services back to the platform: each launch's attempt (ACS and AGS claims), the tool's
-own line items, the durable queue of calls to the platform, and the one-time links of LTI
-Dynamic Registration.
+own line items, the durable queue of calls to the platform, the one-time links of LTI
+Dynamic Registration, and an exam's access code (the gate for LMSs without proctoring messages).
 
 Revision ID: 0006
 """
@@ -17,6 +17,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("exams") as batch:
+        batch.add_column(sa.Column("access_code_enc", sa.LargeBinary))
     op.create_table(
         "lti_attempts",
         sa.Column("session_id", sa.String(40), sa.ForeignKey("sessions.id"), primary_key=True),
@@ -87,6 +89,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("exams") as batch:
+        batch.drop_column("access_code_enc")
     op.drop_table("lti_registration_links")
     op.drop_table("lms_calls")
     op.drop_table("lti_line_items")
