@@ -292,6 +292,16 @@ class RegisteringPlatform:
         path = request.path.split("?")[0]
         auth = request.headers.get("authorization", "")
         plain = {"content-type": "text/plain"}
+        if path == "/admin" and request.method == "GET":
+            # The LMS's own admin page, which opens the tool's registration URL in an iframe
+            # (as Canvas does) and waits for the tool's close message.
+            target = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(request.path).query))
+            html = (
+                "<!doctype html><title>LMS admin</title><script>window.received = [];"
+                "addEventListener('message', e => received.push(e.data));</script>"
+                f'<iframe id="tool" src="{target["open"]}"></iframe>'
+            )
+            return 200, {"content-type": "text/html"}, html.encode()
         if path == "/openid-configuration" and request.method == "GET":
             if self.flavour == "canvas" and auth != f"Bearer {self.token}":
                 return 401, plain, b"unauthorized"

@@ -228,3 +228,14 @@ def test_the_command_line_makes_a_url_too(app, store, integration, settings, mon
     link = store.lti.registration_link(code_hash(code))
     assert link is not None and link["integration_id"] == integration.id
     assert code not in str(link)  # only its hash is stored
+
+
+def test_moodles_single_use_token_is_refused_the_second_time(
+    tool, app, store, accounts, integration, platform, jwks_server
+):
+    first, second = (registration_url(app, accounts, integration) for _ in range(2))
+    with serve(lms("moodle", platform, jwks_server)) as moodle:
+        assert opened_by(tool, first, moodle).status_code == 200
+        again = opened_by(tool, second, moodle)  # the same registration token
+    assert again.status_code == 502 and "token_already_used" in again.text
+    assert len(store.lti.list_registrations()) == 1
