@@ -9,6 +9,7 @@ from typing import Any
 
 from ..errors import Invalid
 from ..security import validation
+from .launch import POLICY_SETTINGS
 
 
 def login_path(registration_id: int) -> str:
@@ -99,12 +100,7 @@ def tool_settings(base: str) -> dict[str, Any]:
             "exam_url",
             "duration",
             "allow_multiple_displays",
-            "trust_threshold",
-            "flags_enabled",
-            "log_retention_days",
-            "allow_mobile",
-            "weights",
-            "heartbeat_seconds",
+            *POLICY_SETTINGS,
             "integrity_gradebook",
         ],
     }

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -155,3 +155,40 @@ def inserted_id(result: sa.CursorResult[Any]) -> int:
     if key is None:  # not an INSERT of one row: a programming error, not bad input
         raise TypeError("the statement inserted no single row")
     return int(key[0])
+
+
+def claim_due(
+    db: Database,
+    table: sa.Table,
+    now: float,
+    lease: float,
+    limit: int,
+    read: Callable[[Connection, int], dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """The queue rows of ``table`` due now (``status`` pending, ``next_attempt_at`` passed),
+    each claimed for ``lease`` seconds by a conditional UPDATE, so several server processes
+    never send the same one twice at once; ``read`` loads a claimed row (its joins)."""
+    with db.engine.connect() as conn:
+        due = list(
+            conn.execute(
+                sa.select(table.c.id)
+                .where(table.c.status == "pending", table.c.next_attempt_at <= now)
+                .order_by(table.c.next_attempt_at, table.c.id)
+                .limit(limit)
+            ).scalars()
+        )
+    claimed = []
+    for row_id in due:
+        with db.engine.begin() as conn:
+            won = conn.execute(
+                table.update()
+                .where(
+                    table.c.id == row_id,
+                    table.c.status == "pending",
+                    table.c.next_attempt_at <= now,
+                )
+                .values(next_attempt_at=now + lease)
+            ).rowcount
+            if won:
+                claimed.append(read(conn, row_id))
+    return claimed

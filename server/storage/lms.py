@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from . import schema
-from .database import Database
+from .database import Database, claim_due
 from .rows import Attempt
 
 
@@ -147,29 +147,13 @@ class LmsRecords:
         )
 
     def claim_due(self, now: float, lease: float, limit: int = 20) -> list[dict[str, Any]]:
-        """Calls due now, each claimed for ``lease`` seconds by a conditional UPDATE."""
+        """Calls due now, each claimed for ``lease`` seconds (database.claim_due)."""
         c = schema.lms_calls
-        with self.db.engine.connect() as conn:
-            due = list(
-                conn.execute(
-                    sa.select(c.c.id)
-                    .where(c.c.status == "pending", c.c.next_attempt_at <= now)
-                    .order_by(c.c.next_attempt_at, c.c.id)
-                    .limit(limit)
-                ).scalars()
-            )
-        claimed = []
-        for call_id in due:
-            with self.db.engine.begin() as conn:
-                won = conn.execute(
-                    c.update()
-                    .where(c.c.id == call_id, c.c.status == "pending", c.c.next_attempt_at <= now)
-                    .values(next_attempt_at=now + lease)
-                ).rowcount
-                if won:
-                    row = conn.execute(sa.select(c).where(c.c.id == call_id)).mappings().one()
-                    claimed.append(dict(row))
-        return claimed
+
+        def read(conn: Connection, call_id: int) -> dict[str, Any]:
+            return dict(conn.execute(sa.select(c).where(c.c.id == call_id)).mappings().one())
+
+        return claim_due(self.db, c, now, lease, limit, read)
 
     def update_call(self, call_id: int, values: Mapping[str, Any]) -> None:
         c = schema.lms_calls

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from ..errors import NotFound
 from . import schema
-from .database import Database, inserted_id, require_institution
+from .database import Database, claim_due, inserted_id, require_institution
 from .rows import Webhook
 
 
@@ -120,42 +120,18 @@ class Webhooks:
     # -- sending ----------------------------------------------------------------------------
 
     def claim_due(self, now: float, lease: float, limit: int = 20) -> list[dict[str, Any]]:
-        """Deliveries due now, each claimed for ``lease`` seconds by a conditional UPDATE (so
-        several server processes never send the same one twice at once)."""
+        """Deliveries due now, each claimed for ``lease`` seconds (database.claim_due)."""
         w, d = schema.webhooks, schema.webhook_deliveries
-        with self.db.engine.connect() as conn:
-            due = list(
-                conn.execute(
-                    sa.select(d.c.id)
-                    .where(d.c.status == "pending", d.c.next_attempt_at <= now)
-                    .order_by(d.c.next_attempt_at)
-                    .limit(limit)
-                ).scalars()
+
+        def read(conn: Connection, delivery_id: int) -> dict[str, Any]:
+            query = (
+                sa.select(d, w.c.url, w.c.secret_enc)
+                .join(w, w.c.id == d.c.webhook_id)
+                .where(d.c.id == delivery_id)
             )
-        claimed = []
-        for delivery_id in due:
-            with self.db.engine.begin() as conn:
-                won = conn.execute(
-                    d.update()
-                    .where(
-                        d.c.id == delivery_id,
-                        d.c.status == "pending",
-                        d.c.next_attempt_at <= now,
-                    )
-                    .values(next_attempt_at=now + lease)
-                ).rowcount
-                if won:
-                    row = (
-                        conn.execute(
-                            sa.select(d, w.c.url, w.c.secret_enc)
-                            .join(w, w.c.id == d.c.webhook_id)
-                            .where(d.c.id == delivery_id)
-                        )
-                        .mappings()
-                        .one()
-                    )
-                    claimed.append(dict(row))
-        return claimed
+            return dict(conn.execute(query).mappings().one())
+
+        return claim_due(self.db, d, now, lease, limit, read)
 
     def update_delivery(self, delivery_id: int, values: Mapping[str, Any]) -> None:
         d = schema.webhook_deliveries
