@@ -6,7 +6,7 @@ pages render (and tests check against hand-computed numbers).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +15,8 @@ import numpy as np
 
 from openproctor.core import FLAG_TYPES, Event, Policy, Tally, score_tally
 
-from .storage.rows import ReportRow
+from .identities import course_of, identity_of, lms_attempt
+from .storage.rows import Attempt, ReportRow
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,8 @@ def calibrate(
 
 CSV_COLUMNS = (
     "session_id",
+    "lms_attempt",
+    "course",
     "exam_id",
     "started_at",
     "status",
@@ -200,18 +203,29 @@ CSV_COLUMNS = (
     *(f"count_{flag}" for flag in FLAG_TYPES),
     "decision",
 )
+#: Added when the institution shows identities always (identities.py).
+IDENTITY_COLUMNS = ("student_user_id", "student_name", "student_email")
 
 
-def csv_rows(rows: Iterable[ReportRow], integrity: Any) -> Iterable[list[str]]:
-    """One line per session: what the report counted (pseudonymous ids only)."""
-    yield list(CSV_COLUMNS)
+def csv_rows(
+    rows: Iterable[ReportRow],
+    integrity: Any,
+    attempts: Mapping[str, Attempt] | None = None,
+    identities: bool = False,
+) -> Iterable[list[str]]:
+    """One line per session: what the report counted, the LMS's attempt and course, and the
+    student only where the institution shows identities always."""
+    attempts = attempts or {}
+    yield [*CSV_COLUMNS, *(IDENTITY_COLUMNS if identities else ())]
     for row in rows:
         counts = dict.fromkeys(FLAG_TYPES, 0)
-        for line in row.breakdown:
-            if line["counted"]:
-                counts[line["flag"]] = line["count"]
-        yield [
+        for flag in row.breakdown:
+            if flag["counted"]:
+                counts[flag["flag"]] = flag["count"]
+        out = [
             row.id,
+            lms_attempt(row, attempts.get(row.id)),
+            course_of(row),
             row.exam_id,
             datetime.fromtimestamp(row.started_at, UTC).isoformat(timespec="seconds"),
             row.status,
@@ -222,6 +236,10 @@ def csv_rows(rows: Iterable[ReportRow], integrity: Any) -> Iterable[list[str]]:
             *(str(counts[flag]) for flag in FLAG_TYPES),
             row.decision or "",
         ]
+        if identities:
+            who = identity_of(row)
+            out += [who.user_id, who.name, who.email]
+        yield out
 
 
 # -- a session's timeline -----------------------------------------------------------------------

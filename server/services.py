@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from .access_codes import AccessCodes
 from .assets import Bundle
+from .identities import Identities
 from .ingest import IngestService
 from .lti.access_tokens import AccessTokens
 from .lti.calls import LmsCallSender, LmsOutcomes
@@ -52,6 +53,8 @@ class Services:
     lti_registration: DynamicRegistration
     #: Exams' access codes (the gate for LMSs without proctoring messages).
     access_codes: AccessCodes
+    #: Who sees a session's student on the dashboard (blind review, audited reveals).
+    identities: Identities
     #: The SDK files /sdk/v1/ serves.
     bundle: Bundle
 
@@ -98,6 +101,7 @@ class Services:
             ),
             lti_registration=DynamicRegistration(store, outbound),
             access_codes=access_codes,
+            identities=Identities(store),
             bundle=Bundle(settings.bundle_dir),
         )
 

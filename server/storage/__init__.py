@@ -19,7 +19,7 @@ from .integrations import Integrations
 from .lms import LmsRecords
 from .lti import LtiStore
 from .policies import Policies
-from .reviewers import Reviewers
+from .reviewers import Reveals, Reviewers
 from .sessions import Sessions
 from .webhooks import Webhooks
 
@@ -35,6 +35,7 @@ class Storage:
         self.lti = LtiStore(self.db)
         self.lms = LmsRecords(self.db)
         self.reviewers = Reviewers(self.db)
+        self.reveals = Reveals(self.db)
         self.webhooks = Webhooks(self.db)
         self.audit = AuditLog(self.db.engine)
 

@@ -109,6 +109,22 @@ class Integrations:
             )
         return [Integration.from_row(r) for r in rows]
 
+    def identity_visibility(self, institution_id: str) -> str | None:
+        t = schema.institutions
+        with self.db.engine.connect() as conn:
+            found = conn.execute(
+                sa.select(t.c.identity_visibility).where(t.c.id == institution_id)
+            ).scalar()
+        return str(found) if found else None
+
+    def set_identity_visibility(self, institution_id: str, value: str, actor: str) -> None:
+        t = schema.institutions
+        with self.db.engine.begin() as conn:
+            conn.execute(
+                t.update().where(t.c.id == institution_id).values(identity_visibility=value)
+            )
+            audit_record(conn, institution_id, actor, "institution.identity_visibility", value)
+
     def of_institution(self, institution_id: str) -> list[Integration]:
         """The institution's integrations, by name."""
         i = schema.integrations

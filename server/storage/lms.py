@@ -58,6 +58,15 @@ class LmsRecords:
                 row = own.execute(query).first()
         return Attempt.from_row(row) if row else None
 
+    def attempts(self, session_ids: list[str]) -> dict[str, Attempt]:
+        """The attempts of many sessions at once (the dashboard's rows)."""
+        a = schema.lti_attempts
+        if not session_ids:
+            return {}
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(sa.select(a).where(a.c.session_id.in_(session_ids))).all()
+        return {row.session_id: Attempt.from_row(row) for row in rows}
+
     # -- the tool's line items ------------------------------------------------------------
 
     def line_item(self, registration_id: int, resource_link_id: str) -> str | None:

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..errors import Conflict, NotFound
 from . import schema
+from .audit import record as audit_record
 from .database import Database, require_institution
 
 
@@ -205,3 +206,42 @@ class Reviewers:
                 sa.select(d).where(d.c.session_id == session_id).order_by(d.c.id.desc())
             ).mappings()
             return [dict(row) for row in rows]
+
+
+class Reveals:
+    """Who asked to see a session's student, and why (append-only; the audit log has it too)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def add(
+        self, institution_id: str, session_id: str, reviewer: str, role: str, reason: str
+    ) -> None:
+        t = schema.identity_reveals
+        with self.db.engine.begin() as conn:
+            conn.execute(
+                t.insert().values(
+                    session_id=session_id,
+                    reviewer=reviewer,
+                    role=role,
+                    reason=reason,
+                    created_at=time.time(),
+                )
+            )
+            audit_record(
+                conn,
+                institution_id,
+                reviewer,
+                "session.identity_revealed",
+                session_id,
+                {"reason": reason},
+            )
+
+    def of_session(self, session_id: str) -> list[dict[str, Any]]:
+        """Every reveal of the session, oldest first."""
+        t = schema.identity_reveals
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t).where(t.c.session_id == session_id).order_by(t.c.id)
+            ).mappings()
+            return [dict(r) for r in rows]

@@ -256,6 +256,10 @@ class ReportRow:
     score_mismatch: bool
     complete: bool
     decision: str | None
+    external_id: str
+    user_id: str
+    user_json: str
+    context_id: str | None
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> ReportRow:
@@ -264,6 +268,11 @@ class ReportRow:
     @functools.cached_property
     def breakdown(self) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = json.loads(self.breakdown_json or "[]")
+        return found
+
+    @functools.cached_property
+    def user(self) -> dict[str, Any]:
+        found: dict[str, Any] = json.loads(self.user_json)
         return found
 
     @property

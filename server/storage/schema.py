@@ -15,6 +15,9 @@ institutions = sa.Table(
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("name", sa.String(255), nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
+    #: Who sees a session's student on the dashboard: always, reveal (None: the default) or
+    #: never (administrators only, on reveal); identities.py, migration 0006.
+    sa.Column("identity_visibility", sa.String(16)),
 )
 
 integrations = sa.Table(
@@ -337,4 +340,17 @@ lti_registration_links = sa.Table(
     sa.Column("expires_at", sa.Double, nullable=False),
     sa.Column("used_at", sa.Double),
     sa.Column("registration_id", sa.Integer, sa.ForeignKey("lti_registrations.id")),
+)
+
+identity_reveals = sa.Table(
+    "identity_reveals",
+    metadata,
+    #: A reviewer asked to see who a session's student is, and why (also in the audit log).
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("session_id", sa.String(40), sa.ForeignKey("sessions.id"), nullable=False),
+    sa.Column("reviewer", sa.String(255), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Index("ix_identity_reveals_session", "session_id"),
 )

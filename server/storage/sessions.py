@@ -209,6 +209,10 @@ class Sessions:
             s.c.score_mismatch,
             s.c.complete,
             decision.label("decision"),
+            s.c.external_id,
+            s.c.user_id,
+            s.c.user_json,
+            s.c.context_id,
         ).where(s.c.institution_id == institution_id)
         if context_id is not None:
             query = query.where(s.c.context_id == context_id)

@@ -35,6 +35,9 @@ routes = [
             Route(
                 "/sessions/{session_id}/decisions", queue.decide, methods=["POST"], name="decide"
             ),
+            Route("/sessions/{session_id}/reveal", queue.reveal, methods=["POST"], name="reveal"),
+            Route("/settings", admin.settings_page, methods=["GET"], name="settings"),
+            Route("/settings", admin.save_settings, methods=["POST"], name="save_settings"),
             Route("/policies", policies.policy_list, methods=["GET"], name="policies"),
             Route("/policies/new", policies.new_policy_page, methods=["GET"], name="new_policy"),
             Route("/policies/new", policies.create_policy, methods=["POST"], name="create_policy"),

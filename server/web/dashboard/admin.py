@@ -7,6 +7,7 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from ...errors import OpenproctorError
+from ...identities import VISIBILITIES
 from ...lti.dynamic_registration import new_link
 from ...lti.registration import check_platform_settings, tool_settings
 from ...storage.lti import LtiStore
@@ -197,3 +198,39 @@ async def add_registration_link(view: View) -> Response:
         return await _lti_page(view, status_of(exc), {"link_exam_url": exc.message}, values)
     base = own_origin(view.request, view.state.settings.public_origin)
     return await _lti_page(view, 201, registration_url=f"{base}/lti/register/{code}")
+
+
+# -- institution settings -------------------------------------------------------------------------
+
+
+async def _settings_page(
+    view: View, status: int = 200, error: str = "", saved: bool = False
+) -> Response:
+    return await view.render(
+        "dashboard/settings.html",
+        status=status,
+        visibility=await view.run(view.state.identities.visibility, view.reviewer.institution_id),
+        visibilities=VISIBILITIES,
+        error=error,
+        saved=saved or view.request.query_params.get("saved") == "1",
+    )
+
+
+@dashboard(admin=True)
+async def settings_page(view: View) -> Response:
+    return await _settings_page(view)
+
+
+@dashboard(admin=True, post=True)
+async def save_settings(view: View) -> Response:
+    try:
+        await view.run(
+            view.state.identities.set_visibility,
+            view.reviewer,
+            view.reviewer.institution_id,
+            view.field("visibility"),
+            view.who,
+        )
+    except OpenproctorError as exc:
+        return await _settings_page(view, status_of(exc), exc.message)
+    return view.redirect("dashboard:settings", "?saved=1")

@@ -19,11 +19,12 @@ from openproctor.core import parse_policy, validate_event
 
 from ...access import Reviewer
 from ...errors import OpenproctorError, TooManyRequests
+from ...identities import course_of, identity_of, lms_attempt
 from ...integrity import integrity_label
 from ...reports import timeline_series
 from ...reviewers import OUTCOMES
 from ...security.keys import same_text
-from ...storage.rows import SessionRow
+from ...storage.rows import Attempt, SessionRow
 from .. import charts
 from ..http import services, status_of
 from ..pages import event_page, page, when
@@ -160,15 +161,22 @@ async def queue(view: View) -> Response:
         since=_date(since),
         until=_date(until, end=True),
     )
+    attempts = await view.run(view.state.store.lms.attempts, [row.id for row in rows])
+    visibility = await view.run(view.state.identities.visibility, view.reviewer.institution_id)
+    summaries = [_summary(row, attempts.get(row.id)) for row in rows]
+    if visibility == "always":  # the institution shows every reviewer who the student is
+        for summary, row in zip(summaries, rows, strict=True):
+            summary["identity"] = identity_of(row)
     return await view.render(
         "dashboard/queue.html",
-        sessions=[_summary(row) for row in rows],
+        sessions=summaries,
         filters=filters,
         statuses=STATUSES,
+        identities=visibility == "always",
     )
 
 
-def _summary(row: SessionRow) -> dict[str, Any]:
+def _summary(row: SessionRow, attempt: Attempt | None) -> dict[str, Any]:
     threshold = row.threshold
     return {
         **row.as_dict(),
@@ -176,6 +184,9 @@ def _summary(row: SessionRow) -> dict[str, Any]:
         "score_class": score_class(row.score, threshold),
         "started": when(row.started_at),
         "integrity": integrity_label(row),
+        # Blind review: the LMS's own attempt and course, never the student (identities.py).
+        "lms_attempt": lms_attempt(row, attempt),
+        "course": course_of(row),
     }
 
 
@@ -207,16 +218,51 @@ def _timeline(row: SessionRow, stored: list[dict[str, Any]]) -> Markup | None:
     return charts.timeline(points, episodes, exam_ms, policy.trust_threshold)
 
 
-async def _session_response(view: View, row: SessionRow, error: str = "") -> Response:
+@dashboard(post=True)
+async def reveal(view: View) -> Response:
+    """Reveal who the session's student is, for this reviewer, with a reason (audited)."""
+    row = await visible_session(view)
+    if row is None:
+        return await view.render("dashboard/not_found.html", status=404)
+    identities = view.state.identities
+    visibility = await view.run(identities.visibility, row.institution_id)
+    try:
+        await view.run(
+            identities.reveal,
+            view.reviewer,
+            view.who,
+            row,
+            visibility,
+            str(view.form.get("reason", "")),
+        )
+    except OpenproctorError as exc:
+        return await _session_response(view, row, reveal_error=exc.message, status=status_of(exc))
+    return view.redirect("dashboard:session", "#identity", session_id=row.id)
+
+
+async def _session_response(
+    view: View, row: SessionRow, error: str = "", reveal_error: str = "", status: int = 200
+) -> Response:
     events = await view.run(view.state.store.sessions.events, row.id)
+    identities = view.state.identities
+    visibility = await view.run(identities.visibility, row.institution_id)
+    reveals = await view.run(identities.reveals, row.id)
+    for entry in reveals:
+        entry["when"] = when(entry["created_at"])
+    attempt = await view.run(view.state.store.lms.attempt, row.id)
     decisions = await view.run(view.state.reviewers.decisions, row.id)
     for decision in decisions:
         decision["when"] = when(decision["created_at"])
         decision["label"] = OUTCOMES[decision["outcome"]]
     return await view.render(
         "dashboard/session.html",
-        status=400 if error else 200,
-        session=_summary(row),
+        status=400 if error else status,
+        session=_summary(row, attempt),
+        identity=identity_of(row) if identities.shown(view.who, visibility, reveals) else None,
+        may_reveal=identities.may_reveal(view.reviewer, visibility),
+        visibility=visibility,
+        reveals=reveals,
+        reveal_error=reveal_error,
         breakdown=row.breakdown,
         events=event_page(events, view.request.query_params.get("from")),
         timeline=await view.run(_timeline, row, events),

@@ -92,8 +92,11 @@ async def report_page(view: View) -> Response:
 async def report_csv(view: View) -> Response:
     exam_id = view.request.query_params.get("exam", "").strip()
     report = await _report(view, exam_id)
+    attempts = await view.run(view.state.store.lms.attempts, [r.id for r in report.rows])
+    visibility = await view.run(view.state.identities.visibility, view.reviewer.institution_id)
     buffer = io.StringIO()
-    csv.writer(buffer).writerows(csv_rows(report.rows, integrity_label))
+    rows = csv_rows(report.rows, integrity_label, attempts, identities=visibility == "always")
+    csv.writer(buffer).writerows(rows)
     name = f"openproctor-{exam_id or view.reviewer.institution_id}.csv"
     safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name)
     return Response(

@@ -27,6 +27,7 @@ LAYERS: dict[str, set[str]] = {
         "evidence",
         "webhooks",
         "access_codes",
+        "identities",
     },
     "lti": {"lti", "lti.keys", "lti.launch", "lti.registration"},
     "services": {"services"},

@@ -141,6 +141,7 @@ for _path in (
     "/dashboard/policies/new",
     "/dashboard/webhooks",
     "/dashboard/lti",
+    "/dashboard/settings",
     "/demo",
 ):
     drives("GET", _path)(_get_with_query(_path))
@@ -433,6 +434,15 @@ drives("POST", "/dashboard/sessions/{session_id}/decisions")(
         lambda w, v: f"/dashboard/sessions/{v or w.student.session_id}/decisions",
         {"outcome": "cleared", "comment": "ok"},
     )
+)
+drives("POST", "/dashboard/sessions/{session_id}/reveal")(
+    _dashboard_form(
+        lambda w, v: f"/dashboard/sessions/{v or w.student.session_id}/reveal",
+        {"reason": "an appeal"},
+    )
+)
+drives("POST", "/dashboard/settings")(
+    _dashboard_form(lambda w, v: "/dashboard/settings", {"visibility": "reveal"})
 )
 drives("POST", "/dashboard/policies/new")(
     _dashboard_form(lambda w, v: "/dashboard/policies/new", POLICY_FORM)

@@ -63,6 +63,10 @@ def row(score, flagged, decision=None, **counts):
             "integrity_reason": None,
             "score_mismatch": False,
             "complete": True,
+            "external_id": f"lms-attempt-{score}",
+            "user_id": "student-1",
+            "user_json": json.dumps({"userId": "student-1", "courseName": "Algorithms"}),
+            "context_id": None,
         }
     )
 
@@ -166,11 +170,13 @@ def test_report_page_csv_and_calibration(web, decided, store):
     assert exported.headers["content-type"].startswith("text/csv")
     assert "attachment" in exported.headers["content-disposition"]
     lines = list(csv.reader(io.StringIO(exported.text)))
-    assert lines[0][:3] == ["session_id", "exam_id", "started_at"]
-    assert len(lines[0]) == 9 + len(FLAG_TYPES)
+    # The LMS's attempt and course (blind review: no student columns by default).
+    assert lines[0][:5] == ["session_id", "lms_attempt", "course", "exam_id", "started_at"]
+    assert len(lines[0]) == 11 + len(FLAG_TYPES) and "student_name" not in lines[0]
     assert sorted(line[0] for line in lines[1:]) == sorted(decided)
     by_id = {line[0]: dict(zip(lines[0], line, strict=True)) for line in lines[1:]}
     assert by_id[decided[3]]["count_tab_switch"] == "12"
+    assert by_id[decided[3]]["lms_attempt"] == "r-3"  # the LMS's own sessionId
     assert by_id[decided[3]]["decision"] == "violation_confirmed"
     assert by_id[decided[0]]["signed_log"] == "verified"
 

@@ -1,6 +1,7 @@
 """LTI services back to the platform: each launch's attempt (ACS and AGS claims), the tool's
 own line items, the durable queue of calls to the platform, the one-time links of LTI
-Dynamic Registration, and an exam's access code (the gate for LMSs without proctoring messages).
+Dynamic Registration, an exam's access code (the gate for LMSs without proctoring messages),
+and who sees a session's student on the dashboard (blind review, audited reveals).
 
 Revision ID: 0006
 """
@@ -17,6 +18,18 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("institutions") as batch:
+        batch.add_column(sa.Column("identity_visibility", sa.String(16)))
+    op.create_table(
+        "identity_reveals",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("session_id", sa.String(40), sa.ForeignKey("sessions.id"), nullable=False),
+        sa.Column("reviewer", sa.String(255), nullable=False),
+        sa.Column("role", sa.String(16), nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("created_at", sa.Double, nullable=False),
+    )
+    op.create_index("ix_identity_reveals_session", "identity_reveals", ["session_id"])
     with op.batch_alter_table("exams") as batch:
         batch.add_column(sa.Column("access_code_enc", sa.LargeBinary))
     op.create_table(
@@ -89,6 +102,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("identity_reveals")
+    with op.batch_alter_table("institutions") as batch:
+        batch.drop_column("identity_visibility")
     with op.batch_alter_table("exams") as batch:
         batch.drop_column("access_code_enc")
     op.drop_table("lti_registration_links")
