@@ -176,4 +176,4 @@ def test_a_reviewer_reads_the_report_and_exports_it(page, live_server, reviewer,
     with page.expect_download() as download:
         page.click("#csv")
     text = Path(download.value.path()).read_text()
-    assert text.startswith("session_id,exam_id,started_at") and flagged in text
+    assert text.startswith("session_id,lms_attempt,course,exam_id,started_at") and flagged in text
