@@ -16,6 +16,11 @@ _EXAM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
 _CANDIDATE_ID = re.compile(r"[^\s]{1,128}")
 MAX_WEIGHT = 10.0
 MAX_RETENTION_DAYS = 3650
+#: The attention threshold when a policy sets none (raised to trust_threshold when that is higher).
+DEFAULT_ATTENTION = 0.85
+#: The bands of a score: at or above the attention threshold, between the two, below the
+#: trust threshold (flagged).
+BANDS = ("green", "yellow", "red")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +44,22 @@ class Policy:
     environment: str = "production"
     heartbeat_seconds: int = 15
     accommodations: Mapping[str, Accommodation] = field(default_factory=dict)
+    #: Below it (and at or above ``trust_threshold``) a session is worth a look: the yellow
+    #: band. None: :data:`DEFAULT_ATTENTION`, or ``trust_threshold`` when that is higher.
+    attention_threshold: float | None = None
+
+    @property
+    def attention(self) -> float:
+        """The attention threshold in effect (never below ``trust_threshold``)."""
+        chosen = DEFAULT_ATTENTION if self.attention_threshold is None else self.attention_threshold
+        return max(chosen, self.trust_threshold)
+
+    def band(self, score: float) -> str:
+        """``green`` (at or above the attention threshold), ``yellow`` (below it, not
+        flagged) or ``red`` (below ``trust_threshold``: flagged)."""
+        if score < self.trust_threshold:
+            return "red"
+        return "yellow" if score < self.attention else "green"
 
     def counted_flags(self, candidate: str | None = None) -> frozenset[str]:
         """The flag types that count for ``candidate``: enabled and not exempted."""
@@ -56,6 +77,7 @@ class Policy:
         return {
             "exam_id": self.exam_id,
             "trust_threshold": self.trust_threshold,
+            "attention_threshold": self.attention_threshold,
             "flags_enabled": [f for f in FLAG_TYPES if f in self.flags_enabled],
             "log_retention_days": self.log_retention_days,
             "allow_mobile": self.allow_mobile,
@@ -166,9 +188,14 @@ def _accommodations(value: Any, name: str = "accommodations") -> dict[str, Accom
     return out
 
 
+def _attention(value: Any, name: str = "attention_threshold") -> float | None:
+    return None if value is None else _number(value, name, 0.0, 1.0)
+
+
 _FIELDS: Mapping[str, Callable[[Any], Any]] = {
     "exam_id": _exam_id,
     "trust_threshold": lambda v: _number(v, "trust_threshold", 0.0, 1.0),
+    "attention_threshold": _attention,
     "flags_enabled": lambda v: _flag_list(v, "flags_enabled"),
     "log_retention_days": lambda v: _integer(v, "log_retention_days", 1, MAX_RETENTION_DAYS),
     "allow_mobile": lambda v: _boolean(v, "allow_mobile"),
@@ -193,7 +220,14 @@ def parse_policy(raw: Any) -> Policy:
             raise PolicyError(str(key), f"is not a policy field (allowed: {allowed})")
     if "exam_id" not in raw:
         raise PolicyError("exam_id", "is required")
-    return Policy(**{key: _FIELDS[key](value) for key, value in raw.items()})
+    policy = Policy(**{key: _FIELDS[key](value) for key, value in raw.items()})
+    if policy.attention_threshold is not None and policy.attention_threshold < policy.trust_threshold:
+        raise PolicyError(
+            "attention_threshold",
+            f"must be at least trust_threshold ({policy.trust_threshold:g}), "
+            f"got {policy.attention_threshold:g}",
+        )
+    return policy
 
 
 # -- LTI custom parameters: every value arrives as a string -----------------------------------
@@ -242,6 +276,7 @@ def _lti_weights(text: str, name: str) -> dict[str, float]:
 _LTI_CONVERTERS: Mapping[str, Callable[[str, str], Any]] = {
     "exam_id": lambda text, name: text.strip(),
     "trust_threshold": _lti_number,
+    "attention_threshold": _lti_number,
     "flags_enabled": lambda text, name: _lti_list(text),
     "log_retention_days": _lti_integer,
     "allow_mobile": _lti_bool,

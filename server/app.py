@@ -23,7 +23,7 @@ from .observability import configure_logging
 from .services import Services
 from .settings import Settings
 from .storage import Storage
-from .web import api, dashboard, demo, record, sdk
+from .web import api, constructor_api, dashboard, demo, record, sdk
 from .web.cors import RegisteredOriginsCORS
 from .web.http import EXCEPTION_HANDLERS, RefuseBadText, SecurityHeaders
 from .web.metrics import RequestMetrics, metrics_endpoint
@@ -67,6 +67,7 @@ def create_app(
 
     routes = [
         *api.routes,
+        *constructor_api.routes,
         *sdk.routes,
         *lti_routes.routes,
         *registration_routes.routes,

@@ -66,8 +66,8 @@ class IngestService:
     max_events: int = 20_000
     #: How long after the deadline an event may still be stamped (the token's grace period).
     grace_seconds: int = 30 * 60
-    #: Calls back to the LMS are queued in the same transactions.
-    watcher: SessionWatcher | None = None
+    #: Told of each change in its transaction: calls back to the LMS, result callbacks.
+    watchers: tuple[SessionWatcher, ...] = ()
 
     def batch(self, session_id: str, events: list[Any]) -> Batch:
         """One batch as a unit of work for the writer (writer.py)."""
@@ -122,13 +122,14 @@ class IngestService:
         except ChainError as exc:
             # Nothing of the batch was stored (the transaction rolled back); record why.
             REJECTIONS.labels(exc.code).inc()
-            self.store.sessions.update(
-                session_id,
-                group,
-                status="integrity_failed",
-                integrity_reason=f"{exc.code}: {exc.message}",
-                integrity_seq=exc.seq,
-            )
+            with self.store.sessions.locked(session_id, group) as tx:
+                failed = {
+                    "status": "integrity_failed",
+                    "integrity_reason": f"{exc.code}: {exc.message}",
+                    "integrity_seq": exc.seq,
+                }
+                self._changed(tx, failed)
+                tx.update(**failed)
             log.warning(
                 "integrity failure",
                 extra={"session": session_id, "reason": exc.code, "seq": exc.seq},
@@ -235,8 +236,8 @@ class IngestService:
 
     def _changed(self, tx: SessionTx, fields: dict[str, Any]) -> None:
         """What a change queues, in its transaction: alerts, calls back to the LMS."""
-        if self.watcher is not None:
-            self.watcher.session_changed(tx.conn, tx.row, fields)
+        for watcher in self.watchers:
+            watcher.session_changed(tx.conn, tx.row, fields)
         if self.alerts is None or not fields.get("flagged") or tx.row.flagged:
             return
         url = f"{self.public_origin}/dashboard/sessions/{tx.row.id}"

@@ -7,8 +7,11 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from sqlalchemy.engine import Connection
+
 from .access_codes import AccessCodes
 from .assets import Bundle
+from .constructor import ResultCallbacks, ResultSender
 from .identities import Identities
 from .ingest import IngestService
 from .lti.access_tokens import AccessTokens
@@ -67,6 +70,12 @@ class Services:
         lti_keys = ToolKeys(store.lti, keyring)
         access_codes = AccessCodes(store, keyring)
         lms_outcomes = LmsOutcomes(store)
+        results = ResultCallbacks(store)
+
+        def decided(conn: Connection, session_id: str) -> None:
+            lms_outcomes.decided(conn, session_id)
+            results.decided(conn, session_id)
+
         return cls(
             settings=settings,
             store=store,
@@ -82,13 +91,13 @@ class Services:
                 settings.public_origin or "",
                 max_events=settings.limits.max_events_per_session,
                 grace_seconds=settings.token_grace_seconds,
-                watcher=lms_outcomes,
+                watchers=(lms_outcomes, results),
             ),
             ingest_runner=GroupWriter(store) if store.dialect == "sqlite" else ThreadRunner(),
             limiter=RateLimiter(settings.limits.batches_per_minute),
             lti_keys=lti_keys,
             platform_keys=PlatformKeys(outbound),
-            reviewers=ReviewerStore(store, on_decision=lms_outcomes.decided),
+            reviewers=ReviewerStore(store, on_decision=decided),
             policies=PolicyStore(store),
             webhooks=webhooks,
             webhook_sender=WebhookSender(webhooks, outbound, settings.webhook_backoff_seconds),
@@ -98,6 +107,7 @@ class Services:
                 outbound,
                 AccessTokens(outbound, lti_keys),
                 settings.webhook_backoff_seconds,
+                results=ResultSender(store, keyring, outbound, settings.public_origin or ""),
             ),
             lti_registration=DynamicRegistration(store, outbound),
             access_codes=access_codes,

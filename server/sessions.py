@@ -11,6 +11,7 @@ from typing import Any
 
 from openproctor.core import ChainState, Policy, Tally, parse_policy
 
+from .constructor import apply_claims
 from .errors import Conflict, Forbidden, NotFound, Unavailable
 from .observability import SESSIONS
 from .security.keys import Keyring
@@ -25,9 +26,13 @@ def new_session_id() -> str:
 
 
 def effective_policy(policy: Policy, claims: StartClaims, session_id: str) -> Policy:
-    """The policy a session runs under: the exam's, with ``allowMultipleDisplays`` applied and the
-    accommodations reduced to this candidate's (keyed by the pseudonymous session id, so the
-    browser never sees other candidates or the LMS user id)."""
+    """The policy a session runs under: the exam's, with the start token's Constructor settings
+    (``rules``, ``scoreConfig``, ``allowMobileDevices``: constructor.apply_claims) and
+    ``allowMultipleDisplays`` applied, and the accommodations reduced to this candidate's
+    (keyed by the pseudonymous session id, so the browser never sees other candidates or the
+    LMS user id)."""
+    if claims.claims:
+        policy = apply_claims(policy, claims.claims)
     body = policy.to_dict()
     if claims.allow_multiple_displays:
         body["flags_enabled"] = [f for f in body["flags_enabled"] if f != "multiple_displays"]
@@ -65,9 +70,12 @@ class SessionService:
     ) -> dict[str, Any]:
         """Start a session from the integration's JWT, or resume it for the same user."""
         now = time.time() if now is None else now
+        return self.start_validated(integration, self.decode(integration, token, now), now)
+
+    def decode(self, integration: Integration, token: str, now: float) -> StartClaims:
+        """The integration's start token, verified and validated (security/tokens.py)."""
         secrets = [self.keyring.decrypt(s) for s in integration.secrets_enc(now)]
-        claims = decode_start_token(token, secrets, now)
-        return self.start_validated(integration, claims, now)
+        return decode_start_token(token, secrets, now, integration.strict_claims)
 
     def start_validated(
         self,
@@ -161,6 +169,8 @@ class SessionService:
             purged_at=None,
             updated_at=now,
             context_id=context_id,
+            claims_json=json.dumps(claims.claims) if claims.claims is not None else None,
+            warnings_json=json.dumps([w.to_dict() for w in claims.warnings]),
         )
         if self.store.sessions.insert(row.as_dict()):
             return row, False
@@ -198,4 +208,6 @@ class SessionService:
             "record_url": self.keyring.record_path(row.id),
             # The exam has an access code: the SDK asks for it once proctoring runs.
             "gate": self.gated(row.institution_id, row.exam_id),
+            # What the start token asked for and openproctor did not do (security/claims.py).
+            "warnings": row.warnings,
         }

@@ -76,7 +76,7 @@ def check_url(url: str) -> str:
     if validation.url_problem(url) is not None:
         raise Invalid(
             "invalid_url",
-            "the webhook URL must be an http(s) address without credentials or #fragment",
+            "the URL must be an http(s) address without credentials or #fragment",
             field="url",
         )
     return url

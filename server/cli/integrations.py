@@ -1,4 +1,4 @@
-"""LMS integrations: ``openproctor integration add|list|rotate-secret|remove`` and ``token``."""
+"""LMS integrations: ``openproctor integration add|list|set|rotate-secret|remove`` and ``token``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .. import constructor
 from ..security.tokens import mint_start_token
 from ..security.validation import ORIGIN
 from ..services import opened
@@ -53,6 +54,8 @@ def cmd_integration_list(args: argparse.Namespace) -> int:
                         "name": i.name,
                         "institution": i.institution_id,
                         "allowed_origins": list(i.allowed_origins),
+                        "review_url": i.review_url,
+                        "strict_claims": i.strict_claims,
                     }
                     for i in rows
                 ],
@@ -67,6 +70,8 @@ def cmd_integration_list(args: argparse.Namespace) -> int:
         print(
             f"{i.name}\tinstitution={i.institution_id}\t"
             f"origins={','.join(i.allowed_origins) or '-'}\tcreated={created}"
+            f"\treview_url={i.review_url or '-'}"
+            f"\tstrict_claims={'on' if i.strict_claims else 'off'}"
         )
     return 0
 
@@ -98,6 +103,21 @@ def cmd_integration_rotate_secret(args: argparse.Namespace) -> int:
     if args.secret is None:
         print("new JWT secret (HS256; it is not shown again):")
         print(secret)
+    return 0
+
+
+def cmd_integration_set(args: argparse.Namespace) -> int:
+    strict = None if args.strict_claims is None else args.strict_claims == "on"
+    if args.review_url is None and strict is None:
+        raise SystemExit('error: give --review-url URL ("" removes it) or --strict-claims on|off')
+    with opened(settings_of(args)) as services:
+        found = constructor.configure(
+            services.store, args.name, "cli", review_url=args.review_url, strict_claims=strict
+        )
+    print(
+        f"integration {found.name!r}: review_url={found.review_url or '-'} "
+        f"strict_claims={'on' if found.strict_claims else 'off'}"
+    )
     return 0
 
 
@@ -157,6 +177,25 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     rot.add_argument("--secret", default=None, help="the new secret (generated if omitted)")
     rot.set_defaults(func=cmd_integration_rotate_secret)
+    settings = isub.add_parser(
+        "set",
+        parents=[common],
+        help="Constructor compatibility: where results go (review_url), strict claims",
+    )
+    settings.add_argument("name")
+    settings.add_argument(
+        "--review-url",
+        default=None,
+        help='POST each session\'s result here, Constructor-style ("" removes it)',
+    )
+    settings.add_argument(
+        "--strict-claims",
+        choices=("on", "off"),
+        default=None,
+        help="on: refuse start tokens asking for what openproctor does not do (default off: "
+        "start metadata-only and say so in 'warnings')",
+    )
+    settings.set_defaults(func=cmd_integration_set)
     rm = isub.add_parser("remove", parents=[common], help="remove an integration without sessions")
     rm.add_argument("name")
     rm.set_defaults(func=cmd_integration_remove)

@@ -1,4 +1,5 @@
-"""Calls back to the platform (ACS control actions, AGS scores), queued durably and sent by
+"""Calls back to the platform (ACS control actions, AGS scores, and Constructor-style result
+callbacks to an integration's review_url), queued durably and sent by
 any server process, like webhook deliveries: queued in the transaction that changes the
 session (so a crash cannot lose one), built when sent from the session as it then is, retried
 with backoff, each attempt kept for the dashboard. Ingest only inserts a row; the network is
@@ -18,6 +19,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from .. import constructor
 from ..security.outbound import OutboundError, OutboundGuard
 from ..storage import Storage
 from ..storage.rows import Attempt, Registration, SessionRow
@@ -93,6 +95,8 @@ class LmsCallSender:
     tokens: AccessTokens
     backoff_base: float = 10.0
     clock: Callable[[], float] = time.time
+    #: Sends Constructor result callbacks (the ``review`` calls of the same queue).
+    results: constructor.ResultSender | None = None
 
     def deliver_due(self) -> dict[str, int]:
         outcome = {"delivered": 0, "retrying": 0, "failed": 0}
@@ -148,6 +152,13 @@ class LmsCallSender:
     def _send(self, call: Mapping[str, Any]) -> tuple[int, str | None, str]:
         """Send one call; returns the HTTP status, the platform's answer (a status word or a
         URL, else the start of its error body) and the JSON that was sent."""
+        if call["service"] == constructor.SERVICE:
+            if self.results is None:
+                raise Refused("result callbacks are not configured in this process")
+            try:
+                return self.results.send(call)
+            except LookupError as exc:
+                raise Refused(str(exc)) from None
         registration, attempt, session = self._context(call)
         if call["service"] == "acs":
             assert attempt.acs_url is not None

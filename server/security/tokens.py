@@ -7,7 +7,6 @@ small function per claim checks the payload, each failure naming the claim.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,48 +19,17 @@ from openproctor.core import PolicyError
 from openproctor.core.policy import parse_policy
 
 from ..errors import Forbidden, Invalid, Unauthorized
-from . import validation
+from . import claims as claims_module
+from .claims import ClaimError, ClaimWarning, UnsupportedClaim
 
 LEEWAY_SECONDS = 60
-
-REQUIRED = (
-    "userId",
-    "accountId",
-    "accountName",
-    "examId",
-    "examName",
-    "duration",
-    "schedule",
-    "proctoring",
-    "startDate",
-    "endDate",
-    "sessionId",
-)
-OPTIONAL = (
-    "lastName",
-    "firstName",
-    "thirdName",
-    "language",
-    "allowMultipleDisplays",
-    "identification",
-    "sessionUrl",
-    "courseName",
-    "email",
-    "userAgreementUrl",
-)
-REGISTERED = ("exp", "nbf", "iat", "iss", "aud", "jti", "sub")
-
-
-class ClaimError(Invalid):
-    """A claim of the integration JWT is missing or invalid (names the claim)."""
-
-    def __init__(self, claim: str, message: str) -> None:
-        super().__init__("invalid_claim", f"claim {claim!r} {message}", claim=claim)
+REQUIRED, REGISTERED = claims_module.REQUIRED, claims_module.REGISTERED
 
 
 @dataclass(frozen=True)
 class StartClaims:
-    """The validated payload: who, which exam, when."""
+    """The validated payload: who, which exam, when; what the session keeps of the rest, and
+    what it asked for that was not done."""
 
     user_id: str
     session_id: str
@@ -72,39 +40,12 @@ class StartClaims:
     end: float
     allow_multiple_displays: bool
     user: dict[str, Any]
+    #: The stored claims (rules, scoreConfig, proctoring, ...); None for an LTI launch.
+    claims: dict[str, Any] | None = None
+    warnings: tuple[ClaimWarning, ...] = ()
 
 
-def _text(payload: dict[str, Any], name: str, max_len: int, required: bool = True) -> str:
-    value = payload.get(name)
-    if value is None and not required:
-        return ""
-    if isinstance(value, int) and not isinstance(value, bool) and name == "accountId":
-        value = str(value)  # Constructor's example sends accountId as a number
-    if not isinstance(value, str) or (required and not value.strip()):
-        raise ClaimError(name, f"must be a non-empty string of at most {max_len} characters")
-    found = validation.problem(value, max_len)
-    if found is not None:
-        raise ClaimError(name, found)
-    return value
-
-
-def _boolean(payload: dict[str, Any], name: str, default: bool | None = None) -> bool:
-    value = payload.get(name, default)
-    if not isinstance(value, bool):
-        raise ClaimError(name, f"must be true or false, got {value!r}")
-    return value
-
-
-def _duration(payload: dict[str, Any]) -> int:
-    value = payload.get("duration")
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ClaimError("duration", f"must be a whole number of minutes, got {value!r}")
-    if validation.minutes_problem(value) is not None:
-        raise ClaimError("duration", f"must be from 1 to {validation.MAX_MINUTES} minutes")
-    return value
-
-
-def _date(payload: dict[str, Any], name: str) -> float:
+def parse_date(payload: dict[str, Any], name: str) -> float:
     value = payload.get(name)
     if isinstance(value, str):
         try:
@@ -120,46 +61,7 @@ def _date(payload: dict[str, Any], name: str) -> float:
     )
 
 
-def _proctoring(payload: dict[str, Any]) -> None:
-    value = payload.get("proctoring")
-    if value in ("offline", "auto"):
-        return
-    if value == "online":
-        raise ClaimError(
-            "proctoring",
-            "'online' (a live human proctor) is not offered: "
-            "openproctor records metadata for review; use 'offline' "
-            "or 'auto'",
-        )
-    raise ClaimError("proctoring", f"must be 'offline' or 'auto', got {value!r}")
-
-
-def _identification(payload: dict[str, Any]) -> None:
-    value = payload.get("identification", "skip")
-    if value != "skip":
-        raise ClaimError(
-            "identification",
-            f"must be 'skip' (or left out), got {value!r}: "
-            "openproctor never collects ID documents or face images",
-        )
-
-
-def _language(payload: dict[str, Any]) -> str:
-    value = payload.get("language", "")
-    if value and (not isinstance(value, str) or re.fullmatch(r"[a-z]{2}", value) is None):
-        raise ClaimError("language", f"must be a 2-letter ISO 639-1 code, got {value!r}")
-    return str(value)
-
-
-def _url(payload: dict[str, Any], name: str) -> str:
-    value = payload.get(name, "")
-    if value and validation.url_problem(value, fragment=True) is not None:
-        raise ClaimError(name, f"must be an http(s) URL of at most 2048 characters, got {value!r}")
-    return str(value)
-
-
-def _exam_id(payload: dict[str, Any]) -> str:
-    value = _text(payload, "examId", 128)
+def _exam_id(value: str) -> str:
     try:
         parse_policy({"exam_id": value})
     except PolicyError:
@@ -171,9 +73,19 @@ def _exam_id(payload: dict[str, Any]) -> str:
     return value
 
 
-def decode_start_token(token: str, secrets: Sequence[str], now: float) -> StartClaims:
+def _required_text(checked: dict[str, Any], name: str) -> str:
+    value = str(checked[name])
+    if not value.strip():
+        raise ClaimError(name, "must be a non-empty string")
+    return value
+
+
+def decode_start_token(
+    token: str, secrets: Sequence[str], now: float, strict: bool = False
+) -> StartClaims:
     """Verify and validate an integration JWT; raise a domain error naming what is wrong.
-    ``secrets``: the integration's current secret, and the previous one during a rotation."""
+    ``secrets``: the integration's current secret, and the previous one during a rotation;
+    ``strict``: the integration's ``strict_claims``."""
     if not isinstance(token, str) or token.count(".") != 2:
         raise Invalid("malformed_jwt", "'jwt' must be a compact JWS (three dot-separated parts)")
     try:
@@ -208,7 +120,7 @@ def decode_start_token(token: str, secrets: Sequence[str], now: float) -> StartC
         ) from None
     except jwt.InvalidTokenError as exc:
         raise Invalid("malformed_jwt", f"the JWT is invalid: {exc}") from None
-    return validate_claims(payload, now)
+    return validate_claims(payload, now, strict)
 
 
 def decode_with_any(token: str, secrets: Sequence[str], **options: Any) -> dict[str, Any]:
@@ -225,28 +137,18 @@ def decode_with_any(token: str, secrets: Sequence[str], **options: Any) -> dict[
     raise error or jwt.InvalidSignatureError("no secret to verify with")
 
 
-def validate_claims(payload: dict[str, Any], now: float) -> StartClaims:
-    """Check the payload claim by claim (after the signature was verified)."""
-    for name in payload:
-        if name not in REQUIRED + OPTIONAL + REGISTERED:
-            raise ClaimError(
-                name,
-                "is not a known claim (allowed: "
-                + ", ".join(REQUIRED + OPTIONAL + REGISTERED)
-                + ")",
-            )
-    for name in REQUIRED:
-        if name not in payload:
-            raise ClaimError(name, "is required")
-    user_id = _text(payload, "userId", 255)
-    session_id = _text(payload, "sessionId", 230)
-    start, end = _date(payload, "startDate"), _date(payload, "endDate")
+def validate_claims(payload: dict[str, Any], now: float, strict: bool = False) -> StartClaims:
+    """Check the payload claim by claim (after the signature was verified). ``strict``: claims
+    asking for what openproctor does not do are refused instead of warned about."""
+    checked = claims_module.check(payload)
+    warnings = claims_module.not_done(payload, checked)
+    if strict and warnings:
+        raise UnsupportedClaim(warnings)
+    user_id = _required_text(checked, "userId")
+    session_id = _required_text(checked, "sessionId")
+    start, end = parse_date(payload, "startDate"), parse_date(payload, "endDate")
     if end <= start:
         raise ClaimError("endDate", "must be after startDate")
-    duration = _duration(payload)
-    _proctoring(payload)
-    _identification(payload)
-    _boolean(payload, "schedule")
     if now < start - LEEWAY_SECONDS:
         raise Forbidden(
             "exam_not_open",
@@ -259,27 +161,28 @@ def validate_claims(payload: dict[str, Any], now: float) -> StartClaims:
         )
     user = {
         "userId": user_id,
-        "lastName": _text(payload, "lastName", 255, required=False),
-        "firstName": _text(payload, "firstName", 255, required=False),
-        "thirdName": _text(payload, "thirdName", 255, required=False),
-        "email": _text(payload, "email", 255, required=False),
-        "language": _language(payload),
-        "accountId": _text(payload, "accountId", 255),
-        "accountName": _text(payload, "accountName", 255),
-        "courseName": _text(payload, "courseName", 450, required=False),
-        "sessionUrl": _url(payload, "sessionUrl"),
-        "userAgreementUrl": _url(payload, "userAgreementUrl"),
+        **{
+            name: checked.get(name, "")
+            for name in ("lastName", "firstName", "thirdName", "email", "language")
+        },
+        "accountId": _required_text(checked, "accountId"),
+        "accountName": _required_text(checked, "accountName"),
+        "courseName": checked.get("courseName", ""),
+        "sessionUrl": checked.get("sessionUrl", ""),
+        "userAgreementUrl": checked.get("userAgreementUrl", ""),
     }
     return StartClaims(
         user_id=user_id,
         session_id=session_id,
-        exam_id=_exam_id(payload),
-        exam_name=_text(payload, "examName", 500),
-        duration_minutes=duration,
+        exam_id=_exam_id(_required_text(checked, "examId")),
+        exam_name=_required_text(checked, "examName"),
+        duration_minutes=checked["duration"],
         start=start,
         end=end,
-        allow_multiple_displays=_boolean(payload, "allowMultipleDisplays", False),
+        allow_multiple_displays=bool(checked.get("allowMultipleDisplays", False)),
         user=user,
+        claims=claims_module.stored(checked),
+        warnings=tuple(warnings),
     )
 
 

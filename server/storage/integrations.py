@@ -188,6 +188,33 @@ class Integrations:
         assert found is not None
         return found
 
+    def configure(self, name: str, actor: str, **values: object) -> Integration:
+        """Change Constructor-integration settings (``review_url``, ``strict_claims``); audited
+        with the new values."""
+        unknown = set(values) - {"review_url", "strict_claims"}
+        if unknown:
+            raise ValueError(f"not an integration setting: {sorted(unknown)}")
+        i = schema.integrations
+        with self.db.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(i.c.id, i.c.institution_id).where(i.c.name == name)
+            ).first()
+            if row is None:
+                raise NotFound("unknown_integration", f"no integration named {name!r}")
+            conn.execute(i.update().where(i.c.id == row.id).values(**values))
+            audit_record(
+                conn,
+                row.institution_id,
+                actor,
+                "integration.configured",
+                f"integration:{name}",
+                dict(values),
+            )
+        self._cache.pop(int(row.id), None)
+        found = self.get(name)
+        assert found is not None
+        return found
+
     def origins(self) -> set[str]:
         with self.db.engine.connect() as conn:
             rows = conn.execute(sa.select(schema.integrations.c.allowed_origins)).scalars()

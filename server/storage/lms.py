@@ -119,16 +119,7 @@ class LmsRecords:
         c, s = schema.lms_calls, schema.sessions
         now = time.time()
         if supersede:
-            conn.execute(
-                c.update()
-                .where(
-                    c.c.session_id == session_id,
-                    c.c.service == service,
-                    c.c.action == action,
-                    c.c.status == "pending",
-                )
-                .values(status="superseded", last_error="a newer call replaced it")
-            )
+            self.supersede(conn, session_id, service, action)
         conn.execute(
             c.insert().values(
                 institution_id=sa.select(s.c.institution_id)
@@ -142,6 +133,20 @@ class LmsRecords:
                 next_attempt_at=due,
                 created_at=now,
             )
+        )
+
+    def supersede(self, conn: Connection, session_id: str, service: str, action: str) -> None:
+        """Pending calls of this kind for the session are replaced by a newer one."""
+        c = schema.lms_calls
+        conn.execute(
+            c.update()
+            .where(
+                c.c.session_id == session_id,
+                c.c.service == service,
+                c.c.action == action,
+                c.c.status == "pending",
+            )
+            .values(status="superseded", last_error="a newer call replaced it")
         )
 
     def queued(self, conn: Connection, session_id: str, service: str, action: str) -> bool:

@@ -29,6 +29,10 @@ class Integration:
     #: The secret before the last rotation, still accepted until ``previous_secret_until``.
     previous_secret_enc: bytes | None = None
     previous_secret_until: float | None = None
+    #: Constructor's result callback (None: results are not sent).
+    review_url: str | None = None
+    #: Start tokens asking for what openproctor does not do are refused, not warned about.
+    strict_claims: bool = False
 
     def secrets_enc(self, now: float) -> tuple[bytes, ...]:
         """The encrypted secrets that sign valid tokens now: the current one, and the previous
@@ -53,6 +57,8 @@ class Integration:
             if row["previous_secret_enc"] is not None
             else None,
             previous_secret_until=row["previous_secret_until"],
+            review_url=row["review_url"],
+            strict_claims=bool(row["strict_claims"]),
         )
 
 
@@ -155,6 +161,8 @@ _SESSION_JSON = {
     "breakdown_json": "breakdown",
     "tally_json": "tally",
     "user_json": "user",
+    "claims_json": "claims",
+    "warnings_json": "warnings",
 }
 
 
@@ -194,6 +202,8 @@ class SessionRow:
     purged_at: float | None
     updated_at: float
     context_id: str | None
+    claims_json: str | None = None
+    warnings_json: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> SessionRow:
@@ -223,9 +233,28 @@ class SessionRow:
         found: dict[str, Any] = json.loads(self.user_json)
         return found
 
+    @functools.cached_property
+    def claims(self) -> dict[str, Any] | None:
+        """The start token's stored claims (None: the session came from an LTI launch)."""
+        found: dict[str, Any] | None = json.loads(self.claims_json) if self.claims_json else None
+        return found
+
+    @functools.cached_property
+    def warnings(self) -> list[dict[str, str]]:
+        """What the start token asked for and openproctor did not do."""
+        found: list[dict[str, str]] = json.loads(self.warnings_json or "[]")
+        return found
+
     @property
     def threshold(self) -> float:
         return float(self.policy["trust_threshold"])
+
+    @property
+    def band(self) -> str | None:
+        """green / yellow / red by the session's policy (None before the first score)."""
+        if self.score is None:
+            return None
+        return parse_policy(self.policy).band(self.score)
 
     def set(self, **fields: Any) -> None:
         """Change columns in place (after they were written), dropping stale decoded JSON."""

@@ -32,6 +32,10 @@ integrations = sa.Table(
     #: The secret before the last rotation, accepted until ``previous_secret_until``.
     sa.Column("previous_secret_enc", sa.LargeBinary),
     sa.Column("previous_secret_until", sa.Double),
+    #: Constructor's result callback: where session results are POSTed (None: nowhere).
+    sa.Column("review_url", sa.Text),
+    #: Refuse start tokens with claims openproctor does not honour, instead of warning.
+    sa.Column("strict_claims", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 policies = sa.Table(
@@ -82,6 +86,10 @@ sessions = sa.Table(
     sa.Column("purged_at", sa.Double),
     sa.Column("updated_at", sa.Double, nullable=False),
     sa.Column("context_id", sa.String(255)),
+    #: The start token's claims as stored (security/claims.py); None: an LTI launch.
+    sa.Column("claims_json", sa.Text),
+    #: What the start token asked for and openproctor did not do: [{claim, message}].
+    sa.Column("warnings_json", sa.Text),
     sa.UniqueConstraint("integration_id", "external_id", name="uq_session_external"),
     sa.Index("ix_sessions_exam", "institution_id", "exam_id"),
 )

@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ..errors import Invalid, NotFound, TooLarge, Unauthorized, Unavailable
+from ..ingest import session_policy
 from ..security import validation
 from ..security.tokens import decode_with_any
 from ..services import Services
@@ -216,6 +217,7 @@ def public_status(row: SessionRow, record_url: str) -> dict[str, Any]:
     """What the integrator reads about a session (no personal data beyond their own ids), and
     the link to show the student so they can see what was recorded."""
     breakdown = row.breakdown
+    policy = session_policy(row.policy_json)
     return {
         "session_id": row.id,
         "external_session_id": row.external_id,
@@ -230,6 +232,12 @@ def public_status(row: SessionRow, record_url: str) -> dict[str, Any]:
         },
         "score": row.score,
         "flagged": bool(row.flagged),
+        # green / yellow / red by the policy's attention and trust thresholds.
+        "band": row.band,
+        "thresholds": {
+            "attention": policy.attention,
+            "trust": policy.trust_threshold,
+        },
         "breakdown": breakdown,
         "policy_version": row.policy_version,
         "events": row.next_seq,
@@ -237,6 +245,8 @@ def public_status(row: SessionRow, record_url: str) -> dict[str, Any]:
         "finished_at": int(row.finished_at) if row.finished_at else None,
         "logs_purged": row.purged_at is not None,
         "record_url": record_url,
+        # What the start token asked for and openproctor did not do (an ID check, a camera...).
+        "warnings": row.warnings,
     }
 
 

@@ -38,6 +38,12 @@ routes = [
             Route("/sessions/{session_id}/reveal", queue.reveal, methods=["POST"], name="reveal"),
             Route("/settings", admin.settings_page, methods=["GET"], name="settings"),
             Route("/settings", admin.save_settings, methods=["POST"], name="save_settings"),
+            Route(
+                "/settings/integrations/{integration}",
+                admin.save_integration,
+                methods=["POST"],
+                name="save_integration",
+            ),
             Route("/policies", policies.policy_list, methods=["GET"], name="policies"),
             Route("/policies/new", policies.new_policy_page, methods=["GET"], name="new_policy"),
             Route("/policies/new", policies.create_policy, methods=["POST"], name="create_policy"),

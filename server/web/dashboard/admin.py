@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from ...errors import OpenproctorError
+from ... import constructor
+from ...errors import NotFound, OpenproctorError
 from ...identities import VISIBILITIES
 from ...lti.dynamic_registration import new_link
 from ...lti.registration import check_platform_settings, tool_settings
@@ -204,16 +205,46 @@ async def add_registration_link(view: View) -> Response:
 
 
 async def _settings_page(
-    view: View, status: int = 200, error: str = "", saved: bool = False
+    view: View,
+    status: int = 200,
+    error: str = "",
+    saved: bool = False,
+    integration_error: tuple[str, str] | None = None,
 ) -> Response:
+    institution = view.reviewer.institution_id
     return await view.render(
         "dashboard/settings.html",
         status=status,
-        visibility=await view.run(view.state.identities.visibility, view.reviewer.institution_id),
+        visibility=await view.run(view.state.identities.visibility, institution),
         visibilities=VISIBILITIES,
+        integrations=await view.run(view.state.store.integrations.of_institution, institution),
+        integration_error=integration_error,
         error=error,
         saved=saved or view.request.query_params.get("saved") == "1",
     )
+
+
+@dashboard(admin=True, post=True)
+async def save_integration(view: View) -> Response:
+    """An integration's Constructor settings: review_url, strict_claims (audited)."""
+    name = view.request.path_params["integration"]
+    mine = await view.run(
+        view.state.store.integrations.of_institution, view.reviewer.institution_id
+    )
+    if name not in {i.name for i in mine}:
+        raise NotFound("unknown_integration", f"no integration named {name!r}")
+    try:
+        await view.run(
+            constructor.configure,
+            view.state.store,
+            name,
+            view.who,
+            review_url=view.field("review_url"),
+            strict_claims=view.field("strict_claims") == "on",
+        )
+    except OpenproctorError as exc:
+        return await _settings_page(view, status_of(exc), integration_error=(name, exc.message))
+    return view.redirect("dashboard:settings", "?saved=1")
 
 
 @dashboard(admin=True)

@@ -46,6 +46,9 @@ def _values(policy: CorePolicy) -> dict[str, Any]:
     return {
         "exam_id": policy.exam_id,
         "trust_threshold": f"{policy.trust_threshold:g}",
+        "attention_threshold": ""
+        if policy.attention_threshold is None
+        else f"{policy.attention_threshold:g}",
         "log_retention_days": str(policy.log_retention_days),
         "heartbeat_seconds": str(policy.heartbeat_seconds),
         "allow_mobile": policy.allow_mobile,
@@ -92,6 +95,7 @@ def policy_from_form(
         flags_enabled=view.fields("flags_enabled"),
         weights={f: view.field(f"weights.{f}") for f in FLAG_TYPES if view.field(f"weights.{f}")},
         accommodations=str(view.form.get("accommodations", "")),
+        attention_threshold=view.field("attention_threshold"),
     )
     errors: dict[str, str] = {}
     for name in FIELDS:
@@ -108,6 +112,8 @@ def policy_from_form(
         "flags_enabled": ",".join(values["flags_enabled"]),
         "weights": ",".join(f"{flag}:{w}" for flag, w in values["weights"].items()),
     }
+    if values["attention_threshold"]:  # left empty: the default (docs/core.md)
+        custom["attention_threshold"] = values["attention_threshold"]
     try:
         base = parse_policy(
             {"exam_id": exam_id, "accommodations": accommodations, "environment": "staging"}

@@ -20,6 +20,7 @@ from openproctor.core import parse_policy, validate_event
 from ...access import Reviewer
 from ...errors import OpenproctorError, TooManyRequests
 from ...identities import course_of, identity_of, lms_attempt
+from ...ingest import session_policy
 from ...integrity import integrity_label
 from ...reports import timeline_series
 from ...reviewers import OUTCOMES
@@ -136,12 +137,14 @@ def _date(text: str | None, end: bool = False) -> float | None:
     return day.timestamp() + (86400 if end else 0)
 
 
-def score_class(score: float | None, threshold: float) -> str:
-    if score is None:
-        return "score-good"
-    if score < threshold:
-        return "score-bad"
-    return "score-mid" if score < threshold + 0.1 else "score-good"
+#: The CSS class of each band (core Policy.band: the attention and trust thresholds).
+BAND_CLASSES = {
+    None: "score-good",
+    "green": "score-good",
+    "yellow": "score-mid",
+    "red": "score-bad",
+}
+BAND_WORDS = {"green": "clear", "yellow": "worth a look", "red": "flagged"}
 
 
 @dashboard()
@@ -178,10 +181,16 @@ async def queue(view: View) -> Response:
 
 def _summary(row: SessionRow, attempt: Attempt | None) -> dict[str, Any]:
     threshold = row.threshold
+    policy = session_policy(row.policy_json)
+    band = None if row.score is None else policy.band(row.score)
     return {
         **row.as_dict(),
         "threshold": threshold,
-        "score_class": score_class(row.score, threshold),
+        "score_class": BAND_CLASSES[band],
+        "band": band,
+        "band_word": BAND_WORDS.get(band or "", ""),
+        "attention": policy.attention,
+        "warnings": row.warnings,
         "started": when(row.started_at),
         "integrity": integrity_label(row),
         # Blind review: the LMS's own attempt and course, never the student (identities.py).

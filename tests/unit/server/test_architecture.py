@@ -28,6 +28,7 @@ LAYERS: dict[str, set[str]] = {
         "webhooks",
         "access_codes",
         "identities",
+        "constructor",
     },
     "lti": {"lti", "lti.keys", "lti.launch", "lti.registration"},
     "services": {"services"},

@@ -172,6 +172,13 @@ START_CLAIMS = (
     "iat",
     "nbf",
     "courseName",
+    "rules",
+    "scoreConfig",
+    "visibleWarnings",
+    "biometricIdentification",
+    "desktopAppAllowedProcesses",
+    "secureBrowserLevel",
+    "trial",
 )
 
 
@@ -251,6 +258,60 @@ def _sdk(w: World, v: Any) -> Iterator[Any]:
     yield w.client.get(
         "/sdk/v1/loader.js", headers={"if-none-match": str(v).encode("utf-8", "surrogatepass")}
     )
+
+
+# -- Constructor's simple integration ---------------------------------------------------------
+
+SIMPLE = "/api/v2/integration/simple"
+
+
+def _simple_auth(v: Any) -> Iterator[dict[str, Any]]:
+    """A valid Constructor header, then hostile ones."""
+    token = _jwt({"exp": int(time.time()) + 30}, SECRET)
+    yield {"authorization": f"JWT {token}"}
+    yield {"authorization": ("JWT " + str(v)).encode("utf-8", "surrogatepass")}
+    yield {"authorization": f"JWT {_jwt({'exp': v}, SECRET)}"}
+
+
+@drives("POST", SIMPLE + "/{integration}/exams/")
+def _simple_exams(w: World, v: Any) -> Iterator[Any]:
+    body = {"accountId": 1, "accountName": "A", "examId": "fz-exam", "examName": "E"}
+    for headers in _simple_auth(v):
+        yield w.post_json(f"{SIMPLE}/lms1/exams/", body, headers)
+    (good, *_) = _simple_auth(v)
+    yield w.post_json(f"{SIMPLE}/{_raw(str(v))}/exams/", body, good)
+    yield w.post_json(f"{SIMPLE}/lms1/exams/", v, good)
+    for field in (*body, "rules", "scoreConfig", "visibleWarnings", "startDate", "duration"):
+        yield w.post_json(f"{SIMPLE}/lms1/exams/", {**body, field: v}, good)
+
+
+@drives("POST", SIMPLE + "/{integration}/sessions/{session_id}/finish/")
+def _simple_finish(w: World, v: Any) -> Iterator[Any]:
+    for headers in _simple_auth(v):
+        yield w.post_json(f"{SIMPLE}/lms1/sessions/fz-2/finish/", {}, headers)
+    (good, *_) = _simple_auth(v)
+    yield w.post_json(f"{SIMPLE}/lms1/sessions/{_raw(str(v))}/finish/", {}, good)
+    yield w.post_json(f"{SIMPLE}/lms1/sessions/fz-2/finish/", {"sessionFinishUrl": v}, good)
+    yield w.post_json(f"{SIMPLE}/lms1/sessions/fz-2/finish/", v, good)
+
+
+@drives("GET", SIMPLE + "/{integration}/sessions/{session_id}/status/")
+def _simple_status(w: World, v: Any) -> Iterator[Any]:
+    for headers in _simple_auth(v):
+        yield w.client.get(f"{SIMPLE}/lms1/sessions/fz-1/status/", headers=headers)
+    (good, *_) = _simple_auth(v)
+    yield w.client.get(f"{SIMPLE}/{_raw(str(v))}/sessions/{_raw(str(v))}/status/", headers=good)
+
+
+@drives("POST", "/integration/simple/{integration}/start/")
+def _simple_start(w: World, v: Any) -> Iterator[Any]:
+    path = "/integration/simple/lms1/start/"
+    yield w.post_form(path, {"token": str(v)}, follow_redirects=False)
+    yield w.post_form(f"/integration/simple/{_raw(str(v))}/start/", {"token": "x"})
+    valid = jwt.decode(start_jwt("fz-start"), options={"verify_signature": False})
+    for claim in ("sessionUrl", "sessionId", "examId", "rules"):
+        token = _jwt({**valid, claim: v}, SECRET)
+        yield w.post_form(path, {"token": token}, follow_redirects=False)
 
 
 # -- LTI --------------------------------------------------------------------------------------
@@ -443,6 +504,12 @@ drives("POST", "/dashboard/sessions/{session_id}/reveal")(
 )
 drives("POST", "/dashboard/settings")(
     _dashboard_form(lambda w, v: "/dashboard/settings", {"visibility": "reveal"})
+)
+drives("POST", "/dashboard/settings/integrations/{integration}")(
+    _dashboard_form(
+        lambda w, v: f"/dashboard/settings/integrations/{_raw(str(v)) or 'lms1'}",
+        {"review_url": "https://lms.example.edu/review", "strict_claims": "on"},
+    )
 )
 drives("POST", "/dashboard/policies/new")(
     _dashboard_form(lambda w, v: "/dashboard/policies/new", POLICY_FORM)
