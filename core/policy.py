@@ -221,11 +221,11 @@ def parse_policy(raw: Any) -> Policy:
     if "exam_id" not in raw:
         raise PolicyError("exam_id", "is required")
     policy = Policy(**{key: _FIELDS[key](value) for key, value in raw.items()})
-    if policy.attention_threshold is not None and policy.attention_threshold < policy.trust_threshold:
+    attention = policy.attention_threshold
+    if attention is not None and attention < policy.trust_threshold:
         raise PolicyError(
             "attention_threshold",
-            f"must be at least trust_threshold ({policy.trust_threshold:g}), "
-            f"got {policy.attention_threshold:g}",
+            f"must be at least trust_threshold ({policy.trust_threshold:g}), got {attention:g}",
         )
     return policy
 

@@ -120,7 +120,7 @@
     var origin = stored && stored.origin ? stored.origin : epoch() - (grant.elapsed_ms || 0);
     this.id = grant.session_id;
     this.recordUrl = new URL(grant.record_url, server + "/").href; // the student's own record
-    this.state = { ready: false, score: 1, flagged: false, flags: [], acknowledged: -1, error: null };
+    this.state = { ready: false, score: 1, flagged: false, flags: [], acknowledged: -1, error: null, warnings: [] };
     this.examStarted = started.promise; this.examFinished = finished.promise;
     this.logUploaded = uploaded.promise; this.videoUploaded = uploaded.promise; // alias: no video exists
     [started, finished, uploaded].forEach(function (d) { d.promise.catch(function () {}); });
@@ -133,6 +133,7 @@
     }
     this.on = function (type, fn) { if (type === "state") { listeners.push(fn); fn(self.state); } return self; };
     this.off = function (type, fn) { listeners = listeners.filter(function (f) { return f !== fn; }); return self; };
+    this.warn = function (list) { emit({ warnings: self.state.warnings.concat(list) }); };
     this.live = function () { return !!worker && self.state.ready && !ended; };
     this.drain = function () {
       worker.postMessage({ type: "signals", signals: queued.splice(0).map(function (q) { q.s.t = Math.max(0, q.at - origin); return q.s; }) });
@@ -211,7 +212,9 @@
       if (m.type === "ready") {
         emit({ ready: true, bootMs: m.bootMs, heapBytes: m.heapBytes });
         if (gated && grant.chain.next_seq) { gated = false; gate(); } // resumed: already started
-        self.drain(); ready.resolve(self); started.resolve(self);
+        self.drain(); ready.resolve(self);
+        var go = function () { started.resolve(self); };
+        Promise.resolve(options.hold).then(go, go); // Constructor's beforeExamList: after "Start"
       } else if (m.type === "events") {
         persist(m.events, m.chain);
         if (m.events.some(function (e) { return e.type === "session_end"; })) { ended = true; finished.resolve(self); }
@@ -280,6 +283,7 @@
   }
 
   // ---- public API
+  var OWN = " serverOrigin integrationName jwt theme sessionToken institutionKey bundle accessCodeField ";
   function init(config) {
     config = config || {};
     var server = (config.serverOrigin || (script && new URL(script.src).origin) || location.origin).replace(/\/$/, "");
@@ -311,8 +315,13 @@
       ]).then(function (saved) {
         var local = saved[0], outbox = (saved[1] || []).map(function (row) { return row.e; });
         var chain = local && local.chain && local.chain.next_seq > grant.chain.next_seq ? local.chain : grant.chain;
-        var session = new Session(server, grant, db, { origin: local && local.origin, outbox: outbox }, { chain: chain, environment: env, mode: config.bundle || "fast", codeField: config.accessCodeField });
+        var foreign = Object.keys(config).filter(function (k) { return OWN.indexOf(" " + k + " ") < 0; }), hold = null;
+        var session = new Session(server, grant, db, { origin: local && local.origin, outbox: outbox }, { chain: chain, environment: env, mode: config.bundle || "fast", codeField: config.accessCodeField, hold: foreign.length && (hold = deferred()).promise });
         current = session;
+        if (hold) { // Constructor's SDK settings: compat.js honours or reports them
+          import(server + "/sdk/v1/" + r[1].assets.compat).then(function (m) { hold.resolve(m.attach(session, config, foreign)); },
+            function () { session.warn([{ key: foreign[0], message: "the Constructor settings could not be read (compat module not loaded)" }]); hold.resolve(); });
+        }
         return session.start(r[1]);
       });
     });

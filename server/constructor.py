@@ -138,7 +138,7 @@ def conclusion(row: SessionRow, policy: Policy, outcome: str | None) -> str:
     if outcome in CONCLUSIONS:
         return CONCLUSIONS[outcome]
     claims = row.claims or {}
-    automatic = outcome is None and claims.get("proctoring") == "auto"
+    automatic = outcome is None and claims.get("proctoring") in ("auto", "identification")
     if automatic and row.score is not None and row.finished_at and not row.integrity_reason:
         return {"green": "accepted", "red": "rejected"}.get(policy.band(row.score), "unknown")
     return "unknown"

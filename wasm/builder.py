@@ -95,8 +95,9 @@ def _assemble(stage: Path, cache: Path, log: Log) -> dict[str, Any]:
         _compile_stdlib(pyodide, zipped, log)
         stdlib = _hashed_copy(zipped, stage, "stdlib", ".zip")
 
-    log("[4/5] loader and worker")
+    log("[4/5] loader, worker and the Constructor compatibility module")
     worker = _hashed_copy(LOADER / "worker.js", stage, "worker", ".js")
+    compat = _hashed_copy(LOADER / "compat.js", stage, "compat", ".js")
     loader = stamp_version((LOADER / "loader.js").read_text(encoding="utf-8"), SDK_VERSION)
     (stage / "loader.js").write_text(loader, encoding="utf-8")
 
@@ -118,6 +119,7 @@ def _assemble(stage: Path, cache: Path, log: Log) -> dict[str, Any]:
         "pyodide_version": pin["version"],
         "assets": {
             "worker": worker,
+            "compat": compat,
             "runtime": runtime + "/",
             "stdlib": stdlib,
             "lock": f"{package_dir}/pyodide-lock.json",
