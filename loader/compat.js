@@ -14,7 +14,7 @@ const NOT_DONE = {
   openAgreementLinksInIframe: "the SDK shows no agreement links; userAgreementUrl is kept with the session",
 };
 const WORKERS = {
-  ping: "heartbeat gaps are still scored: what counts is the exam's policy on the server (turn off sdk_gap there), never a page setting a student could change",
+  ping: "heartbeat gaps are still scored: a page setting a student could change never lowers what counts; put disabledWorkers in the start token (signed by the LMS) or turn sdk_gap off in the exam's policy",
   watchUploading: "there is no video upload to watch; unsent events are kept and resent by themselves",
 };
 // A window smaller than this share of the screen is "too small" (Constructor names no size).

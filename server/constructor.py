@@ -72,9 +72,10 @@ SERVICE = "review"
 
 
 def apply_claims(policy: Policy, claims: Mapping[str, Any]) -> Policy:
-    """A session's policy under its start token's ``rules``, ``scoreConfig`` and
-    ``allowMobileDevices``: rules switch flags off; a multiplier multiplies the exam's weight
-    (Constructor's default 1 changes nothing); ``cheater_level`` sets the threshold."""
+    """A session's policy under its start token's ``rules``, ``scoreConfig``,
+    ``disabledWorkers`` and ``allowMobileDevices``: rules (and ``ping``) switch flags off; a
+    multiplier multiplies the exam's weight (Constructor's default 1 changes nothing);
+    ``cheater_level`` sets the threshold."""
     return _mapped(policy, claims, multiply=True)
 
 
@@ -104,6 +105,8 @@ def _mapped(policy: Policy, claims: Mapping[str, Any], multiply: bool) -> Policy
             trust_threshold=trust,
             attention_threshold=attention if attention is None or attention >= trust else None,
         )
+    if "ping" in claims.get("disabledWorkers", ()):  # no heartbeat: its gaps do not count
+        changed = replace(changed, flags_enabled=changed.flags_enabled - {"sdk_gap"})
     if "allowMobileDevices" in claims:
         changed = replace(changed, allow_mobile=bool(claims["allowMobileDevices"]))
     return changed

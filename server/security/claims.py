@@ -143,11 +143,12 @@ def language(name: str, value: Any) -> str:
     return value
 
 
-def strings(max_items: int, max_len: int) -> Check:
-    """A list of short strings, or one string (process lists of the Secure Browser)."""
+def strings(max_items: int, max_len: int, one: bool = True) -> Check:
+    """A list of short strings, or (``one``) a single string (the Secure Browser's process
+    lists, whose type no docs page gives)."""
 
     def check(name: str, value: Any) -> list[str]:
-        items = [value] if isinstance(value, str) else value
+        items = [value] if isinstance(value, str) and one else value
         if not isinstance(items, list) or len(items) > max_items:
             raise ClaimError(name, f"must be a list of at most {max_items} strings")
         for item in items:
@@ -270,6 +271,8 @@ CLAIMS: Mapping[str, Check] = {
     "desktopAppAllowedProcesses": strings(500, 255),
     "secureBrowser": boolean,
     "secureBrowserLevel": text_or_number,
+    # Constructor's SDK setting, accepted here too: signed by the LMS, unlike the page's copy.
+    "disabledWorkers": strings(20, 64, one=False),
 }
 REQUIRED = (
     "userId",
@@ -384,6 +387,9 @@ def not_done(payload: Mapping[str, Any], claims: Mapping[str, Any]) -> list[Clai
     for name in ("desktopAppForbiddenProcesses", "desktopAppAllowedProcesses"):
         if claims.get(name):
             say(name, "lists processes: a browser cannot see other applications' processes")
+    for worker in claims.get("disabledWorkers", []):
+        if worker != "ping":
+            say(f"disabledWorkers.{worker}", "is not a check openproctor has; it was ignored")
     _object_warnings(payload, claims, say)
     return found
 

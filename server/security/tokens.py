@@ -123,6 +123,17 @@ def decode_start_token(
     return validate_claims(payload, now, strict)
 
 
+def check_lifetime(exp: Any, max_seconds: int, what: str) -> None:
+    """A server-to-server credential's ``exp``: a number at most ``max_seconds`` ahead (a
+    long-lived credential is a leaked secret waiting to happen)."""
+    if isinstance(exp, bool) or not isinstance(exp, int | float):
+        raise Unauthorized("invalid_credential", f"the {what}'s 'exp' must be a number")
+    if exp - time.time() > max_seconds:
+        raise Unauthorized(
+            "invalid_credential", f"the {what} may be valid for at most {max_seconds} s"
+        )
+
+
 def decode_with_any(token: str, secrets: Sequence[str], **options: Any) -> dict[str, Any]:
     """``jwt.decode`` with the first of ``secrets`` whose signature matches (the rest of the
     checks are the same for each); the last signature error when none does."""

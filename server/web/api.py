@@ -15,7 +15,7 @@ from starlette.routing import Route
 from ..errors import Invalid, NotFound, TooLarge, Unauthorized, Unavailable
 from ..ingest import session_policy
 from ..security import validation
-from ..security.tokens import decode_with_any
+from ..security.tokens import check_lifetime, decode_with_any
 from ..services import Services
 from ..storage.rows import Integration, SessionRow
 from .http import bearer, check_origin, read_json, services
@@ -157,14 +157,7 @@ def check_integration_credential(state: Services, token: str) -> Integration:
         )
     except jwt.InvalidTokenError as exc:
         raise Unauthorized("invalid_credential", f"the credential is invalid: {exc}") from None
-    exp = verified["exp"]
-    if isinstance(exp, bool) or not isinstance(exp, int | float):
-        raise Unauthorized("invalid_credential", "the credential's 'exp' must be a number")
-    if exp - time.time() > MAX_CREDENTIAL_SECONDS:
-        raise Unauthorized(
-            "invalid_credential",
-            f"the credential may be valid for at most {MAX_CREDENTIAL_SECONDS} s",
-        )
+    check_lifetime(verified["exp"], MAX_CREDENTIAL_SECONDS, "credential")
     return integration
 
 

@@ -19,7 +19,7 @@ from .. import constructor
 from ..errors import Invalid, NotFound, OpenproctorError, Unauthorized
 from ..lti.routes import exam_url_problem
 from ..security import claims, validation
-from ..security.tokens import LEEWAY_SECONDS, decode_with_any
+from ..security.tokens import LEEWAY_SECONDS, check_lifetime, decode_with_any
 from ..services import Services
 from ..storage.rows import Integration, SessionRow
 from .http import check_origin, read_form, read_json, services, status_of
@@ -74,13 +74,7 @@ def check_api_token(state: Services, integration: Integration, header: str) -> N
         ) from None
     except jwt.InvalidTokenError as exc:
         raise Unauthorized("invalid_credential", f"the token is invalid: {exc}") from None
-    exp = payload["exp"]
-    if isinstance(exp, bool) or not isinstance(exp, int | float):
-        raise Unauthorized("invalid_credential", "the token's 'exp' must be a number")
-    if exp - time.time() > MAX_TOKEN_SECONDS:
-        raise Unauthorized(
-            "invalid_credential", f"the token may be valid for at most {MAX_TOKEN_SECONDS} s"
-        )
+    check_lifetime(payload["exp"], MAX_TOKEN_SECONDS, "token")
 
 
 async def _authorized(request: Request) -> tuple[Services, Integration]:

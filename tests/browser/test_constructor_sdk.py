@@ -49,7 +49,7 @@ def test_constructor_settings_are_honoured_or_reported(page, lms, live_server):
     page.wait_for_function("() => started === true")
     warnings = {w["key"]: w["message"] for w in page.evaluate("() => s.state.warnings")}
     assert "no camera is used" in warnings["allowCameraSelection"]
-    assert "never a page setting" in warnings["disabledWorkers.ping"]
+    assert "never lowers what counts" in warnings["disabledWorkers.ping"]
     assert "no video upload" in warnings["disabledWorkers.watchUploading"]
     assert "not an SDK setting openproctor knows" in warnings["someFutureKey"]
     assert "beforeExamList" not in warnings and "fullScreenWatchFocusAlert" not in warnings

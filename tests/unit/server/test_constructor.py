@@ -211,6 +211,7 @@ def test_unknown_claims_are_ignored_with_a_warning_or_refused_when_strict(
         ("desktopAppAllowedProcesses", [1, 2]),
         ("secureBrowser", "yes"),
         ("secureBrowserLevel", ["high"]),
+        ("disabledWorkers", "ping"),
     ],
 )
 def test_every_documented_claim_with_a_wrong_type_is_named(client, integration, claim, wrong):
@@ -272,6 +273,18 @@ def test_score_config_weighs_window_changes_and_sets_the_threshold(client, integ
             parse_policy({"exam_id": "x"}), {"scoreConfig": {"cheaterLevel": 60}}
         )
     ) == {"attention": 15, "rejected": 60}
+
+
+def test_disabled_ping_in_the_signed_token_stops_counting_heartbeat_gaps(client, integration):
+    response = start(client, plain_payload(disabledWorkers=["ping", "gaze"]))
+    assert "sdk_gap" not in response.json()["policy"]["flags_enabled"]
+    assert [w["claim"] for w in response.json()["warnings"]] == ["disabledWorkers.gaze"]
+    s = StudentClient(client, response.json())
+    assert s.post([s.opening(), s.sign("heartbeat", {}, dt=600_000)]).status_code == 200
+    status = client.get(
+        f"/api/v1/sessions/{s.session_id}", headers={"authorization": f"Bearer {credential()}"}
+    ).json()
+    assert status["score"] == 1.0  # a ten-minute silence, not counted
 
 
 def test_camel_case_score_keys_are_accepted_too(client, integration):
