@@ -270,7 +270,7 @@ class ResultSender:
         """POST the result; the HTTP status, the start of the answer, the body sent. Raises
         LookupError when the session or its review_url is gone (nothing to send to)."""
         row = self.store.sessions.get(call["session_id"])
-        integration = self.store.integrations.by_id(row.integration_id) if row else None
+        integration = self.store.integrations.by_id(row.integration_id, fresh=True) if row else None
         if row is None or integration is None or not integration.review_url:
             raise LookupError("the session or its integration's review_url is gone")
         policy = session_policy(row.policy_json)

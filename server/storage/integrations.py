@@ -79,10 +79,11 @@ class Integrations:
         found = self._cache.get(integration_id)
         return found[1] if found is not None and found[0] > time.monotonic() else None
 
-    def by_id(self, integration_id: int) -> Integration | None:
-        """By id, cached for a few seconds: every batch checks its integration's origins."""
+    def by_id(self, integration_id: int, fresh: bool = False) -> Integration | None:
+        """By id, cached for a few seconds: every batch checks its integration's origins.
+        ``fresh``: read it now (a setting another process may just have changed)."""
         cached = self._cache.get(integration_id)
-        if cached is not None and cached[0] > time.monotonic():
+        if cached is not None and cached[0] > time.monotonic() and not fresh:
             return cached[1]
         found = self._by_id(integration_id)
         if found is not None:
