@@ -193,7 +193,7 @@ def result_body(
         "conclusion": conclusion(row, policy, outcome),
         "score": constructor_score(row.score if row.score is not None else 1.0),
         "threshold": thresholds(policy),
-        "band": row.band or "green",
+        "band": row.band,
         "warnings": listed,
         "warningTitles": {w["type"]: {"en": TITLES.get(w["type"], w["type"])} for w in listed},
         "sessionStart": iso(row.started_at),
@@ -218,18 +218,20 @@ def callback_token(secret: str, now: float) -> str:
 @dataclass
 class ResultCallbacks:
     """What a session's changes queue for its integration's ``review_url``: the result when it
-    finishes, again on each later change, and once, marked final, after a reviewer's decision
-    (nothing after that). Only sessions started from a start token (not LTI launches)."""
+    finishes (or its signed log fails verification), again on each later change, and once,
+    marked final, after a reviewer's decision (nothing after that). Only sessions started from
+    a start token (not LTI launches)."""
 
     store: Storage
 
     def session_changed(self, conn: Connection, row: SessionRow, fields: Mapping[str, Any]) -> None:
         finished = row.finished_at is not None or fields.get("finished_at") is not None
+        broken = fields.get("status") == "integrity_failed" != row.status  # known at once
         changed = any(
             fields.get(name) is not None and fields[name] != getattr(row, name)
             for name in ("finished_at", "score_milli", "status", "complete")
         )
-        if row.claims_json is None or not finished or not changed:
+        if row.claims_json is None or not (finished or broken) or not changed:
             return
         self._queue(conn, row.id, row.integration_id, "result")
 

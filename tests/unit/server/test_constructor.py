@@ -542,6 +542,18 @@ def test_a_failed_callback_is_retried_and_the_guard_refuses_private_addresses(
         results.send(call)
 
 
+def test_an_integrity_failure_is_sent_at_once(app, client, integration, store, receiver):
+    constructor.configure(store, "lms1", "test", review_url=receiver.url)
+    s, _ = _tab_switch_session(client, plain_payload())
+    forged = s.sign("heartbeat", {}, dt=15000).to_dict()
+    forged["mac"] = "0" * 64
+    assert s.post([forged]).status_code >= 400
+    assert _deliver(app)["delivered"] == 1
+    (result,) = _results(receiver)
+    assert result["openproctor"]["integrity"] == "failed" and result["conclusion"] == "unknown"
+    assert result["comment"].startswith("the signed log failed verification: bad_mac")
+
+
 def test_sessions_without_a_review_url_send_nothing(app, client, integration, store):
     _tab_switch_session(client, plain_payload())
     client.post(f"{API}/sessions/828331bda025/finish/", headers=api_auth())
