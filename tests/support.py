@@ -6,7 +6,9 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
 
@@ -90,3 +92,53 @@ class Receiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def constructor_guide_payload(session_url: str, **changes: Any) -> dict[str, Any]:
+    """The payload of Constructor's "Creating a JWT" example, with real dates, a real exam page
+    and a fresh exp; every other claim as the guide has it. A change to ``...`` drops the claim."""
+    now = datetime.now(UTC)
+    payload: dict[str, Any] = {
+        "userId": "1232134",
+        "lastName": "Smith",
+        "firstName": "John",
+        "thirdName": "",
+        "language": "en",
+        "accountId": 123,
+        "accountName": "Corporate university",
+        "examId": "a3875623",
+        "courseName": "Physics",
+        "examName": "Final test",
+        "userAgreementUrl": "https://school.org/eula",
+        "duration": 120,
+        "schedule": False,
+        "auxiliaryCamera": False,
+        "proctoring": "offline",
+        "identification": "passport",
+        "rules": {"allow_to_use_paper": False, "allow_to_use_calculator": False},
+        "startDate": (now - timedelta(hours=1)).isoformat().replace("+00:00", "Z"),
+        "endDate": (now + timedelta(hours=3)).isoformat().replace("+00:00", "Z"),
+        "sessionId": "828331bda025",
+        "sessionUrl": session_url,
+        "exp": int(time.time()) + 30,
+        "biometricIdentification": {
+            "enabled": True,
+            "photo_url": "https://example.org/face.png",
+            "skip_fail": False,
+            "flow": "test-flow",
+        },
+        "scoreConfig": {
+            "cheater_level": 80,
+            "extra_user": 1.0,
+            "user_replaced": 1.0,
+            "absent_user": 1.0,
+            "look_away": 1.0,
+            "active_window_changed": 1.0,
+            "forbidden_device": 1.0,
+            "voice": 1.0,
+            "phone": 1.0,
+        },
+        "visibleWarnings": {"warning_extra_user_in_frame": False, "warning_timeout": False},
+    }
+    payload.update(changes)
+    return {k: v for k, v in payload.items() if v is not ...}

@@ -9,7 +9,7 @@ import json
 import math
 import time
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
@@ -20,60 +20,14 @@ from openproctor.server import constructor
 from openproctor.server.cli import main
 from openproctor.server.security.outbound import OutboundGuard
 
-from ...support import Receiver
+from ...support import Receiver, constructor_guide_payload
 from .conftest import LMS_ORIGIN, SECRET, StudentClient, credential, csrf_of, sign_in
 
 API = "/api/v2/integration/simple/lms1"
 
 
 def guide_payload(**changes: Any) -> dict[str, Any]:
-    """The payload of Constructor's "Creating a JWT" example, with real dates, a real exam page
-    and a fresh exp; every other claim as the guide has it."""
-    now = datetime.now(UTC)
-    payload: dict[str, Any] = {
-        "userId": "1232134",
-        "lastName": "Smith",
-        "firstName": "John",
-        "thirdName": "",
-        "language": "en",
-        "accountId": 123,
-        "accountName": "Corporate university",
-        "examId": "a3875623",
-        "courseName": "Physics",
-        "examName": "Final test",
-        "userAgreementUrl": "https://school.org/eula",
-        "duration": 120,
-        "schedule": False,
-        "auxiliaryCamera": False,
-        "proctoring": "offline",
-        "identification": "passport",
-        "rules": {"allow_to_use_paper": False, "allow_to_use_calculator": False},
-        "startDate": (now - timedelta(hours=1)).isoformat().replace("+00:00", "Z"),
-        "endDate": (now + timedelta(hours=3)).isoformat().replace("+00:00", "Z"),
-        "sessionId": "828331bda025",
-        "sessionUrl": LMS_ORIGIN + "/opentest#test/b3875623",
-        "exp": int(time.time()) + 30,
-        "biometricIdentification": {
-            "enabled": True,
-            "photo_url": "https://example.org/face.png",
-            "skip_fail": False,
-            "flow": "test-flow",
-        },
-        "scoreConfig": {
-            "cheater_level": 80,
-            "extra_user": 1.0,
-            "user_replaced": 1.0,
-            "absent_user": 1.0,
-            "look_away": 1.0,
-            "active_window_changed": 1.0,
-            "forbidden_device": 1.0,
-            "voice": 1.0,
-            "phone": 1.0,
-        },
-        "visibleWarnings": {"warning_extra_user_in_frame": False, "warning_timeout": False},
-    }
-    payload.update(changes)
-    return {k: v for k, v in payload.items() if v is not ...}
+    return constructor_guide_payload(LMS_ORIGIN + "/opentest#test/b3875623", **changes)
 
 
 def sign(payload: dict[str, Any]) -> str:
