@@ -20,15 +20,14 @@ import jwt
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from openproctor.core import Policy, PolicyError, parse_policy
+from openproctor.core import Policy, parse_policy
 from openproctor.core.policy import MAX_WEIGHT
 
-from .ingest import session_policy
 from .policies import PolicyStore
 from .security import claims
 from .security.keys import Keyring
 from .security.outbound import OutboundGuard
-from .security.tokens import parse_date
+from .security.tokens import check_exam_id, parse_date
 from .storage import Storage, schema
 from .storage.rows import Integration, SessionRow
 from .webhooks import check_url
@@ -275,7 +274,7 @@ class ResultSender:
         integration = self.store.integrations.by_id(row.integration_id, fresh=True) if row else None
         if row is None or integration is None or not integration.review_url:
             raise LookupError("the session or its integration's review_url is gone")
-        policy = session_policy(row.policy_json)
+        policy = row.parsed_policy
         decisions = self.store.reviewers.decisions(row.id)
         body = result_body(
             row,
@@ -317,13 +316,8 @@ def save_exam(
     warnings = claims.not_done(body, checked)
     if integration.strict_claims and warnings:
         raise claims.UnsupportedClaim(warnings)
-    exam_id = checked["examId"]
-    try:
-        base = parse_policy({"exam_id": exam_id})
-    except PolicyError:
-        raise claims.ClaimError(
-            "examId", "must be 1 to 128 characters: letters, digits and . _ : -"
-        ) from None
+    exam_id = check_exam_id(checked["examId"])
+    base = parse_policy({"exam_id": exam_id})
     institution = integration.institution_id
     for environment in ("staging", "production"):
         found = store.policies.current(institution, exam_id, environment)

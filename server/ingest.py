@@ -6,7 +6,6 @@ client's own score (``session_end.score_milli``) is only compared with it.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import time
@@ -22,12 +21,10 @@ from openproctor.core import (
     Event,
     EventValidationError,
     IncompleteLog,
-    Policy,
     SequenceGap,
     Tally,
     TrustScore,
     check_complete,
-    parse_policy,
     score_log,
     score_tally,
     verify_batch,
@@ -38,7 +35,7 @@ from .errors import Conflict, Gone, Invalid, OpenproctorError, Refused, TooLarge
 from .observability import BATCHES, EVENTS, REJECTIONS
 from .security.keys import Keyring
 from .storage import Storage
-from .storage.rows import SessionRow
+from .storage.rows import SessionRow, session_policy
 from .storage.sessions import SessionTx
 from .webhooks import WebhookStore
 
@@ -254,13 +251,6 @@ class Batch:
 
     def apply(self, group: Connection | None) -> dict[str, Any]:
         return self.service.ingest(self.session_id, self.events, group)
-
-
-@functools.lru_cache(maxsize=1024)
-def session_policy(policy_json: str) -> Policy:
-    """A session's stored policy, parsed and validated once (policies are immutable values and
-    every batch of an exam's sessions carries the same text)."""
-    return parse_policy(json.loads(policy_json))
 
 
 def _score_fields(score: TrustScore) -> dict[str, Any]:

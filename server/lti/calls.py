@@ -93,10 +93,10 @@ class LmsCallSender:
     store: Storage
     guard: OutboundGuard
     tokens: AccessTokens
+    #: Sends Constructor result callbacks (the ``review`` calls of the same queue).
+    results: constructor.ResultSender
     backoff_base: float = 10.0
     clock: Callable[[], float] = time.time
-    #: Sends Constructor result callbacks (the ``review`` calls of the same queue).
-    results: constructor.ResultSender | None = None
 
     def deliver_due(self) -> dict[str, int]:
         outcome = {"delivered": 0, "retrying": 0, "failed": 0}
@@ -153,8 +153,6 @@ class LmsCallSender:
         """Send one call; returns the HTTP status, the platform's answer (a status word or a
         URL, else the start of its error body) and the JSON that was sent."""
         if call["service"] == constructor.SERVICE:
-            if self.results is None:
-                raise Refused("result callbacks are not configured in this process")
             try:
                 return self.results.send(call)
             except LookupError as exc:

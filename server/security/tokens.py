@@ -23,7 +23,6 @@ from . import claims as claims_module
 from .claims import ClaimError, ClaimWarning, UnsupportedClaim
 
 LEEWAY_SECONDS = 60
-REQUIRED, REGISTERED = claims_module.REQUIRED, claims_module.REGISTERED
 
 
 @dataclass(frozen=True)
@@ -61,7 +60,8 @@ def parse_date(payload: dict[str, Any], name: str) -> float:
     )
 
 
-def _exam_id(value: str) -> str:
+def check_exam_id(value: str) -> str:
+    """``examId`` as a policy accepts it (ClaimError naming the claim otherwise)."""
     try:
         parse_policy({"exam_id": value})
     except PolicyError:
@@ -185,7 +185,7 @@ def validate_claims(payload: dict[str, Any], now: float, strict: bool = False) -
     return StartClaims(
         user_id=user_id,
         session_id=session_id,
-        exam_id=_exam_id(_required_text(checked, "examId")),
+        exam_id=check_exam_id(_required_text(checked, "examId")),
         exam_name=_required_text(checked, "examName"),
         duration_minutes=checked["duration"],
         start=start,

@@ -11,6 +11,13 @@ from typing import Any
 from openproctor.core import Policy, parse_policy
 
 
+@functools.lru_cache(maxsize=1024)
+def session_policy(policy_json: str) -> Policy:
+    """A session's stored policy, parsed and validated once (policies are immutable values and
+    every batch of an exam's sessions carries the same text)."""
+    return parse_policy(json.loads(policy_json))
+
+
 @dataclass(frozen=True)
 class ExamRecord:
     exam_id: str
@@ -250,11 +257,16 @@ class SessionRow:
         return float(self.policy["trust_threshold"])
 
     @property
+    def parsed_policy(self) -> Policy:
+        """The effective policy as a core Policy (parsed once per distinct policy text)."""
+        return session_policy(self.policy_json)
+
+    @property
     def band(self) -> str | None:
         """green / yellow / red by the session's policy (None before the first score)."""
         if self.score is None:
             return None
-        return parse_policy(self.policy).band(self.score)
+        return self.parsed_policy.band(self.score)
 
     def set(self, **fields: Any) -> None:
         """Change columns in place (after they were written), dropping stale decoded JSON."""

@@ -13,7 +13,6 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ..errors import Invalid, NotFound, TooLarge, Unauthorized, Unavailable
-from ..ingest import session_policy
 from ..security import validation
 from ..security.tokens import check_lifetime, decode_with_any
 from ..services import Services
@@ -210,7 +209,7 @@ def public_status(row: SessionRow, record_url: str) -> dict[str, Any]:
     """What the integrator reads about a session (no personal data beyond their own ids), and
     the link to show the student so they can see what was recorded."""
     breakdown = row.breakdown
-    policy = session_policy(row.policy_json)
+    policy = row.parsed_policy
     return {
         "session_id": row.id,
         "external_session_id": row.external_id,

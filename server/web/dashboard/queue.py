@@ -15,12 +15,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from openproctor.core import parse_policy, validate_event
+from openproctor.core import validate_event
 
 from ...access import Reviewer
 from ...errors import OpenproctorError, TooManyRequests
 from ...identities import course_of, identity_of, lms_attempt
-from ...ingest import session_policy
 from ...integrity import integrity_label
 from ...reports import timeline_series
 from ...reviewers import OUTCOMES
@@ -181,15 +180,14 @@ async def queue(view: View) -> Response:
 
 def _summary(row: SessionRow, attempt: Attempt | None) -> dict[str, Any]:
     threshold = row.threshold
-    policy = session_policy(row.policy_json)
-    band = None if row.score is None else policy.band(row.score)
+    band = row.band
     return {
         **row.as_dict(),
         "threshold": threshold,
         "score_class": BAND_CLASSES[band],
         "band": band,
         "band_word": BAND_WORDS.get(band or "", ""),
-        "attention": policy.attention,
+        "attention": row.parsed_policy.attention,
         "warnings": row.warnings,
         "started": when(row.started_at),
         "integrity": integrity_label(row),
@@ -221,7 +219,7 @@ async def session_page(view: View) -> Response:
 def _timeline(row: SessionRow, stored: list[dict[str, Any]]) -> Markup | None:
     if not stored:
         return None
-    policy = parse_policy(row.policy)
+    policy = row.parsed_policy
     events = [validate_event(raw, i) for i, raw in enumerate(stored)]
     points, episodes, exam_ms = timeline_series(events, policy, row.id)
     return charts.timeline(points, episodes, exam_ms, policy.trust_threshold)
