@@ -120,7 +120,7 @@
     var origin = stored && stored.origin ? stored.origin : epoch() - (grant.elapsed_ms || 0);
     this.id = grant.session_id;
     this.recordUrl = new URL(grant.record_url, server + "/").href; // the student's own record
-    this.state = { ready: false, score: 1, flagged: false, flags: [], acknowledged: -1, error: null, warnings: [] };
+    this.state = { ready: false, started: false, score: 1, flagged: false, flags: [], acknowledged: -1, error: null, warnings: [] };
     this.examStarted = started.promise; this.examFinished = finished.promise;
     this.logUploaded = uploaded.promise; this.videoUploaded = uploaded.promise; // alias: no video exists
     [started, finished, uploaded].forEach(function (d) { d.promise.catch(function () {}); });
@@ -213,7 +213,7 @@
         emit({ ready: true, bootMs: m.bootMs, heapBytes: m.heapBytes });
         if (gated && grant.chain.next_seq) { gated = false; gate(); } // resumed: already started
         self.drain(); ready.resolve(self);
-        var go = function () { started.resolve(self); };
+        var go = function () { emit({ started: true }); started.resolve(self); };
         Promise.resolve(options.hold).then(go, go); // Constructor's beforeExamList: after "Start"
       } else if (m.type === "events") {
         persist(m.events, m.chain);

@@ -47,9 +47,18 @@ class KeyedRegistration(Registration):  # type: ignore[misc]
     """lti1p3platform's registration, with a ``kid`` on its key (as real platforms send)."""
 
     kid = "platform-key-1"
+    _loaded: Any = None
 
     def get_kid(self) -> str:
         return self.kid
+
+    def get_platform_private_key(self) -> Any:
+        """The key loaded once: pyjwt takes a key object, and parsing the PEM on every launch
+        (it checks the RSA key) cost about 50 ms each."""
+        pem = super().get_platform_private_key()
+        if self._loaded is None or self._loaded[0] != pem:  # a test may set another key
+            self._loaded = (pem, serialization.load_pem_private_key(pem.encode(), password=None))
+        return self._loaded[1]
 
     def get_jwks(self) -> list[dict[str, Any]]:
         return [{**jwk, "kid": self.kid} for jwk in super().get_jwks()]

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from ..errors import OpenproctorError
 from ..settings import DEFAULT_DATABASE
-from . import integrations, lti, maintenance, reviewers, serve, verify, webhooks
+from . import check_page, integrations, lti, maintenance, reviewers, serve, verify, webhooks
 
-GROUPS = (serve, maintenance, integrations, reviewers, webhooks, lti, verify)
+GROUPS = (serve, maintenance, integrations, reviewers, webhooks, lti, verify, check_page)
 
 
 def build_parser() -> argparse.ArgumentParser:

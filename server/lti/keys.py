@@ -47,6 +47,10 @@ class ToolKeys:
         self.store = store
         self.keyring = keyring
         self._lock = threading.Lock()
+        # Loaded keys by kid. Loading a PEM checks the RSA key, about 50 ms of CPU: without
+        # this every signature and every /lti/jwks request paid it, per key (PERFORMANCE.md).
+        # A kid names one key for good (a master-key rekey re-encrypts the same key).
+        self._loaded: dict[str, rsa.RSAPrivateKey] = {}
 
     def rotate(self) -> str:
         """Create a new signing key (the others are retired); returns its kid."""
@@ -85,11 +89,14 @@ class ToolKeys:
         return {"keys": published}
 
     def _private(self, row: dict[str, Any]) -> rsa.RSAPrivateKey:
-        """A stored key, decrypted with the master keys and loaded."""
-        pem = self.keyring.decrypt(row["private_enc"]).encode()
-        private = serialization.load_pem_private_key(pem, password=None)
-        assert isinstance(private, rsa.RSAPrivateKey)
-        return private
+        """A stored key, decrypted with the master keys and loaded (once per process)."""
+        found = self._loaded.get(row["kid"])
+        if found is None:
+            pem = self.keyring.decrypt(row["private_enc"]).encode()
+            private = serialization.load_pem_private_key(pem, password=None)
+            assert isinstance(private, rsa.RSAPrivateKey)
+            found = self._loaded[row["kid"]] = private
+        return found
 
     def sign(self, claims: dict[str, Any]) -> str:
         kid, private = self.signing_key()

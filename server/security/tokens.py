@@ -8,7 +8,7 @@ small function per claim checks the payload, each failure naming the claim.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -209,9 +209,11 @@ def mint_start_token(
     first_name: str = "Test",
     last_name: str = "Student",
     now: float | None = None,
+    claims: Mapping[str, Any] | None = None,
 ) -> str:
     """An integration JWT with the DESIGN.md payload, signed as an LMS backend would (the demo's
-    fake LMS, ``openproctor token``, the tests)."""
+    fake LMS, ``openproctor token``, the tests, ``openproctor.testing``). ``claims`` replaces or
+    adds claims; a claim given as ``...`` is left out."""
     start = datetime.fromtimestamp(time.time() if now is None else now, UTC)
     payload = {
         "userId": user_id,
@@ -235,4 +237,5 @@ def mint_start_token(
         "iat": int(start.timestamp()),
         "exp": int((start + timedelta(minutes=valid_minutes)).timestamp()),
     }
-    return jwt.encode(payload, secret, algorithm="HS256")
+    payload.update(claims or {})
+    return jwt.encode({k: v for k, v in payload.items() if v is not ...}, secret, algorithm="HS256")

@@ -1,8 +1,9 @@
 """Browser tests: a real server process on 127.0.0.1, the real bundle, Debian's Chromium.
 
-Playwright drives most scenarios. Playwright keeps every page "visible and focused" by design,
-so blur/focus tests turn its focus emulation off over CDP, and the tab-switch scenario is driven
-by Selenium with Debian's chromedriver, where a new tab really hides the exam page.
+Playwright drives most scenarios. Playwright keeps every page it launches "visible and focused"
+by design, so the tab-switch and window-blur scenarios use openproctor.testing's fixtures and
+helpers: a Chromium the kit starts and attaches to without focus emulation, where a new tab
+really hides the exam page.
 """
 
 from __future__ import annotations

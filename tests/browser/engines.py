@@ -1,7 +1,9 @@
 """One small adapter per browser engine, so the scenarios in test_engines.py are written once.
 
-- chromium: Selenium + Debian's chromedriver, headless (real tabs hide the page)
-- firefox:  Playwright in WebDriver-BiDi mode driving Debian's firefox-esr, headless
+- chromium: Playwright attached to a Chromium that openproctor.testing started (real tab
+            switches and window blurs: the kit's signal helpers), headless
+- firefox:  Playwright in WebDriver-BiDi mode driving Debian's firefox-esr, headless, with the
+            kit's signal helpers
 - webkit:   Selenium + WebKitWebDriver driving WebKitGTK's MiniBrowser under Xvfb
 An engine that cannot produce a signal under automation raises Unsupported with the reason.
 """
@@ -16,8 +18,10 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
+from openproctor.testing import focus_loss, start_chromium, tab_switch
+from openproctor.testing.browsers import StartedChromium
+
 CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 FIREFOX = "/usr/bin/firefox-esr"
 MINIBROWSER = "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser"
 WEBKITDRIVER = "/usr/bin/WebKitWebDriver"
@@ -84,12 +88,6 @@ class SeleniumEngine:
         self.driver.switch_to.window(exam)
 
     def blur_window(self, seconds: float) -> None:
-        if self.name == "chromium":
-            raise Unsupported(
-                "headless Chromium under chromedriver does not move focus to a "
-                "second window; blur is tested through Playwright with focus "
-                "emulation off in test_sdk.py::test_real_signals_become_typed_events"
-            )
         exam = self.driver.current_window_handle
         self.driver.switch_to.new_window("window")
         time.sleep(seconds)
@@ -97,20 +95,19 @@ class SeleniumEngine:
         self.driver.switch_to.window(exam)
 
     def set_offline(self, offline: bool) -> None:
-        if self.name != "chromium":
-            raise Unsupported("WebKitWebDriver has no network emulation")
-        self.driver.set_network_conditions(
-            offline=offline, latency=0, download_throughput=10_000_000, upload_throughput=10_000_000
-        )
+        raise Unsupported("WebKitWebDriver has no network emulation")
 
     def close(self) -> None:
         self.driver.quit()
 
 
 class PlaywrightEngine:
-    def __init__(self, name: str, browser: Any) -> None:
-        self.name, self.browser = name, browser
-        self.context = browser.new_context()
+    """Firefox in a new context of a shared browser, or Chromium started by the kit (its default
+    context, where focus and visibility are real: see openproctor.testing.browsers)."""
+
+    def __init__(self, name: str, browser: Any, started: StartedChromium | None = None) -> None:
+        self.name, self.browser, self.started = name, browser, started
+        self.context = browser.contexts[0] if started is not None else browser.new_context()
         self.page = self.context.new_page()
         self.page.set_default_timeout(30_000)
 
@@ -130,36 +127,24 @@ class PlaywrightEngine:
         self.page.type(css, text)
 
     def leave_tab(self, seconds: float) -> None:
-        # Firefox hides the page when a link opens a second tab (a new_page() is a window).
-        with self.context.expect_page() as opened:
-            self.page.click("#away")
-        time.sleep(seconds)
-        opened.value.close()
-        self.page.bring_to_front()
+        tab_switch(self.page, seconds)
 
     def blur_window(self, seconds: float) -> None:
-        other = self.context.new_page()  # a second window takes the focus
-        time.sleep(seconds)
-        other.close()
-        self.page.bring_to_front()
+        focus_loss(self.page, seconds)
 
     def set_offline(self, offline: bool) -> None:
         self.context.set_offline(offline)
 
     def close(self) -> None:
-        self.context.close()
+        if self.started is not None:
+            self.started.close()
+        else:
+            self.context.close()
 
 
-def chromium() -> SeleniumEngine:
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in [*QUIET, "--headless=new"]:
-        options.add_argument(argument)
-    return SeleniumEngine(
-        "chromium", webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-    )
+def chromium(playwright: Any) -> PlaywrightEngine:
+    started = start_chromium(playwright, CHROMIUM)
+    return PlaywrightEngine("chromium", started.browser, started)
 
 
 def webkit(display: str) -> SeleniumEngine:

@@ -26,7 +26,7 @@ from .engines import Unsupported, wait_for
 
 ENGINES = ["chromium", "firefox", "webkit"]
 NEEDS = {
-    "chromium": [engines.CHROMIUM, engines.CHROMEDRIVER],
+    "chromium": [engines.CHROMIUM],
     "firefox": [engines.FIREFOX],
     "webkit": [engines.MINIBROWSER, engines.WEBKITDRIVER, "/usr/bin/Xvfb"],
 }
@@ -71,7 +71,7 @@ def engine(request: pytest.FixtureRequest) -> Iterator[Any]:
     if missing:
         pytest.fail(f"{name}: {', '.join(missing)} missing (./dev test installs them)")
     if name == "chromium":
-        adapter = engines.chromium()
+        adapter = engines.chromium(request.getfixturevalue("playwright"))
     elif name == "firefox":
         adapter = engines.PlaywrightEngine("firefox", request.getfixturevalue("firefox_browser"))
     else:

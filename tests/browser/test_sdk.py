@@ -90,52 +90,6 @@ def test_wrong_institution_key_is_refused(page, lms, live_server):
     assert "does not match this session's institution" in message
 
 
-def test_real_signals_become_typed_events(page, context, lms, live_server):
-    page.goto(lms("/exam", lms_page(live_server.base)))
-    session_id = start_programmatic(page, live_server, "signals-1")
-    # Full screen, then leave it (Escape), as a student would.
-    page.click("#fs")
-    page.wait_for_function("() => !!document.fullscreenElement")
-    time.sleep(0.3)
-    page.keyboard.press("Escape")
-    page.evaluate("() => document.fullscreenElement && document.exitFullscreen()")
-    time.sleep(1.2)
-    # Copy the question, paste into the answer.
-    page.click("#question", click_count=3)
-    page.keyboard.press("Control+C")
-    time.sleep(1.2)
-    page.click("#answer")
-    page.keyboard.press("Control+V")
-    time.sleep(1.2)
-    page.click("#question", button="right")
-    time.sleep(1.2)
-    context.set_offline(True)
-    time.sleep(1.5)
-    context.set_offline(False)
-    time.sleep(1.2)
-    # A real window blur: Playwright emulates focus by default, so turn that off first.
-    cdp = context.new_cdp_session(page)
-    cdp.send("Emulation.setFocusEmulationEnabled", {"enabled": False})
-    other = context.new_page()
-    other.bring_to_front()
-    time.sleep(1.5)
-    page.bring_to_front()
-    time.sleep(1.2)
-    other.close()
-    finish(page)
-    log = verified(live_server, session_id)
-    by_type = {}
-    for event in log:
-        by_type.setdefault(event.type, []).append(event.data)
-    assert by_type["fullscreen_exit"][0]["duration_ms"] >= 0
-    assert {d["action"] for d in by_type["copy_paste"]} == {"copy", "paste"}
-    assert by_type["context_menu"] == [{"count": 1}]
-    assert by_type["network_offline"][0]["duration_ms"] >= 1000
-    assert by_type["focus_loss"][0]["duration_ms"] >= 1000
-    states = page.evaluate("() => states")
-    assert any(s["flags"] for s in states)  # the live listener saw the flags
-
-
 def test_signals_before_the_session_and_the_worker_still_arrive(page, lms, live_server):
     page.goto(lms("/exam", lms_page(live_server.base)))
     page.click("#fs")  # before init(): no session, no worker yet

@@ -390,7 +390,7 @@ def _launch(w: World, v: Any) -> Iterator[Any]:
         claims[claim] = v
         form["id_token"] = jwt.encode(
             claims,
-            w.platform.private_pem,
+            w.platform.registration.get_platform_private_key(),
             algorithm="RS256",
             headers={"kid": w.platform.registration.kid},
         )

@@ -57,7 +57,7 @@ def plain_env(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A new virtual environment with only the wheel and its runtime dependencies."""
     venv = tmp_path_factory.mktemp("plain") / "venv"
     _run([sys.executable, "-m", "venv", str(venv)])
-    _run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(wheel)])
+    _run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-compile", str(wheel)])
     return venv
 
 
@@ -154,3 +154,52 @@ def test_nothing_from_the_checkout_leaks_into_the_plain_environment(plain_env: P
         env={"PATH": str(plain_env / "bin")},
     )
     assert str(plain_env) in done.stdout and str(ROOT) not in done.stdout
+
+
+# -- the test kit: last in this file, because it adds the testing extra to the plain environment
+
+
+def docs_example() -> str:
+    """The example test file of docs/testing-your-integration.md: the code block after the
+    comment that names this test."""
+    text = (ROOT / "docs" / "testing-your-integration.md").read_text()
+    marker = (
+        "<!-- the example: tests/unit/server/test_plain_install.py runs the next code block -->"
+    )
+    after = text.split(marker, 1)[1]
+    assert after.lstrip().startswith("```python\n"), "the example's code block moved"
+    return after.split("```python\n", 1)[1].split("\n```\n", 1)[0] + "\n"
+
+
+@pytest.fixture(scope="module")
+def testing_env(plain_env: Path, wheel: Path) -> Path:
+    """The plain environment with ``openproctor[testing]`` installed from the same wheel, as a
+    QA engineer installs it (pytest, Playwright and pytest-playwright come with it)."""
+    _run(
+        [
+            str(plain_env / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-compile",
+            f"{wheel}[testing]",
+        ]
+    )
+    return plain_env
+
+
+def test_the_testing_kit_installs_from_the_wheel_and_runs_the_docs_example(
+    testing_env: Path, tmp_path: Path
+):
+    (tmp_path / "test_exam_proctoring.py").write_text(docs_example())
+    done = subprocess.run(
+        [str(testing_env / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=tmp_path,  # no checkout here: the server serves the wheel's bundle
+        env={"PATH": f"{testing_env / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "3 passed" in done.stdout, done.stdout
