@@ -101,6 +101,19 @@ def test_every_server_module_imports_without_extras(plain_env: Path, tmp_path: P
     assert done.stdout.strip() == "imported"
 
 
+def test_check_page_without_the_testing_extra_says_what_to_install(plain_env: Path, tmp_path):
+    done = subprocess.run(
+        [str(plain_env / "bin" / "openproctor"), "check-page", "http://127.0.0.1:9/"],
+        cwd=tmp_path,
+        env={"PATH": str(plain_env / "bin")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "pip install 'openproctor[testing]'" in done.stdout
+
+
 def test_the_demo_exam_runs_from_a_plain_install(demo_server: str):
     with httpx.Client(base_url=demo_server, timeout=30) as http:
         page = http.get("/demo")
