@@ -12,6 +12,8 @@
   var QUEUED_SIGNALS = 5000, ACTIVITY_MS = 5000, RESIZE_SETTLE_MS = 250, COMBO_CHARS = 32, BATCH_EVENTS = 200;
   var UNLOAD_EVENTS = 100, UNLOAD_BYTES = 60000; // keepalive bodies are capped at 64 KiB
   var RETRY_FIRST_MS = 1000, RETRY_MAX_MS = 30000; // backoff, jittered +-25 %
+  // While the core boots, the page proves it is alive: a slow link's boot is not an SDK gap.
+  var BOOT_TICK_MS = 2000; // under half the shortest heartbeat (5 s)
   var CODE_FIELDS = "input[name=quizpassword],input[name=access_code]"; // Moodle's, Canvas's
   var queued = []; // the one queue: {at (epoch ms), s}, held until a worker is ready
   var current = null; // the running session
@@ -240,6 +242,7 @@
       var config = { session_id: grant.session_id, signing_key: grant.signing_key, policy: grant.policy, chain: options.chain, environment: options.environment, tally: grant.tally, pending: unsent };
       worker.postMessage({ type: "boot", mode: options.mode, origin: origin, assets: { runtime: base + a.runtime, stdlib: base + a.stdlib, lock: base + a.lock }, session: config });
       if (unacked.length) schedule(0);
+      var booting = setInterval(function () { if (self.state.ready || ended || self.state.error) clearInterval(booting); else signal("tick", {}); }, BOOT_TICK_MS);
       return self.ready;
     };
   }

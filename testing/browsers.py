@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .processes import stop
+
 #: Flags for a Chromium that must not reach any network of its own (updates, sync, QUIC probes).
 QUIET_CHROMIUM = (
     "--no-sandbox",
@@ -111,13 +113,7 @@ class StartedChromium:
         # The process may already be gone; it is stopped below either way.
         with contextlib.suppress(Exception):
             self.browser.close()
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process)
         shutil.rmtree(self.profile, ignore_errors=True)
 
 

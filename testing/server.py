@@ -14,7 +14,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,8 @@ import jwt
 from openproctor.core import FLAG_TYPES
 from openproctor.server.evidence import Verification, verify_bundle
 from openproctor.server.security.tokens import mint_start_token
+
+from .processes import free_port, stop, wait_healthy
 
 #: The status of a session whose log may still grow; every other status is final.
 RUNNING = "active"
@@ -130,13 +131,8 @@ class OpenproctorServer:
     # -- a local server ------------------------------------------------------------------------
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop(self.process)
         if self.home is not None:
             shutil.rmtree(self.home, ignore_errors=True)
             self.home = None
@@ -145,12 +141,6 @@ class OpenproctorServer:
         """What a local server printed (empty for a remote one)."""
         path = self.home / "server.log" if self.home is not None else None
         return path.read_text(errors="replace") if path is not None and path.exists() else ""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_local_server(
@@ -177,7 +167,7 @@ def start_local_server(
     if added.returncode != 0:
         shutil.rmtree(home, ignore_errors=True)
         raise ServerError(f"openproctor integration add failed: {added.stderr or added.stdout}")
-    port = _free_port()
+    port = free_port()
     with (home / "server.log").open("wb") as log:
         process = subprocess.Popen(  # noqa: S603 - our own CLI
             [
@@ -199,18 +189,11 @@ def start_local_server(
     server = OpenproctorServer(
         f"http://127.0.0.1:{port}", integration, secret, tuple(origins), process, home
     )
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            detail = server.log()
-            server.stop()
-            raise ServerError(f"openproctor serve did not start:\n{detail}")
-        time.sleep(0.1)
+    try:
+        wait_healthy(server.url, process, home / "server.log", timeout)
+    except RuntimeError as exc:
+        server.stop()
+        raise ServerError(f"openproctor serve did not start: {exc}") from None
     if httpx.get(f"{server.url}/sdk/v1/loader.js", timeout=10).status_code != 200:
         detail = server.log()
         server.stop()
