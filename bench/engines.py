@@ -30,7 +30,7 @@ from tests.browser import engines  # noqa: E402
 EXAM = """<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,">
 <script src="SERVER/sdk/v1/loader.js"></script></head><body><script>
 openproctor.init({serverOrigin: "SERVER", integrationName: "bench", jwt: JWT}).then(
-  s => { window.readyAt = performance.now(); window.s = s; },
+  s => s.ready).then(s => { window.readyAt = performance.now(); window.s = s; },
   e => { window.failure = e.message; });
 </script></body></html>"""
 

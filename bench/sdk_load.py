@@ -38,8 +38,8 @@ new PerformanceObserver(list => { for (const e of list.getEntries())
 <script src="/sdk/v1/loader.js"></script>
 <script>
 window.bench = openproctor.init({serverOrigin: location.origin, integrationName: "bench",
-  jwt: JWT, bundle: MODE}).then(s => { window.s = s; window.readyAt = performance.now();
-  return s.state; });
+  jwt: JWT, bundle: MODE}).then(s => s.ready).then(s => { window.s = s;
+  window.readyAt = performance.now(); return s.state; });
 </script></head><body><textarea id="a"></textarea></body></html>"""
 
 SOAK = """(seconds) => new Promise(resolve => {

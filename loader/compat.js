@@ -66,17 +66,25 @@ function seconds(ms) { const s = Math.max(1, Math.round(ms / 1000)); return s < 
 
 // fullScreenWatchFocusAlert: when the student comes back after leaving the exam window or tab,
 // a full-page notice says so (the event itself is recorded either way).
+// The exam runs from examStarted (the core may still be booting) to examFinished.
+function running(session) {
+  let over = false;
+  session.examFinished.then(() => { over = true; }, () => { over = true; });
+  return () => session.state.started && !over && !session.state.error;
+}
+
 function watchFocus(session, theme) {
   let leftAt = 0, shown = null;
+  const live = running(session);
   const leave = () => {
     const inFrame = document.activeElement && document.activeElement.tagName === "IFRAME";
-    if (session.live() && !leftAt && !inFrame) leftAt = Date.now();
+    if (live() && !leftAt && !inFrame) leftAt = Date.now();
   };
   const back = () => {
     if (!leftAt || document.visibilityState === "hidden") return;
     const away = Date.now() - leftAt;
     leftAt = 0;
-    if (!session.live() || shown) return;
+    if (!live() || shown) return;
     shown = layer(theme, "You left the exam", ["You left the exam window for " + seconds(away) + ". This is recorded, and a person may review it."], "Back to the exam", () => { shown = null; });
   };
   window.addEventListener("blur", leave);
@@ -88,9 +96,10 @@ function watchFocus(session, theme) {
 // large again.
 function watchSize(session, theme) {
   let shown = null;
+  const live = running(session);
   const check = () => {
     const small = window.innerWidth < screen.availWidth * SMALL_WIDTH || window.innerHeight < screen.availHeight * SMALL_HEIGHT;
-    if (small && !shown && session.live()) {
+    if (small && !shown && live()) {
       shown = layer(theme, "The exam window is too small", ["Your browser window is too small for this exam. Make it larger, or maximise it: a small window is against this exam's rules."], "I understand", () => { shown = null; });
     } else if (!small && shown) { shown.remove(); shown = null; }
   };
@@ -112,6 +121,6 @@ export function attach(session, config, keys) {
   const found = warnings(config, keys);
   if (found.length) session.warn(found);
   if (config.fullScreenWatchFocusAlert === true) watchFocus(session, config.theme);
-  if (config.experiment_watchWindowSize === true) session.ready.then(() => watchSize(session, config.theme));
+  if (config.experiment_watchWindowSize === true) session.examStarted.then(() => watchSize(session, config.theme), () => {});
   return config.beforeExamList === true ? stepList(config.theme) : null;
 }

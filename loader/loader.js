@@ -12,8 +12,7 @@
   var QUEUED_SIGNALS = 5000, ACTIVITY_MS = 5000, RESIZE_SETTLE_MS = 250, COMBO_CHARS = 32, BATCH_EVENTS = 200;
   var UNLOAD_EVENTS = 100, UNLOAD_BYTES = 60000; // keepalive bodies are capped at 64 KiB
   var RETRY_FIRST_MS = 1000, RETRY_MAX_MS = 30000; // backoff, jittered +-25 %
-  // While the core boots, the page proves it is alive: a slow link's boot is not an SDK gap.
-  var BOOT_TICK_MS = 2000; // under half the shortest heartbeat (5 s)
+  var BOOT_TICK_MS = 2000; // while the core boots the page ticks: a slow boot is no SDK gap
   var CODE_FIELDS = "input[name=quizpassword],input[name=access_code]"; // Moodle's, Canvas's
   var queued = []; // the one queue: {at (epoch ms), s}, held until a worker is ready
   var current = null; // the running session
@@ -116,7 +115,7 @@
   function Session(server, grant, db, stored, options) {
     var self = this, api = server + "/api/v1/sessions/" + grant.session_id;
     var listeners = [], unacked = (stored && stored.outbox) || [], sending = false, backoff = 0, retryTimer = 0;
-    var started = deferred(), finished = deferred(), uploaded = deferred(), ready = deferred();
+    var started = deferred(), finished = deferred(), uploaded = deferred(), ready = deferred(), alive = deferred();
     var worker = null, finishing = false, ended = false, gated = !!grant.gate;
     // Times count from the session's start: a reload keeps its origin, a new device the server's.
     var origin = stored && stored.origin ? stored.origin : epoch() - (grant.elapsed_ms || 0);
@@ -125,7 +124,7 @@
     this.state = { ready: false, started: false, score: 1, flagged: false, flags: [], acknowledged: -1, error: null, warnings: [] };
     this.examStarted = started.promise; this.examFinished = finished.promise;
     this.logUploaded = uploaded.promise; this.videoUploaded = uploaded.promise; // alias: no video exists
-    [started, finished, uploaded].forEach(function (d) { d.promise.catch(function () {}); });
+    [started, finished, uploaded, ready].forEach(function (d) { d.promise.catch(function () {}); });
     this.ready = ready.promise;
 
     function emit(patch) {
@@ -142,7 +141,7 @@
     };
     function broken(error) {
       emit({ error: error.message });
-      ready.reject(error); started.reject(error); finished.reject(error); uploaded.reject(error);
+      [alive, ready, started, finished, uploaded].forEach(function (d) { d.reject(error); });
     }
 
     function persist(events, chain) {
@@ -215,6 +214,8 @@
         emit({ ready: true, bootMs: m.bootMs, heapBytes: m.heapBytes });
         if (gated && grant.chain.next_seq) { gated = false; gate(); } // resumed: already started
         self.drain(); ready.resolve(self);
+      } else if (m.type === "alive") { // the worker runs: the exam starts, the core boots on
+        alive.resolve(self);
         var go = function () { emit({ started: true }); started.resolve(self); };
         Promise.resolve(options.hold).then(go, go); // Constructor's beforeExamList: after "Start"
       } else if (m.type === "events") {
@@ -235,7 +236,7 @@
       try {
         if (new URL(url).origin === location.origin) worker = new Worker(url, { type: "module" });
         else worker = new Worker(URL.createObjectURL(new Blob(["import " + JSON.stringify(url) + ";"], { type: "text/javascript" })), { type: "module" });
-      } catch (e) { broken(fail("worker_unavailable", "this browser cannot run the proctoring worker: " + e.message)); return self.ready; }
+      } catch (e) { broken(fail("worker_unavailable", "this browser cannot run the proctoring worker: " + e.message)); return alive.promise; }
       worker.onerror = function (e) { broken(fail("boot_failed", "the proctoring worker failed to load" + (e.message ? ": " + e.message : ""))); };
       worker.onmessage = function (event) { message(event.data); };
       var unsent = unacked.filter(function (e) { return e.seq >= grant.chain.next_seq; }).sort(function (a, b) { return a.seq - b.seq; });
@@ -243,7 +244,7 @@
       worker.postMessage({ type: "boot", mode: options.mode, origin: origin, assets: { runtime: base + a.runtime, stdlib: base + a.stdlib, lock: base + a.lock }, session: config });
       if (unacked.length) schedule(0);
       var booting = setInterval(function () { if (self.state.ready || ended || self.state.error) clearInterval(booting); else signal("tick", {}); }, BOOT_TICK_MS);
-      return self.ready;
+      return alive.promise;
     };
   }
 

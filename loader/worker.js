@@ -1,12 +1,13 @@
 // openproctor worker: boots Pyodide from the openproctor bundle (never a CDN), runs
 // openproctor.core, and returns signed events and live state to the page. A module worker, so
-// the exam page never stalls while Python starts or signs. The loader holds signals until this
-// worker reports `ready`, and sends none after `finished`: there is no queue here.
+// the exam page never stalls while Python starts or signs. It says `alive` as soon as it runs
+// (the exam starts then, while Python boots); the loader holds signals until it reports
+// `ready`, and sends none after `finished`: there is no queue here.
 //
 // Messages in:  {type: "boot", assets, mode, origin, session}, {type: "signals", signals},
 //               {type: "finish", t, reason}
-// Messages out: {type: "ready", bootMs, heapBytes}, {type: "events", events, chain},
-//               {type: "state", live}, {type: "finished"}, {type: "error", code, message}
+// Messages out: {type: "alive"}, {type: "ready", bootMs, heapBytes}, {type: "events", events,
+//               chain}, {type: "state", live}, {type: "finished"}, {type: "error", code, message}
 
 let session = null;
 let origin = 0;
@@ -65,6 +66,8 @@ function handle(signals) {
   const out = JSON.parse(session.feed(JSON.stringify(signals)));
   publish(out.events);
 }
+
+self.postMessage({ type: "alive" });
 
 self.onmessage = (event) => {
   const msg = event.data;

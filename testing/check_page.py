@@ -54,6 +54,8 @@ class Report:
             found.append(f"the SDK reported an error: {self.sdk_error}")
         elif self.started_ms is None:
             found.append("examStarted was not reached (is a session started on this page?)")
+        elif self.ready_ms is None:
+            found.append("the core did not become ready in the time allowed (--timeout)")
         found += [f"CSP violation: {v}" for v in self.csp_violations]
         found += [f"console error: {e}" for e in self.console_errors]
         found += [f"request to another origin: {r}" for r in self.foreign_requests]
@@ -90,8 +92,8 @@ def check_page(
     timeout: float = 60.0,
     chromium: str | None = None,
 ) -> Report:
-    """Open ``url``, optionally click ``click`` (the page's start button), and watch until
-    ``examStarted`` (or an error, or ``timeout`` seconds). ``server`` is the openproctor server's
+    """Open ``url``, optionally click ``click`` (the page's start button), and watch until the
+    core is ready (``examStarted`` comes first; or an error, or ``timeout`` seconds). ``server`` is the openproctor server's
     origin; by default, the origin the page loads ``/sdk/v1/loader.js`` from."""
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
@@ -128,7 +130,7 @@ def check_page(
             while report.loader_found and time.monotonic() < deadline:
                 seen = page.evaluate("() => window.__openproctorCheck")
                 _read_states(report, seen["states"])
-                if report.started_ms is not None or report.sdk_error:
+                if report.ready_ms is not None or report.sdk_error:
                     break
                 time.sleep(0.1)
             time.sleep(0.5)  # late CSP reports and the first upload

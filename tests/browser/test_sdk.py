@@ -65,7 +65,7 @@ def test_script_tag_boots_in_a_worker_and_reaches_ready(page, lms, live_server):
     page.goto(f"{url}#openproctor_token={grant['token']}&section=2")
     session_id = page.evaluate("() => openproctor.session.then(s => { window.s = s; return s.id })")
     assert session_id == grant["session_id"]
-    state = page.evaluate("() => s.state")
+    state = page.evaluate("() => s.ready.then(() => s.state)")
     assert state["ready"] and state["bootMs"] > 0 and state["error"] is None
     assert len(page.workers) == 1  # Pyodide runs in a worker, not on the page
     # The token was read once and removed from the address bar; other fragments stay.
