@@ -93,8 +93,8 @@ def check_page(
     chromium: str | None = None,
 ) -> Report:
     """Open ``url``, optionally click ``click`` (the page's start button), and watch until the
-    core is ready (``examStarted`` comes first; or an error, or ``timeout`` seconds). ``server`` is the openproctor server's
-    origin; by default, the origin the page loads ``/sdk/v1/loader.js`` from."""
+    core is ready (``examStarted`` comes first), an error, or ``timeout`` seconds. ``server`` is
+    the openproctor server's origin; by default, where the page loads ``/sdk/v1/loader.js``."""
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
 
