@@ -144,3 +144,16 @@ def test_reviewer_cli(tmp_path, monkeypatch, capsys):
     assert "carol\tinstitution=uni-a\trole=admin" in listing and "scrypt" not in listing
     assert main(["reviewer", "remove", "carol"]) == 0
     assert main(["reviewer", "remove", "carol"]) == 1
+
+
+def test_a_session_without_signed_events_says_why(web, accounts, student):
+    quiet = student("dash-quiet")  # granted, but the browser's core never sent session_start
+    sign_in(web, "alice")
+    page = web.get(f"/dashboard/sessions/{quiet.session_id}")
+    assert page.status_code == 200
+    assert "No signed event has arrived from the student's browser" in page.text
+    assert "on a slow link that takes a while" in page.text
+    assert quiet.post([quiet.opening()]).status_code == 200
+    assert (
+        "No signed event has arrived" not in web.get(f"/dashboard/sessions/{quiet.session_id}").text
+    )
