@@ -47,8 +47,9 @@ document.getElementById("start").onclick = function () {
   window.clickAt = performance.timeOrigin + performance.now();
   openproctor.init({serverOrigin: "SERVER", integrationName: "INTEGRATION", jwt: JWT})
     .then(function (s) {
-      s.examStarted.then(function () { window.startedAt = performance.timeOrigin + performance.now(); });
-      s.ready.then(function () { window.readyAt = performance.timeOrigin + performance.now(); });
+      var now = function () { return performance.timeOrigin + performance.now(); };
+      s.examStarted.then(function () { window.startedAt = now(); });
+      s.ready.then(function () { window.readyAt = now(); });
     }, function (e) { window.failure = e.message; });
 };
 </script></body></html>"""
@@ -147,7 +148,7 @@ def main() -> None:
         target = 3 * rtt[name] + 150
         print(
             f"| {LABELS[name]} | {state} | {started:,.0f} ms | {ready:,.0f} ms | "
-            f"{ready / started:,.1f}× | {target} ms: {'met' if started <= target else 'missed'} | "
+            f"{ready / started:,.1f}x | {target} ms: {'met' if started <= target else 'missed'} | "
             f"{bytes_before / 1000:,.1f} KB |"
         )
 
