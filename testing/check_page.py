@@ -80,11 +80,6 @@ class Report:
         return "\n".join(lines)
 
 
-def _origin(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
 def check_page(
     url: str,
     server: str | None = None,
@@ -99,6 +94,7 @@ def check_page(
     from playwright.sync_api import sync_playwright
 
     from .browsers import QUIET_CHROMIUM, chromium_path
+    from .network import origin_of
 
     report = Report(url)
     with sync_playwright() as playwright:
@@ -144,15 +140,15 @@ def check_page(
         finally:
             browser.close()
     loaders = [r for r in requests if urllib.parse.urlsplit(r).path.endswith("/sdk/v1/loader.js")]
-    servers = {_origin(server)} if server else {_origin(r) for r in loaders}
-    allowed = {_origin(url), *servers}
+    servers = {origin_of(server)} if server else {origin_of(r) for r in loaders}
+    allowed = {origin_of(url), *servers}
     report.servers = sorted(servers)
     report.requests = len([r for r in requests if not r.startswith(("data:", "blob:"))])
     report.foreign_requests = sorted(
         {
             r
             for r in requests
-            if not r.startswith(("data:", "blob:", "about:")) and _origin(r) not in allowed
+            if not r.startswith(("data:", "blob:", "about:")) and origin_of(r) not in allowed
         }
     )
     return report

@@ -20,14 +20,14 @@ class RecordedRequest:
 
     @property
     def origin(self) -> str:
-        parts = urllib.parse.urlsplit(self.url)
-        return f"{parts.scheme}://{parts.netloc}"
+        return origin_of(self.url)
 
     def __str__(self) -> str:
         return f"{self.method} {self.url} ({self.resource_type}, {len(self.body)} B body)"
 
 
-def _origin(url: str) -> str:
+def origin_of(url: str) -> str:
+    """``https://lms.example.edu`` of any URL (a bare host is taken as http)."""
     parts = urllib.parse.urlsplit(url if "//" in url else f"http://{url}")
     return f"{parts.scheme}://{parts.netloc}"
 
@@ -69,7 +69,7 @@ class RequestRecorder:
     def assert_only_origins(self, *origins: str) -> None:
         """Every request went to one of ``origins`` (``https://lms.example.edu``, or a full URL
         whose origin is taken). Fails listing each request that went elsewhere."""
-        allowed = {_origin(o) for o in origins}
+        allowed = {origin_of(o) for o in origins}
         elsewhere = [r for r in self.requests if r.origin not in allowed]
         if elsewhere:
             listed = "\n  ".join(str(r) for r in elsewhere[:20])

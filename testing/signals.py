@@ -22,6 +22,14 @@ from .browsers import engine_of
 SETTLE_SECONDS = 5.0
 
 
+HIDDEN = "document.visibilityState === 'hidden'"
+PLAYWRIGHT_CHROMIUM = (
+    "tab_switch(): the page stayed visible when another tab came to the front. A Chromium "
+    "launched by Playwright keeps every page visible: use the openproctor_page fixture, or start "
+    "Chromium yourself and attach with connect_over_cdp(url, no_defaults=True)"
+)
+
+
 class SignalUnsupported(pytest.skip.Exception):  # type: ignore[name-defined,misc]
     """This engine cannot produce the signal under automation; pytest shows it as a skip."""
 
@@ -33,11 +41,17 @@ class SignalFailed(AssertionError):
     """The browser did not reach the state the helper asked for (the message says why)."""
 
 
-def _wait(page: Any, expression: str, what: str, timeout: float = SETTLE_SECONDS) -> None:
+def _wait(
+    page: Any,
+    expression: str,
+    what: str,
+    timeout: float = SETTLE_SECONDS,
+    failure: str | None = None,
+) -> None:
     deadline = time.monotonic() + timeout
     while not page.evaluate(f"() => !!({expression})"):
         if time.monotonic() > deadline:
-            raise SignalFailed(f"the page did not become {what} within {timeout:g} s")
+            raise SignalFailed(failure or f"the page did not become {what} within {timeout:g} s")
         time.sleep(0.02)
 
 
@@ -78,22 +92,13 @@ def tab_switch(page: Any, seconds: float = 2.0) -> None:
     engine = engine_of(page)
     if engine == "chromium":
         with _chromium_other_tab(page):
-            deadline = time.monotonic() + SETTLE_SECONDS
-            while not _hidden(page):
-                if time.monotonic() > deadline:
-                    raise SignalFailed(
-                        "tab_switch(): the page stayed visible when another tab came to the "
-                        "front. A Chromium launched by Playwright keeps every page visible: use "
-                        "the openproctor_page fixture, or start Chromium yourself and attach with "
-                        "connect_over_cdp(url, no_defaults=True)"
-                    )
-                time.sleep(0.02)
+            _wait(page, HIDDEN, "hidden", failure=PLAYWRIGHT_CHROMIUM)
             time.sleep(seconds)
     elif engine == "firefox":
         with page.context.expect_page() as opened:
             page.evaluate("() => { window.open('about:blank', '_blank'); }")
         other = opened.value
-        _wait(page, "document.visibilityState === 'hidden'", "hidden")
+        _wait(page, HIDDEN, "hidden")
         time.sleep(seconds)
         other.close()
         page.bring_to_front()

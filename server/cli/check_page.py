@@ -52,7 +52,7 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         type=float,
         default=60.0,
         metavar="SECONDS",
-        help="how long to wait for examStarted (default 60)",
+        help="how long to wait for examStarted and the core to be ready (default 60)",
     )
     check.add_argument(
         "--chromium",
