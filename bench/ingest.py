@@ -1,8 +1,13 @@
-"""Ingest throughput: many concurrent sessions posting signed 50-event batches to a real server
-process on 127.0.0.1, for SQLite and PostgreSQL, and a bare Starlette echo endpoint as the
-ceiling, all in one run. Bounded: a fixed number of batches, a time limit, then it stops.
+"""Ingest throughput: many concurrent sessions posting signed batches (50 events by default) to
+a real server process on 127.0.0.1, for SQLite and PostgreSQL, and a bare Starlette echo
+endpoint as the ceiling, all in one run. Bounded: a fixed number of batches, a time limit, then
+it stops.
 
-Run: .venv/bin/python bench/ingest.py [--sessions 100] [--batches 20] [--concurrency 32]
+With ``--pin`` the load generator runs on the last CPU and the server processes on CPU 0
+(``taskset``), so what the server does is not shared with the client: the scaling run reports
+events per server CPU-second for one and two PostgreSQL processes, and PostgreSQL's own CPU.
+
+Run: .venv/bin/python bench/ingest.py [--sessions 100] [--batches 20] [--concurrency 32] [--pin]
 """
 
 from __future__ import annotations
@@ -46,7 +51,9 @@ def wait_up(url: str, process: subprocess.Popen) -> None:
     raise RuntimeError("server did not start")
 
 
-def start_openproctor(database_url: str, home: Path, workers: int) -> tuple[subprocess.Popen, str]:
+def start_openproctor(
+    database_url: str, home: Path, workers: int, pin: bool
+) -> tuple[subprocess.Popen, str]:
     env = {
         **os.environ,
         "OPENPROCTOR_DATABASE_URL": database_url,
@@ -62,6 +69,7 @@ def start_openproctor(database_url: str, home: Path, workers: int) -> tuple[subp
     port = free_port()
     process = subprocess.Popen(
         [
+            *(["taskset", "-c", "0"] if pin else []),
             *cli,
             *("serve", "--port", str(port), "--workers", str(workers), "--log-level", "warning"),
             *("--public-origin", f"http://127.0.0.1:{port}"),
@@ -98,7 +106,9 @@ def start_echo() -> tuple[subprocess.Popen, str]:
     return process, base
 
 
-def prepare(base: str, sessions: int, batches: int) -> list[tuple[str, str, list[bytes]]]:
+def prepare(
+    base: str, sessions: int, batches: int, per_batch: int
+) -> list[tuple[str, str, list[bytes]]]:
     """Start the sessions and sign every batch up front (the client's cost is not timed)."""
     work = []
     with httpx.Client(base_url=base, timeout=30) as http:
@@ -120,9 +130,9 @@ def prepare(base: str, sessions: int, batches: int) -> list[tuple[str, str, list
             t = 0
             bodies = []
             for _ in range(batches):
-                while len(events) < 50:
+                while len(events) < per_batch:
                     t += 300
-                    kind = "heartbeat" if len(events) % 10 else "focus_loss"
+                    kind = "heartbeat" if t % 3000 else "focus_loss"  # one event in ten
                     data = {} if kind == "heartbeat" else {"duration_ms": 250, "count": 1}
                     events.append(signer.sign(t, kind, data))
                 bodies.append(json.dumps({"events": [e.to_dict() for e in events]}).encode())
@@ -131,7 +141,9 @@ def prepare(base: str, sessions: int, batches: int) -> list[tuple[str, str, list
     return work
 
 
-async def drive(base: str, work: list, concurrency: int, path: str | None = None) -> dict:
+async def drive(
+    base: str, work: list, concurrency: int, per_batch: int, path: str | None = None
+) -> dict:
     latencies: list[float] = []
     errors = 0
     queue: asyncio.Queue = asyncio.Queue()
@@ -167,27 +179,27 @@ async def drive(base: str, work: list, concurrency: int, path: str | None = None
     latencies.sort()
     return {
         "requests": requests,
-        "events": requests * 50,
+        "events": requests * per_batch,
         "seconds": round(elapsed, 2),
         "requests_per_s": round(requests / elapsed),
-        "events_per_s": round(requests * 50 / elapsed),
+        "events_per_s": round(requests * per_batch / elapsed),
         "p50_ms": round(statistics.median(latencies) * 1000, 1),
         "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 1),
         "errors": errors,
     }
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int, children: bool = True) -> float:
     """CPU time (user + system) of a process and every process below it (uvicorn workers)."""
     ticks = os.sysconf("SC_CLK_TCK")
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
+    below: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir() if children else ():
         if entry.name.isdigit():
             try:
                 fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
+            below.setdefault(int(fields[1]), []).append(int(entry.name))
     total, todo = 0.0, [pid]
     while todo:
         current = todo.pop()
@@ -196,40 +208,69 @@ def cpu_seconds(pid: int) -> float:
         except OSError:
             continue
         total += (int(fields[11]) + int(fields[12])) / ticks
-        todo += children.get(current, [])
+        if children:
+            todo += below.get(current, [])
+    return total
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU time of every PostgreSQL process on this machine (read from /proc)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    total += cpu_seconds(int(entry.name), children=False)
+            except OSError:
+                continue
     return total
 
 
 def measured(process: subprocess.Popen, run: Callable[[], dict]) -> dict:
-    """Run the load and add the server's and this client's CPU per request: the echo is
-    bounded by the client, so the server's cost per request is what the ratio hides."""
+    """Run the load and add the server's, PostgreSQL's and this client's CPU per request: the
+    echo is bounded by the client, so the server's cost per request is what the ratio hides."""
     server_before, client_before = cpu_seconds(process.pid), time.process_time()
+    database_before = postgres_cpu_seconds()
     result = run()
     server = cpu_seconds(process.pid) - server_before
     client = time.process_time() - client_before
+    database = postgres_cpu_seconds() - database_before
     result["server_cpu_ms_per_request"] = round(server / result["requests"] * 1000, 3)
     result["client_cpu_ms_per_request"] = round(client / result["requests"] * 1000, 3)
+    result["postgres_cpu_ms_per_request"] = round(database / result["requests"] * 1000, 3)
+    result["events_per_server_cpu_second"] = round(result["events"] / server)
     return result
 
 
-def stored_events(database_url: str) -> int:
+def stored_events(database_url: str) -> tuple[int, int | None]:
+    """Events stored, and on PostgreSQL the events table's bytes on disk (with its index)."""
     engine = sa.create_engine(database_url)
     with engine.connect() as conn:
         count = conn.execute(sa.text("SELECT count(*) FROM events")).scalar_one()
+        size = None
+        if engine.dialect.name == "postgresql":
+            size = conn.execute(sa.text("SELECT pg_total_relation_size('events')")).scalar_one()
     engine.dispose()
-    return int(count)
+    return int(count), size
 
 
 def run_backend(name: str, database_url: str, workers: int, args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        process, base = start_openproctor(database_url, Path(tmp), workers)
+        process, base = start_openproctor(database_url, Path(tmp), workers, args.pin)
         try:
-            work = prepare(base, args.sessions, args.batches)
-            result = measured(process, lambda: asyncio.run(drive(base, work, args.concurrency)))
+            before = cpu_seconds(process.pid)
+            work = prepare(base, args.sessions, args.batches, args.events)
+            starting = cpu_seconds(process.pid) - before  # and the client signing, untimed
+            result = measured(
+                process, lambda: asyncio.run(drive(base, work, args.concurrency, args.events))
+            )
         finally:
             process.terminate()
             process.wait(20)
-        result["stored_events"] = stored_events(database_url)
+        result["server_cpu_ms_per_session_start"] = round(starting / args.sessions * 1000, 2)
+        result["stored_events"], size = stored_events(database_url)
+        if size is not None:
+            result["postgres_bytes_per_event"] = round(size / result["stored_events"])
         result["server_processes"] = workers
         return result
 
@@ -237,22 +278,32 @@ def run_backend(name: str, database_url: str, workers: int, args: argparse.Names
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=100)
-    parser.add_argument("--batches", type=int, default=20, help="50-event batches per session")
+    parser.add_argument("--batches", type=int, default=20, help="batches per session")
+    parser.add_argument("--events", type=int, default=50, help="events per batch (1 to 500)")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument(
+        "--pin", action="store_true", help="client on the last CPU, servers on CPU 0 (taskset)"
+    )
     args = parser.parse_args()
+    if args.pin:
+        os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
     results: dict = {
         "sessions": args.sessions,
         "batches_per_session": args.batches,
+        "events_per_batch": args.events,
         "concurrency": args.concurrency,
+        "pinned": args.pin,
     }
 
     echo, base = start_echo()
     try:
-        body = json.dumps({"events": [{"seq": i, "pad": "x" * 180} for i in range(50)]}).encode()
+        pads = [{"seq": i, "pad": "x" * 180} for i in range(args.events)]
+        body = json.dumps({"events": pads}).encode()
         work = [("echo", "none", [body] * args.batches) for _ in range(args.sessions)]
         results["echo"] = measured(
-            echo, lambda: asyncio.run(drive(base, work, args.concurrency, path="/echo"))
+            echo,
+            lambda: asyncio.run(drive(base, work, args.concurrency, args.events, path="/echo")),
         )
     finally:
         echo.terminate()

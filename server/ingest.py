@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -16,11 +17,13 @@ from typing import Any, Protocol
 from sqlalchemy.engine import Connection
 
 from openproctor.core import (
+    BatchResult,
     ChainError,
     ChainState,
     Event,
     EventValidationError,
     IncompleteLog,
+    ProctorError,
     SequenceGap,
     Tally,
     TrustScore,
@@ -31,12 +34,20 @@ from openproctor.core import (
     verify_log,
 )
 
-from .errors import Conflict, Gone, Invalid, OpenproctorError, Refused, TooLarge
+from .errors import (
+    Conflict,
+    Gone,
+    Invalid,
+    OpenproctorError,
+    Refused,
+    TooLarge,
+    TooManyRequests,
+)
 from .observability import BATCHES, EVENTS, REJECTIONS
 from .security.keys import Keyring
 from .storage import Storage
 from .storage.rows import SessionRow, session_policy
-from .storage.sessions import SessionTx
+from .storage.sessions import SessionTx, WriteGroup
 from .webhooks import WebhookStore
 
 log = logging.getLogger("openproctor.server.ingest")
@@ -65,46 +76,54 @@ class IngestService:
     grace_seconds: int = 30 * 60
     #: Told of each change in its transaction: calls back to the LMS, result callbacks.
     watchers: tuple[SessionWatcher, ...] = ()
+    #: The most batches a session may send in a minute, across every server process.
+    batches_per_minute: int = 120
 
     def batch(self, session_id: str, events: list[Any]) -> Batch:
         """One batch as a unit of work for the writer (writer.py)."""
         return Batch(self, session_id, events)
 
     def ingest(
-        self, session_id: str, events: list[Any], group: Connection | None = None
+        self, session_id: str, events: list[Any], group: WriteGroup | None = None
     ) -> dict[str, Any]:
         """Verify and store one batch; answer with the highest acknowledged seq. With ``group``
-        (the SQLite writer's transaction) the batch is durable at the group's commit, and the
-        caller acknowledges it only then. The caller has checked the token and the origin."""
+        (the writer's transaction) the batch is durable at the group's commit, and the caller
+        acknowledges it only then. The caller has checked the token and the origin.
+
+        A refused batch still counts against the session's rate: its slot is written in the
+        same transaction, which then commits without any of the batch's events."""
         keys = self.keyring.session_keys(session_id)
         try:
             with self.store.sessions.locked(session_id, group) as tx:
                 if tx.row.purged_at is not None:
                     raise Gone("session_purged", "this session's log has been purged")
-                state = ChainState(
-                    session_id, int(tx.row.next_seq), tx.row.last_mac, int(tx.row.last_t)
-                )
-                result = verify_batch(state, events, keys, _known_macs(tx, events))
-                if result.new_events and tx.row.complete:
-                    raise Conflict(
-                        "session_finished",
-                        "the session's log is complete; no events can follow session_end",
-                    )
-                self._check_bounds(tx.row, result.new_events)
                 now = time.time()
-                tx.insert_events(result.new_events, now)
-                fields = self._rescore(tx, result.new_events, result.state)
-                self._changed(tx, fields)
-                tx.update(**fields)
-                answer = {
-                    "acknowledged_seq": result.state.next_seq - 1,
-                    "next_seq": result.state.next_seq,
-                    "stored": len(result.new_events),
-                    "resent": result.resent,
-                    "status": tx.row.status,
-                    "complete": bool(tx.row.complete),
-                }
-            # Committed: count it.
+                slot = self._rate_slot(tx.row, now)
+                try:
+                    result = self._verified(tx, events, keys)
+                except (ProctorError, OpenproctorError) as exc:
+                    failure: BaseException | None = exc
+                    with tx.writing():
+                        self._refused(tx, exc, slot)
+                else:
+                    failure = None
+                    with tx.writing():
+                        tx.insert_events(result.new_events, now)
+                        fields = self._rescore(tx, result.new_events, result.state)
+                        fields["rate_tat"] = slot
+                        self._changed(tx, fields)
+                        tx.update(**fields)
+                    answer = {
+                        "acknowledged_seq": result.state.next_seq - 1,
+                        "next_seq": result.state.next_seq,
+                        "stored": len(result.new_events),
+                        "resent": result.resent,
+                        "status": tx.row.status,
+                        "complete": bool(tx.row.complete),
+                    }
+            # Committed (the refused batch's slot too): answer, or say why it was refused.
+            if failure is not None:
+                raise failure
             BATCHES.labels("stored" if result.new_events else "resent").inc()
             EVENTS.inc(len(result.new_events))
             return answer
@@ -117,16 +136,8 @@ class IngestService:
             REJECTIONS.labels("invalid_event").inc()
             raise Invalid("invalid_event", exc.message, index=exc.index, field=exc.field) from None
         except ChainError as exc:
-            # Nothing of the batch was stored (the transaction rolled back); record why.
+            # Nothing of the batch was stored; the session now says why (written above).
             REJECTIONS.labels(exc.code).inc()
-            with self.store.sessions.locked(session_id, group) as tx:
-                failed = {
-                    "status": "integrity_failed",
-                    "integrity_reason": f"{exc.code}: {exc.message}",
-                    "integrity_seq": exc.seq,
-                }
-                self._changed(tx, failed)
-                tx.update(**failed)
             log.warning(
                 "integrity failure",
                 extra={"session": session_id, "reason": exc.code, "seq": exc.seq},
@@ -137,6 +148,46 @@ class IngestService:
         except OpenproctorError as exc:
             REJECTIONS.labels(exc.code).inc()
             raise
+
+    def _refused(self, tx: SessionTx, exc: Exception, slot: float) -> None:
+        """What a refused batch leaves: its rate slot and, when the chain broke, the reason."""
+        refused: dict[str, Any] = {"rate_tat": slot}
+        if isinstance(exc, ChainError) and not isinstance(exc, SequenceGap):
+            refused.update(
+                status="integrity_failed",
+                integrity_reason=f"{exc.code}: {exc.message}",
+                integrity_seq=exc.seq,
+            )
+            self._changed(tx, refused)
+        tx.update(**refused)
+
+    def _verified(self, tx: SessionTx, events: list[Any], keys: Any) -> BatchResult:
+        """The batch checked against the stored chain and the session's bounds; nothing is
+        written here, so a refusal leaves the transaction clean."""
+        state = ChainState(tx.row.id, int(tx.row.next_seq), tx.row.last_mac, int(tx.row.last_t))
+        result = verify_batch(state, events, keys, _known_macs(tx, events))
+        if result.new_events and tx.row.complete:
+            raise Conflict(
+                "session_finished",
+                "the session's log is complete; no events can follow session_end",
+            )
+        self._check_bounds(tx.row, result.new_events)
+        return result
+
+    def _rate_slot(self, row: SessionRow, now: float) -> float:
+        """The session's next rate state if this batch may go on (the generic cell rate
+        algorithm: at most ``batches_per_minute`` in any minute, as a burst or spread out), kept
+        in the locked row so that every server process counts the same batches."""
+        interval = 60.0 / self.batches_per_minute
+        arrival = max(row.rate_tat or 0.0, now)
+        early = arrival - now - (60.0 - interval)
+        if early > 0:
+            raise TooManyRequests(
+                "rate_limited",
+                f"at most {self.batches_per_minute} batches per minute per session",
+                retry_after=max(1, math.ceil(early)),
+            )
+        return arrival + interval
 
     def _check_bounds(self, row: SessionRow, new: tuple[Event, ...]) -> None:
         """A verified event is still refused when the session could not have produced it: later
@@ -249,7 +300,7 @@ class Batch:
     session_id: str
     events: list[Any]
 
-    def apply(self, group: Connection | None) -> dict[str, Any]:
+    def apply(self, group: WriteGroup | None) -> dict[str, Any]:
         return self.service.ingest(self.session_id, self.events, group)
 
 

@@ -1,4 +1,6 @@
-"""A per-session sliding-window limit on batches (in memory, per server process)."""
+"""A per-session sliding-window limit in memory, per server process: it turns a flood away before
+it costs a database round trip (batches, access-code requests). The batch limit that holds
+across processes is kept in the session's row (ingest.py ``_rate_slot``)."""
 
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ from .settings import Settings
 from .storage import Storage
 from .storage.rows import Registration
 from .webhooks import WebhookSender, WebhookStore
-from .writer import GroupWriter, ThreadRunner
+from .writer import GroupWriter
 
 
 @dataclass
@@ -42,7 +42,7 @@ class Services:
     sessions: SessionService
     ingest: IngestService
     #: Where ingest work runs: the SQLite group writer, or the thread pool (PostgreSQL).
-    ingest_runner: GroupWriter | ThreadRunner
+    ingest_runner: GroupWriter
     limiter: RateLimiter
     lti_keys: ToolKeys
     platform_keys: PlatformKeys
@@ -92,8 +92,9 @@ class Services:
                 max_events=settings.limits.max_events_per_session,
                 grace_seconds=settings.token_grace_seconds,
                 watchers=(lms_outcomes, results),
+                batches_per_minute=settings.limits.batches_per_minute,
             ),
-            ingest_runner=GroupWriter(store) if store.dialect == "sqlite" else ThreadRunner(),
+            ingest_runner=GroupWriter(store),
             limiter=RateLimiter(settings.limits.batches_per_minute),
             lti_keys=lti_keys,
             platform_keys=PlatformKeys(outbound),

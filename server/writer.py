@@ -1,11 +1,13 @@
-"""How verified batches reach the database.
+"""How verified batches reach the database: a group commit, on SQLite and PostgreSQL alike.
 
-PostgreSQL (several server processes, a network database): each batch runs in the thread pool
-in its own transaction, holding its session's row lock. SQLite (one process, one writer at a
-time): a single writer thread takes every batch waiting in its queue and applies them in one
-transaction, a savepoint each, then wakes the event loop once for the whole group. Nothing is
-acknowledged before the group's commit. This group commit saves the per-batch thread hand-off
-and commit, which cost more than verifying the batch itself (docs/PERFORMANCE.md).
+One writer thread per server process takes every batch waiting in its queue and applies them in
+one transaction, then wakes the event loop once for the whole group. Nothing
+is acknowledged before the group's commit. This saves the per-batch thread hand-off and commit,
+which cost more than verifying the batch itself (docs/PERFORMANCE.md).
+
+On PostgreSQL several processes write at once, each group holding its sessions' row locks until
+it commits: a group takes them all in its first statement, in session-id order, so two groups
+never wait on each other in a cycle. Its writes are sent together at the commit (WriteGroup).
 """
 
 from __future__ import annotations
@@ -17,11 +19,9 @@ import queue
 import threading
 from typing import Any, Protocol, TypeVar
 
-import anyio.to_thread
-from sqlalchemy.engine import Connection
-
 from .errors import OpenproctorError, Unavailable
 from .storage import Storage
+from .storage.sessions import WriteGroup
 
 log = logging.getLogger("openproctor.server.writer")
 
@@ -32,28 +32,23 @@ T = TypeVar("T", covariant=True)
 
 
 class Work(Protocol[T]):
-    """A unit of writing: ``apply`` does all of it on ``group`` (the SQLite writer's open
-    transaction, in which it takes a savepoint) or, given None, in a transaction of its own."""
+    """A unit of writing: ``apply`` does all of it in ``group`` (the writer's open transaction)
+    or, given None, in a transaction of its own. ``session_id`` is the session whose row it
+    locks (the group locks them all at once, in id order)."""
 
-    def apply(self, group: Connection | None) -> T: ...
+    @property
+    def session_id(self) -> str: ...
 
-
-class ThreadRunner:
-    """One batch, one pooled thread, one transaction (PostgreSQL)."""
-
-    async def run(self, work: Work[Any]) -> Any:
-        return await anyio.to_thread.run_sync(work.apply, None)
-
-    def close(self) -> None:
-        pass
+    def apply(self, group: WriteGroup | None) -> T: ...
 
 
 class GroupWriter:
-    """One writer thread applying queued batches in group transactions (SQLite).
+    """One writer thread applying queued batches in group transactions.
 
-    Each :class:`Work` is applied on the group's connection (``work.apply(connection)``). An
-    error raised by one batch's work fails that batch only; a failed commit fails the whole
-    group with 503, nothing stored.
+    Each :class:`Work` is applied in the group (``work.apply(group)``). A
+    batch's refusal fails that batch only. A group that fails (its commit, or a batch failing
+    once it wrote) is applied again batch by batch; a batch that fails alone too is answered
+    503, nothing of it stored.
     """
 
     def __init__(self, store: Storage) -> None:
@@ -110,21 +105,37 @@ class GroupWriter:
                 self._deliver([(loop, future, error) for _, loop, future in group])
 
     def _apply(self, group: list[Any]) -> list[tuple[Any, Any, BaseException | None]]:
-        outcomes: list[tuple[Any, Any, BaseException | None]] = []
+        """The group in one transaction; if that fails (a commit, a database error, a batch
+        failing once it wrote), each batch again in a transaction of its own, so that one bad
+        batch fails alone and every other is stored."""
         try:
-            with self.store.sessions.write_group() as conn:
-                for work, loop, future in group:
-                    try:
-                        outcomes.append((loop, future, work.apply(conn)))
-                    except Exception as exc:  # this batch's answer; the others go on
-                        outcomes.append((loop, future, exc))
-        except Exception as exc:
-            if not isinstance(exc, OpenproctorError):
-                log.exception("a group of %d batches failed to commit", len(group))
-                exc = Unavailable(
-                    "database_unavailable", "the database is unavailable; retry later"
-                )
-            return [(loop, future, exc) for _, loop, future in group]
+            return self._transaction(group)
+        except Exception:
+            log.warning("a group of %d batches failed; applying them one by one", len(group))
+        outcomes: list[tuple[Any, Any, BaseException | None]] = []
+        for item in group:
+            try:
+                outcomes += self._transaction([item])
+            except Exception as exc:
+                if not isinstance(exc, OpenproctorError):
+                    log.exception("a batch failed to store")
+                    exc = Unavailable(
+                        "database_unavailable", "the database is unavailable; retry later"
+                    )
+                outcomes.append((item[1], item[2], exc))
+        return outcomes
+
+    def _transaction(self, items: list[Any]) -> list[tuple[Any, Any, BaseException | None]]:
+        """One transaction for ``items``, committed whole or not at all. A batch refused
+        before it wrote (an :class:`OpenproctorError`) is that batch's answer; any other
+        failure leaves the transaction in doubt and aborts it."""
+        outcomes: list[tuple[Any, Any, BaseException | None]] = []
+        with self.store.sessions.write_group([work.session_id for work, _, _ in items]) as group:
+            for work, loop, future in items:
+                try:
+                    outcomes.append((loop, future, work.apply(group)))
+                except OpenproctorError as exc:
+                    outcomes.append((loop, future, exc))
         return outcomes
 
     @staticmethod

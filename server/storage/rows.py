@@ -211,6 +211,7 @@ class SessionRow:
     context_id: str | None
     claims_json: str | None = None
     warnings_json: str | None = None
+    rate_tat: float | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> SessionRow:

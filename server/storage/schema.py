@@ -90,6 +90,8 @@ sessions = sa.Table(
     sa.Column("claims_json", sa.Text),
     #: What the start token asked for and openproctor did not do: [{claim, message}].
     sa.Column("warnings_json", sa.Text),
+    #: The ingest's rate limit across server processes (ingest.py, migration 0008).
+    sa.Column("rate_tat", sa.Double),
     sa.UniqueConstraint("integration_id", "external_id", name="uq_session_external"),
     sa.Index("ix_sessions_exam", "institution_id", "exam_id"),
 )

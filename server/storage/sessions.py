@@ -10,6 +10,7 @@ whole batch is stored with the new chain state, or nothing is.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -46,19 +47,102 @@ def _update_session_sql(names: tuple[str, ...], paramstyle: str) -> str:
     return f"UPDATE sessions SET {assignments} WHERE id = {mark}"  # noqa: S608 (checked names)
 
 
+# PostgreSQL: a batch's events in one COPY (its rows are encoded by the driver's C code).
+_COPY_EVENTS = f"COPY events ({_EVENT_COLUMNS}) FROM STDIN"
+
+
 @functools.lru_cache(maxsize=4)
 def _insert_events_sql(paramstyle: str) -> str:
     marks = ", ".join([_MARK[paramstyle]] * 8)
     return f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ({marks})"  # noqa: S608
 
 
-class SessionTx:
-    """One session's row inside a locked transaction: read state, append events, update."""
+class GroupAborted(Exception):
+    """A batch failed after it wrote in a group transaction: the group must roll back whole
+    (the writer then applies its batches one by one), since its writes cannot be undone alone."""
 
-    def __init__(self, conn: Connection, row: SessionRow) -> None:
+
+class WriteGroup:
+    """The writer's transaction over many batches (writer.py): their sessions' rows read, and on
+    PostgreSQL locked, in one statement in session-id order, and their writes held here and sent
+    together — the events in one COPY (SQLite: one executemany), the session rows in one
+    executemany per set of columns — at the commit or before any other statement on the
+    connection (a read of the log, a watcher's insert), so every statement sees them."""
+
+    def __init__(self, conn: Connection, rows: Mapping[str, SessionRow]) -> None:
+        self.conn = conn
+        self.rows = dict(rows)
+        self._events: list[tuple[Any, ...]] = []
+        self._updates: dict[str, dict[str, Any]] = {}
+        sa.event.listen(conn, "before_cursor_execute", self._before_statement)
+
+    def tx(self, session_id: str) -> SessionTx:
+        row = self.rows.get(session_id)
+        if row is None:
+            raise NotFound("unknown_session", f"no session {session_id!r}")
+        return SessionTx(self.conn, row, self)
+
+    def add_events(self, rows: list[tuple[Any, ...]]) -> None:
+        self._events += rows
+
+    def add_update(self, session_id: str, fields: Mapping[str, Any]) -> None:
+        self._updates.setdefault(session_id, {}).update(fields)
+
+    def flush(self) -> None:
+        """Send the held writes (the events first: a session row never runs ahead of its log)."""
+        events, self._events = self._events, []
+        updates, self._updates = self._updates, {}
+        if events:
+            _write_events(self.conn, events)
+        by_columns: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+        for session_id, fields in updates.items():
+            names = tuple(sorted(fields))
+            by_columns.setdefault(names, []).append((*(fields[n] for n in names), session_id))
+        paramstyle = self.conn.dialect.paramstyle
+        with driver_cursor(self.conn) as cursor:
+            for names, values in by_columns.items():
+                cursor.executemany(_update_session_sql(names, paramstyle), values)
+
+    def close(self) -> None:
+        sa.event.remove(self.conn, "before_cursor_execute", self._before_statement)
+
+    def _before_statement(self, *_: Any) -> None:
+        if self._events or self._updates:
+            self.flush()
+
+
+def _write_events(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """The ingest hot path, on the driver's cursor with positional rows (a dict per row for the
+    ORM layer costs more than the rest of the batch): on PostgreSQL one COPY, whose rows the
+    driver encodes in C; on SQLite one executemany (docs/PERFORMANCE.md)."""
+    with driver_cursor(conn) as cursor:
+        if conn.dialect.paramstyle == "qmark":
+            cursor.executemany(_insert_events_sql("qmark"), rows)
+            return
+        with cursor.copy(_COPY_EVENTS) as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
+class SessionTx:
+    """One session's row inside a locked transaction: read state, append events, update. In a
+    :class:`WriteGroup` the writes are held by the group; alone, they are sent at once."""
+
+    def __init__(self, conn: Connection, row: SessionRow, group: WriteGroup | None = None) -> None:
         self.conn = conn
         self.row = row
-        self._paramstyle = conn.dialect.paramstyle
+        self.group = group
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Where the transaction's writes happen. Every refusal must come before it: inside, a
+        failure of a grouped batch aborts its group (alone, the transaction rolls back)."""
+        try:
+            yield
+        except Exception as exc:
+            if self.group is not None:
+                raise GroupAborted(f"a batch of session {self.row.id} failed writing") from exc
+            raise
 
     def known_macs(self, low: int, high: int) -> dict[int, str]:
         e = schema.events
@@ -70,30 +154,19 @@ class SessionTx:
         return {int(seq): mac for seq, mac in rows}
 
     def insert_events(self, events: Sequence[Event], received_at: float) -> None:
-        """Append verified events. This is the ingest hot path: one driver-level executemany
-        with positional rows, which costs a fraction of building a dict per row for the ORM
-        layer (docs/PERFORMANCE.md)."""
+        """Append verified events."""
         if not events:
             return
         session_id, encode = self.row.id, _DATA_ENCODER.encode
-        with driver_cursor(self.conn) as cursor:
-            cursor.executemany(
-                _insert_events_sql(self._paramstyle),
-                [
-                    # Most events are heartbeats, whose data is empty.
-                    (
-                        session_id,
-                        e.seq,
-                        e.t,
-                        e.type,
-                        encode(e.data) if e.data else "{}",
-                        e.prev,
-                        e.mac,
-                        received_at,
-                    )
-                    for e in events
-                ],
-            )
+        # Most events are heartbeats, whose data is empty.
+        rows = [
+            (session_id, e.seq, e.t, e.type, encode(e.data) if e.data else "{}", e.prev, e.mac, at)
+            for e, at in zip(events, itertools.repeat(received_at))
+        ]
+        if self.group is not None:
+            self.group.add_events(rows)
+        else:
+            _write_events(self.conn, rows)
 
     def events(self) -> list[dict[str, Any]]:
         """The session's stored log, including what this transaction inserted."""
@@ -101,12 +174,15 @@ class SessionTx:
 
     def update(self, **fields: Any) -> None:
         fields["updated_at"] = time.time()
-        names = tuple(sorted(fields))
-        with driver_cursor(self.conn) as cursor:
-            cursor.execute(
-                _update_session_sql(names, self._paramstyle),
-                (*(fields[name] for name in names), self.row.id),
-            )
+        if self.group is not None:
+            self.group.add_update(self.row.id, fields)
+        else:
+            names = tuple(sorted(fields))
+            with driver_cursor(self.conn) as cursor:
+                cursor.execute(
+                    _update_session_sql(names, self.conn.dialect.paramstyle),
+                    (*(fields[name] for name in names), self.row.id),
+                )
         self.row.set(**fields)
 
 
@@ -114,8 +190,9 @@ class Sessions:
     def __init__(self, db: Database) -> None:
         self.db = db
         # Reading the session row is the first statement of the ingest hot path.
-        mark = "?" if db.dialect == "sqlite" else "%s"
-        lock = "" if db.dialect == "sqlite" else " FOR UPDATE"  # SQLite: one writer anyway
+        mark = self._mark = "?" if db.dialect == "sqlite" else "%s"
+        # SQLite: one writer anyway.
+        lock = self._lock = "" if db.dialect == "sqlite" else " FOR UPDATE"
         columns = ", ".join(_SESSION_COLUMNS)
         self._lock_sql = f"SELECT {columns} FROM sessions WHERE id = {mark}{lock}"  # noqa: S608
 
@@ -223,33 +300,46 @@ class Sessions:
             return [ReportRow.from_row(r) for r in rows]
 
     @contextmanager
-    def locked(self, session_id: str, group: Connection | None = None) -> Iterator[SessionTx]:
+    def locked(self, session_id: str, group: WriteGroup | None = None) -> Iterator[SessionTx]:
         """A transaction holding the session's write lock; commits if the block succeeds.
 
         SQLite has one writer at a time anyway: writers of this process queue on a lock instead
-        of contending in SQLite's busy handler, whose sleeps made the tail latency. Inside a
-        ``group`` transaction (see :meth:`write_group`) the block runs in a savepoint of it.
+        of contending in SQLite's busy handler, whose sleeps made the tail latency. In a
+        ``group`` (see :meth:`write_group`) the block runs in the group's transaction, without a
+        savepoint of its own (on PostgreSQL, a fifth of a batch's cost): a refusal raised before
+        the block's :meth:`SessionTx.writing` fails this batch alone; a failure once it writes
+        aborts the whole group (:class:`GroupAborted`).
         """
         if group is not None:
-            with driver_cursor(group) as cursor:
-                cursor.execute("SAVEPOINT batch")
-                try:
-                    yield self._session_tx(group, session_id)
-                except BaseException:
-                    cursor.execute("ROLLBACK TO SAVEPOINT batch")
-                    raise
-                finally:
-                    cursor.execute("RELEASE SAVEPOINT batch")
+            yield group.tx(session_id)
             return
         with self.db.write() as conn:
             yield self._session_tx(conn, session_id)
 
     @contextmanager
-    def write_group(self) -> Iterator[Connection]:
-        """One write transaction for many batches (the SQLite writer's group commit): each
-        batch runs in a savepoint, and all are durable, or none, at the one commit."""
+    def write_group(self, session_ids: Sequence[str]) -> Iterator[WriteGroup]:
+        """One write transaction for many batches (the writer's group commit), with these
+        sessions' rows locked in id order: all are durable, or none, at the one commit."""
+        ids = sorted(set(session_ids))
         with self.db.write() as conn:
-            yield conn
+            rows: dict[str, SessionRow] = {}
+            if ids:
+                with driver_cursor(conn) as cursor:
+                    cursor.execute(self._lock_many_sql(len(ids)), ids)
+                    rows = {values[0]: SessionRow(*values) for values in cursor.fetchall()}
+            group = WriteGroup(conn, rows)
+            try:
+                yield group
+                group.flush()
+            finally:
+                group.close()
+
+    def _lock_many_sql(self, count: int) -> str:
+        marks = ", ".join([self._mark] * count)
+        return (
+            f"SELECT {', '.join(_SESSION_COLUMNS)} FROM sessions "  # noqa: S608 (schema names)
+            f"WHERE id IN ({marks}) ORDER BY id{self._lock}"
+        )
 
     def _session_tx(self, conn: Connection, session_id: str) -> SessionTx:
         with driver_cursor(conn) as cursor:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
+import types
 
 import jwt
 import pytest
+from starlette.testclient import TestClient
 
 from openproctor.core import Tally, compute_mac, score_tally, verify_log
+from openproctor.server import create_app
+from openproctor.server.errors import TooManyRequests
+from openproctor.server.ingest import IngestService
+from openproctor.server.settings import Limits
+from openproctor.server.storage import Storage
 
 from .conftest import LMS_ORIGIN, SECRET, credential
 
@@ -168,15 +176,68 @@ def test_limits(student, app, store):
     assert len(stored(store, s)) == 1
 
 
-def test_rate_limit_per_session(student, app):
+def test_rate_limit_per_session(student, app, store):
+    """The limit is kept in the session's row: a refused batch still takes its slot (a flood of
+    bad batches is limited too), and nothing of it is stored."""
+    app.state.openproctor.ingest.batches_per_minute = 3
     s = student()
-    app.state.openproctor.limiter.limit = 3
     s.post([s.opening()])
-    s.post(s.heartbeats(1))
-    s.post(s.heartbeats(1))
+    unknown = {"seq": 1, "t": 1000, "type": "no_such_event", "data": {}, "prev": "0" * 64}
+    assert s.post([{**unknown, "mac": "0" * 64}]).status_code == 400
+    assert store.sessions.get(s.session_id).status == "active"
+    assert s.post(s.heartbeats(1)).status_code == 200
     response = s.post(s.heartbeats(1))
-    assert response.status_code == 429
-    assert int(response.headers["retry-after"]) >= 1
+    assert response.status_code == 429, response.text
+    assert response.json()["error"]["code"] == "rate_limited"
+    assert 1 <= int(response.headers["retry-after"]) <= 20
+    assert [e["seq"] for e in stored(store, s)] == [0, 1]
+
+
+def test_rate_limit_holds_across_server_processes(settings, student, client):
+    """Two apps on one database (two server processes): each sees two of the four batches, and
+    the fourth is refused all the same, because the count lives in the locked session row."""
+    limited = dataclasses.replace(settings, limits=Limits(batches_per_minute=3))
+    store_a, store_b = Storage(settings.database_url), Storage(settings.database_url)
+    a = create_app(limited, store=store_a, migrate=True, purge_every=None)
+    b = create_app(limited, store=store_b, migrate=False, purge_every=None)
+    s = student()
+    try:
+        with TestClient(a) as via_a, TestClient(b) as via_b:
+            s.client = via_a
+            assert s.post([s.opening()]).status_code == 200
+            s.client = via_b
+            assert s.post(s.heartbeats(1)).status_code == 200
+            s.client = via_a
+            assert s.post(s.heartbeats(1)).status_code == 200
+            s.client = via_b
+            response = s.post(s.heartbeats(1))
+            assert response.status_code == 429, response.text
+            assert via_b.app.state.openproctor.limiter.limit == 3  # its own count was 1
+    finally:
+        store_a.close()
+        store_b.close()
+
+
+@pytest.mark.parametrize(
+    ("offsets", "allowed"),
+    [
+        ([0.0] * 5, [True, True, True, False, False]),  # a burst of the limit, then refused
+        ([0.0, 0.0, 0.0, 20.0], [True, True, True, True]),  # one slot back every 20 s
+        ([0.0, 0.0, 0.0, 19.0], [True, True, True, False]),
+        ([0.0, 0.0, 0.0, 60.0, 60.0, 60.0], [True] * 6),  # a quiet minute: the burst again
+    ],
+)
+def test_rate_slots_follow_the_cell_rate_algorithm(offsets, allowed):
+    ingest = IngestService(store=None, keyring=None, batches_per_minute=3)  # type: ignore[arg-type]
+    row = types.SimpleNamespace(rate_tat=None)
+    seen = []
+    for offset in offsets:
+        try:
+            row.rate_tat = ingest._rate_slot(row, 1_000_000.0 + offset)  # type: ignore[arg-type]
+            seen.append(True)
+        except TooManyRequests:
+            seen.append(False)
+    assert seen == allowed
 
 
 def test_invalid_event_names_index_and_field(student, store):

@@ -1,6 +1,6 @@
-"""The SQLite group writer: many batches in one transaction, each in its own savepoint, each
-answered only after the commit. A bad batch fails alone; a failed commit fails the group and
-stores nothing."""
+"""The group writer (SQLite and PostgreSQL): many batches in one transaction, each answered only
+after the commit. A refused batch fails alone; a group that fails is applied again batch by
+batch; a commit that keeps failing stores nothing."""
 
 from __future__ import annotations
 
@@ -11,15 +11,11 @@ import threading
 import pytest
 from sqlalchemy.exc import OperationalError
 
+from openproctor.server import create_app
 from openproctor.server.errors import OpenproctorError
+from openproctor.server.storage import Storage
 from openproctor.server.web.http import status_of
 from openproctor.server.writer import GroupWriter
-
-
-@pytest.fixture
-def database_url(tmp_path):
-    """The group writer is SQLite's (PostgreSQL runs one transaction per batch, in the pool)."""
-    return f"sqlite:///{tmp_path / 'writer.sqlite3'}"
 
 
 def held_group(writer: GroupWriter):
@@ -28,6 +24,8 @@ def held_group(writer: GroupWriter):
     entered, release = threading.Event(), threading.Event()
 
     class Block:
+        session_id = ""
+
         def apply(self, group=None):
             entered.set()
             release.wait(10)
@@ -81,9 +79,9 @@ def test_a_failed_commit_fails_the_whole_group_and_stores_nothing(app, student, 
     real = store.sessions.write_group
 
     @contextlib.contextmanager
-    def failing_commit():
-        with contextlib.suppress(_Abort), real() as conn:
-            yield conn
+    def failing_commit(session_ids):
+        with contextlib.suppress(_Abort), real(session_ids) as group:
+            yield group
             raise _Abort  # roll the transaction back, as a failed commit leaves it
         raise OperationalError("COMMIT", {}, Exception("disk I/O error"))
 
@@ -101,6 +99,86 @@ def test_a_failed_commit_fails_the_whole_group_and_stores_nothing(app, student, 
 
 class _Abort(Exception):
     pass
+
+
+def test_a_batch_failing_once_it_wrote_is_undone_and_fails_alone(app, student, store):
+    """No savepoint per batch: the group is rolled back and applied again batch by batch, so
+    the others are stored, and of the failing one nothing (its events, its chain state)."""
+    writer = GroupWriter(store)
+    ingest = app.state.openproctor.ingest
+    students = [student(f"w-{n}", user_id=f"u{n}") for n in range(4)]
+    doomed = students[2].session_id
+
+    class Failing:
+        def session_changed(self, conn, row, fields):
+            if row.id == doomed:
+                raise RuntimeError("a watcher failed after the events were inserted")
+
+    ingest.watchers = (*ingest.watchers, Failing())
+    try:
+        results = run_group(
+            writer, app, [(s.session_id, [s.opening().to_dict()]) for s in students]
+        )
+    finally:
+        writer.close()
+    assert isinstance(results[2], OpenproctorError) and status_of(results[2]) == 503
+    assert [r["acknowledged_seq"] for i, r in enumerate(results) if i != 2] == [0, 0, 0]
+    assert [len(store.sessions.events(s.session_id)) for s in students] == [1, 1, 0, 1]
+    assert store.sessions.get(doomed).next_seq == 0
+
+
+def test_groups_of_two_processes_lock_sessions_in_one_order(
+    app, settings, student, store, database_url, caplog
+):
+    """Two writers on one database (two server processes), each given the same sessions in
+    opposite orders, at once, round after round: no group waits on the other in a cycle
+    (PostgreSQL would abort one as a deadlock, and its batches would be applied again one by
+    one), and every batch is stored once."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has one writing process (the server runs one on SQLite)")
+    other_store = Storage(database_url)
+    other = create_app(settings, store=other_store, migrate=False, purge_every=None)
+    writers = GroupWriter(store), GroupWriter(other_store)
+    students = [student(f"d-{n}", user_id=f"u{n}") for n in range(8)]
+    services = app.state.openproctor.ingest, other.state.openproctor.ingest
+
+    async def round_of(batches):
+        blocks = [held_group(writer) for writer in writers]
+        held = [
+            asyncio.ensure_future(writer.run(block))
+            for writer, (block, _, _) in zip(writers, blocks, strict=True)
+        ]
+        for _, entered, _ in blocks:
+            await asyncio.get_running_loop().run_in_executor(None, entered.wait, 10)
+        queued = [
+            asyncio.ensure_future(writers[0].run(services[0].batch(sid, events)))
+            for sid, events in batches[0::2]
+        ] + [
+            asyncio.ensure_future(writers[1].run(services[1].batch(sid, events)))
+            for sid, events in reversed(batches[1::2])
+        ]
+        await asyncio.sleep(0.05)
+        for _, _, release in blocks:
+            release.set()
+        await asyncio.gather(*held)
+        return await asyncio.gather(*queued, return_exceptions=True)
+
+    try:
+        for _ in range(5):
+            # Each session twice: its next batch and a resend of it, one for each writer.
+            batches = []
+            for s in students:
+                batch = [s.opening().to_dict()] if s.signer.state.next_seq == 0 else []
+                batch += [e.to_dict() for e in s.heartbeats(3)]
+                batches += [(s.session_id, batch), (s.session_id, batch)]
+            results = asyncio.run(round_of(batches))
+            assert not [r for r in results if isinstance(r, BaseException)], results
+    finally:
+        for writer in writers:
+            writer.close()
+        other_store.close()
+    assert all(len(store.sessions.events(s.session_id)) == 16 for s in students)
+    assert not [r for r in caplog.records if "one by one" in r.getMessage()]
 
 
 def test_the_server_answers_each_batch_after_the_group_commits(client, student, store):
