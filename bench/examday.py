@@ -120,7 +120,8 @@ async def exam(base: str, students: range, cohort: int, exam_seconds: float, bro
     spread over the same minute as every other generator's."""
     # aiohttp, not httpx: with sparse requests httpx cost the generator about 2 ms of CPU each,
     # more than the server spends, and the generator's queueing was counted as latency.
-    latencies: list[float] = []
+    #: (seconds since the exam began, seconds it took, whether it was the session_end batch)
+    latencies: list[tuple[float, float, bool]] = []
     errors: dict[str, int] = {}
     connector = aiohttp.TCPConnector(limit=64)
     timeout = aiohttp.ClientTimeout(total=60)
@@ -166,7 +167,7 @@ async def exam(base: str, students: range, cohort: int, exam_seconds: float, bro
                     except aiohttp.ClientError as exc:
                         errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
                     await asyncio.sleep(1)
-                latencies.append(time.perf_counter() - sent)
+                latencies.append((sent - exam_started, time.perf_counter() - sent, final))
                 student.sent = student.signer.state.next_seq
                 if not final:
                     await asyncio.sleep(HEARTBEAT_S)
@@ -201,6 +202,24 @@ def generate(job: tuple[str, range, int, float, int]) -> dict:
     )
 
 
+def p99_ms(values: list[float]) -> float:
+    ordered = sorted(values)
+    return round(ordered[max(0, int(len(ordered) * 0.99) - 1)] * 1000, 1)
+
+
+def phases(samples: list[tuple[float, float, bool]]) -> dict:
+    """Where the tail is: p99 of the heartbeats and of the closing batches apart, and of each
+    heartbeat interval of the exam (by when the batch was sent)."""
+    windows: dict[int, list[float]] = {}
+    for at, took, _ in samples:
+        windows.setdefault(int(at // HEARTBEAT_S), []).append(took)
+    return {
+        "p99_ms_heartbeats": p99_ms([took for _, took, end in samples if not end]),
+        "p99_ms_session_end": p99_ms([took for _, took, end in samples if end]),
+        "p99_ms_per_interval": [p99_ms(windows[k]) for k in sorted(windows)],
+    }
+
+
 def load(base: str, args: argparse.Namespace) -> dict:
     """The cohort split over ``--clients`` processes (one asyncio client saturates its core
     long before the server does: its queueing would be counted as the server's latency)."""
@@ -211,7 +230,8 @@ def load(base: str, args: argparse.Namespace) -> dict:
     ]
     with multiprocessing.get_context("spawn").Pool(args.clients) as pool:
         parts = pool.map(generate, jobs)
-    latencies = sorted(x for part in parts for x in part["latencies"])
+    samples = [tuple(x) for part in parts for x in part["latencies"]]
+    latencies = sorted(took for _, took, _ in samples)
     errors: dict[str, int] = {}
     for part in parts:
         for code, count in part["errors"].items():
@@ -233,6 +253,7 @@ def load(base: str, args: argparse.Namespace) -> dict:
         "events_per_s": round(events / exam_seconds),
         "p50_ms": round(statistics.median(latencies) * 1000, 1),
         "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 1),
+        **phases(samples),
         "errors": errors,
         "browser_pages": parts[0]["browser_pages"],
         "expected": expected,

@@ -121,7 +121,8 @@ class IngestService:
                         "status": tx.row.status,
                         "complete": bool(tx.row.complete),
                     }
-            # Committed (the refused batch's slot too): answer, or say why it was refused.
+            # Past the transaction (alone: committed; in a group, answered only after the
+            # group's commit), the refused batch's slot too: answer, or say why it was refused.
             if failure is not None:
                 raise failure
             BATCHES.labels("stored" if result.new_events else "resent").inc()

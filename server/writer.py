@@ -1,8 +1,8 @@
 """How verified batches reach the database: a group commit, on SQLite and PostgreSQL alike.
 
 One writer thread per server process takes every batch waiting in its queue and applies them in
-one transaction, then wakes the event loop once for the whole group. Nothing
-is acknowledged before the group's commit. This saves the per-batch thread hand-off and commit,
+one transaction, then wakes the event loop once for the whole group. Nothing is acknowledged
+before the group's commit. This saves the per-batch thread hand-off and commit,
 which cost more than verifying the batch itself (docs/PERFORMANCE.md).
 
 On PostgreSQL several processes write at once, each group holding its sessions' row locks until

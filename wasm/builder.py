@@ -25,6 +25,7 @@ from openproctor.core import SDK_VERSION
 from .compress import precompress
 from .fetch import BuildError, fetch_pyodide, pins, sha256_file
 from .lock import make_lock
+from .minify import install_esbuild, minify
 from .wheel import build_wheel, copy_core
 
 HERE = Path(__file__).resolve().parent
@@ -45,6 +46,17 @@ def _hashed_copy(source: Path, dest_dir: Path, stem: str, suffix: str) -> str:
     name = f"{stem}-{_short(sha256_file(source))}{suffix}"
     shutil.copyfile(source, dest_dir / name)
     return name
+
+
+def _hashed_text(text: str, dest_dir: Path, stem: str, suffix: str) -> str:
+    data = text.encode("utf-8")
+    name = f"{stem}-{_short(hashlib.sha256(data).hexdigest())}{suffix}"
+    (dest_dir / name).write_bytes(data)
+    return name
+
+
+def _source(name: str) -> str:
+    return (LOADER / name).read_text(encoding="utf-8")
 
 
 def _compile_stdlib(pyodide: Path, out: Path, log: Log) -> None:
@@ -97,11 +109,15 @@ def _assemble(stage: Path, cache: Path, log: Log) -> dict[str, Any]:
         _compile_stdlib(pyodide, zipped, log)
         stdlib = _hashed_copy(zipped, stage, "stdlib", ".zip")
 
-    log("[4/5] loader, worker and the Constructor compatibility module")
-    worker = _hashed_copy(LOADER / "worker.js", stage, "worker", ".js")
-    compat = _hashed_copy(LOADER / "compat.js", stage, "compat", ".js")
-    loader = stamp_version((LOADER / "loader.js").read_text(encoding="utf-8"), SDK_VERSION)
+    log("[4/5] loader, worker and the Constructor compatibility module, minified (esbuild)")
+    esbuild = install_esbuild(cache)
+    worker = _hashed_text(
+        minify(esbuild, _source("worker.js"), module=True), stage, "worker", ".js"
+    )
+    compat = _hashed_text(minify(esbuild, _source("compat.js")), stage, "compat", ".js")
+    loader = minify(esbuild, stamp_version(_source("loader.js"), SDK_VERSION))
     (stage / "loader.js").write_text(loader, encoding="utf-8")
+    log(f"  loader.js {len(_source('loader.js')):,} -> {len(loader):,} bytes")
 
     log("[5/5] precompressing (brotli -q11, gzip -9; cached between builds)")
     files: dict[str, Any] = {}

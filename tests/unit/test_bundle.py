@@ -84,7 +84,8 @@ def test_the_built_loader_names_the_package_version():
     if not (built / "manifest.json").is_file():
         pytest.skip("no bundle in build/sdk (run ./dev demo or python build.py)")
     assert json.loads((built / "manifest.json").read_text())["sdk_version"] == SDK_VERSION
-    assert f'var VERSION = "{SDK_VERSION}";' in (built / "loader.js").read_text()
+    loader = (built / "loader.js").read_text()
+    assert f'"{SDK_VERSION}"' in loader and builder.VERSION_MARK not in loader
 
 
 def test_a_tarball_that_is_not_the_pinned_one_is_refused(tmp_path, monkeypatch):
