@@ -28,7 +28,11 @@ FLAG_TYPES: tuple[str, ...] = (
 #: Bookkeeping event types: they structure the log and are never penalised themselves.
 LIFECYCLE_TYPES: tuple[str, ...] = ("session_start", "heartbeat", "session_end")
 
-EVENT_TYPES: tuple[str, ...] = LIFECYCLE_TYPES + FLAG_TYPES
+#: What the student did through the SDK panel: agreed to the notice, declared a break. Never
+#: penalised; a declared break excuses the time away inside it (core/scoring.py).
+STUDENT_TYPES: tuple[str, ...] = ("consent", "break_start", "break_end")
+
+EVENT_TYPES: tuple[str, ...] = LIFECYCLE_TYPES + STUDENT_TYPES + FLAG_TYPES
 
 #: The fields of a wire event, in the order they are documented.
 EVENT_FIELDS: tuple[str, ...] = ("seq", "t", "type", "data", "prev", "mac")
@@ -74,6 +78,12 @@ def _flag(value: Any) -> str | None:
     return None if isinstance(value, bool) else "must be true or false"
 
 
+def _hex64(value: Any) -> str | None:
+    if isinstance(value, str) and _HEX64.fullmatch(value):
+        return None
+    return "must be 64 lowercase hexadecimal characters (a SHA-256 digest)"
+
+
 def _milli(value: Any) -> str | None:
     if _is_int(value) and 0 <= value <= 1000:
         return None
@@ -115,6 +125,11 @@ DATA_FIELDS: Mapping[str, Mapping[str, _Field]] = {
         "reason": _Field(_one_of("finished", "time_up", "closed")),
         "score_milli": _Field(_milli, required=False),
     },
+    # notice: SHA-256 of the notice the student was shown (server/notice.py); mode: whether they
+    # clicked "I agree" (required) or were shown it without a click (notice).
+    "consent": {"notice": _Field(_hex64), "mode": _Field(_one_of("required", "notice"))},
+    "break_start": {},
+    "break_end": {"duration_ms": _Field(_non_negative)},
     "tab_switch": _EPISODE,
     "focus_loss": _EPISODE,
     "fullscreen_exit": _EPISODE,

@@ -15,6 +15,9 @@ with realistic signal sequences in tests/unit/test_normalise.py:
 * idle time (no input, pointer or clipboard action for ``idle_ms``) is counted only while the
   page is visible and focused.
 * the absence of any signal for longer than two heartbeat intervals is an ``sdk_gap``.
+* a declared break (``break`` signals from the SDK panel) cuts every away episode (tab switch,
+  focus loss, full-screen exit) at its start and its end, so each episode's event lies wholly
+  inside or wholly outside the break (scoring excuses the inside); idle time stops during it.
 
 Event times are clamped so the output is monotonic: an episode's event is stamped at its end, or
 up to ``merge_ms`` later when an event (a heartbeat) was signed while its debounce window was still
@@ -24,6 +27,7 @@ open. Its ``duration_ms`` is exact either way.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -206,6 +210,9 @@ def _pixels(signal: Mapping[str, Any], name: str) -> float:
     return float(value)
 
 
+_NOTICE = re.compile(r"[0-9a-f]{64}")
+
+
 class Normaliser:
     """Turns one session's raw signals into typed events, incrementally.
 
@@ -223,6 +230,7 @@ class Normaliser:
         self._hidden = False
         self._fullscreen = False
         self._idle_from: int | None = start_t
+        self._break_from: int | None = None
         self._tab = _Episode("tab_switch")
         self._focus = _Episode("focus_loss")
         self._fs_exit = _Episode("fullscreen_exit")
@@ -258,6 +266,8 @@ class Normaliser:
             "activity": lambda t, s, out: None,
             "pointer": lambda t, s, out: None,
             "tick": lambda t, s, out: None,
+            "consent": self._on_consent,
+            "break": self._on_break,
         }
 
     # -- public API ------------------------------------------------------------------------------
@@ -287,12 +297,20 @@ class Normaliser:
         self._last_signal_t = t
         return self._ordered(out)
 
+    def resume_break(self, start: int) -> None:
+        """Continue a declared break that was running before a page reload."""
+        self._break_from = start
+        self._idle_from = None
+
     def finish(self, t: float) -> list[Draft]:
         """Close every open episode at ``t`` and return the remaining events."""
         end = max(int(t), self._last_signal_t)
         out: list[Draft] = []
         self._liveness(end, out, beat=False)  # session_end follows: it is the last sign of life
         self._close_idle(end, out)
+        if self._break_from is not None:
+            self._cut(end, out)
+            self._end_break(end, out)
         for episode in self._episodes:
             episode.finish(end, out)
         for burst in self._bursts:
@@ -336,8 +354,21 @@ class Normaliser:
         self._idle_from = None
 
     def _resume_idle(self, t: int) -> None:
-        if not self._hidden and not self._focus.is_open:
+        if not self._hidden and not self._focus.is_open and self._break_from is None:
             self._idle_from = t
+
+    def _cut(self, t: int, out: list[Draft]) -> None:
+        """Emit every away episode up to ``t``; one still open goes on as a new episode."""
+        for episode in (self._tab, self._focus, self._fs_exit):
+            was_open = episode.is_open
+            episode.finish(t, out)
+            if was_open:
+                episode.open(t, self.config.merge_ms, out)
+
+    def _end_break(self, t: int, out: list[Draft]) -> None:
+        assert self._break_from is not None
+        out.append(Draft(t, "break_end", {"duration_ms": t - self._break_from}))
+        self._break_from = None
 
     # -- the rules ---------------------------------------------------------------------------------
 
@@ -433,6 +464,27 @@ class Normaliser:
             self._offline.close(t)
         else:
             self._offline.open(t, self.config.merge_ms, out)
+
+    def _on_consent(self, t: int, s: Mapping[str, Any], out: list[Draft]) -> None:
+        notice, mode = s.get("notice"), s.get("mode")
+        if not isinstance(notice, str) or not _NOTICE.fullmatch(notice):
+            raise SignalError("notice", "must be the notice's SHA-256 digest (64 hex digits)")
+        if mode not in ("required", "notice"):
+            raise SignalError("mode", "must be 'required' or 'notice'")
+        out.append(Draft(t, "consent", {"notice": notice, "mode": mode}))
+
+    def _on_break(self, t: int, s: Mapping[str, Any], out: list[Draft]) -> None:
+        on = _flag(s, "on")
+        if on == (self._break_from is not None):
+            return  # already on (or off) a break: a repeated click changes nothing
+        self._cut(t, out)
+        if on:
+            self._close_idle(t, out)
+            self._break_from = t
+            out.append(Draft(t, "break_start", {}))
+        else:
+            self._end_break(t, out)
+            self._resume_idle(t)
 
     def _on_activity(self, t: int, out: list[Draft]) -> None:
         if self._idle_from is None:

@@ -21,6 +21,24 @@ DEFAULT_ATTENTION = 0.85
 #: The bands of a score: at or above the attention threshold, between the two, below the
 #: trust threshold (flagged).
 BANDS = ("green", "yellow", "red")
+#: ``required``: the exam starts after "I agree" (a signed consent event); ``notice``: the
+#: notice is shown and recorded without a click; ``off``: the integrator shows its own.
+CONSENT_MODES = ("required", "notice", "off")
+#: What ``prevent`` may block in the exam page (each attempt is still recorded).
+PREVENTABLE = ("copy", "paste", "context_menu", "print")
+MAX_BREAKS = 20
+MAX_BREAK_MINUTES = 240
+
+
+@dataclass(frozen=True, slots=True)
+class Breaks:
+    """Declared breaks a student may take: how many, and how long each may last."""
+
+    count: int = 0
+    max_minutes: int = 10
+
+    def to_dict(self) -> dict[str, int]:
+        return {"count": self.count, "max_minutes": self.max_minutes}
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +47,8 @@ class Accommodation:
 
     exempt_flags: frozenset[str] = frozenset()
     note: str = ""
+    #: Breaks this candidate may take instead of the exam's (None: the exam's).
+    breaks: Breaks | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +67,11 @@ class Policy:
     #: Below it (and at or above ``trust_threshold``) a session is worth a look: the yellow
     #: band. None: :data:`DEFAULT_ATTENTION`, or ``trust_threshold`` when that is higher.
     attention_threshold: float | None = None
+    consent: str = "required"
+    #: A short, calm message when a counted flag happens (never blocking the exam).
+    visible_warnings: bool = True
+    breaks: Breaks = field(default_factory=Breaks)
+    prevent: frozenset[str] = frozenset()
 
     @property
     def attention(self) -> float:
@@ -68,6 +93,13 @@ class Policy:
             return self.flags_enabled
         return self.flags_enabled - accommodation.exempt_flags
 
+    def breaks_for(self, candidate: str | None = None) -> Breaks:
+        """The breaks ``candidate`` may declare: their accommodation's, else the exam's."""
+        accommodation = self.accommodations.get(candidate) if candidate is not None else None
+        if accommodation is not None and accommodation.breaks is not None:
+            return accommodation.breaks
+        return self.breaks
+
     def weight(self, flag: str) -> float:
         """The policy's multiplier for ``flag`` (1.0 unless the policy sets one)."""
         return self.weights.get(flag, 1.0)
@@ -85,13 +117,24 @@ class Policy:
             "environment": self.environment,
             "heartbeat_seconds": self.heartbeat_seconds,
             "accommodations": {
-                candidate: {
-                    "exempt_flags": [f for f in FLAG_TYPES if f in acc.exempt_flags],
-                    "note": acc.note,
-                }
+                candidate: _accommodation_dict(acc)
                 for candidate, acc in sorted(self.accommodations.items())
             },
+            "consent": self.consent,
+            "visible_warnings": self.visible_warnings,
+            "breaks": self.breaks.to_dict(),
+            "prevent": [p for p in PREVENTABLE if p in self.prevent],
         }
+
+
+def _accommodation_dict(acc: Accommodation) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "exempt_flags": [f for f in FLAG_TYPES if f in acc.exempt_flags],
+        "note": acc.note,
+    }
+    if acc.breaks is not None:
+        out["breaks"] = acc.breaks.to_dict()
+    return out
 
 
 # -- one small validator per field; each raises PolicyError naming the field -------------------
@@ -172,11 +215,14 @@ def _accommodations(value: Any, name: str = "accommodations") -> dict[str, Accom
         if not isinstance(candidate, str) or not _CANDIDATE_ID.fullmatch(candidate):
             raise PolicyError(where, "candidate id must be 1 to 128 non-space characters")
         if not isinstance(entry, Mapping):
-            raise PolicyError(where, "must be an object with 'exempt_flags' and optional 'note'")
-        extra = set(entry) - {"exempt_flags", "note"}
+            raise PolicyError(
+                where, "must be an object with 'exempt_flags' and optional 'note' and 'breaks'"
+            )
+        extra = set(entry) - {"exempt_flags", "note", "breaks"}
         if extra:
             raise PolicyError(
-                f"{where}.{sorted(extra)[0]}", "is not allowed (allowed: exempt_flags, note)"
+                f"{where}.{sorted(extra)[0]}",
+                "is not allowed (allowed: exempt_flags, note, breaks)",
             )
         if "exempt_flags" not in entry:
             raise PolicyError(f"{where}.exempt_flags", "is required")
@@ -184,8 +230,41 @@ def _accommodations(value: Any, name: str = "accommodations") -> dict[str, Accom
         if not isinstance(note, str) or len(note) > 500:
             raise PolicyError(f"{where}.note", "must be a string of at most 500 characters")
         exempt = _flag_list(entry["exempt_flags"], f"{where}.exempt_flags")
-        out[candidate] = Accommodation(exempt, note)
+        breaks = _breaks(entry["breaks"], f"{where}.breaks") if "breaks" in entry else None
+        out[candidate] = Accommodation(exempt, note, breaks)
     return out
+
+
+def _breaks(value: Any, name: str = "breaks") -> Breaks:
+    if not isinstance(value, Mapping):
+        raise PolicyError(name, "must be an object with 'count' and 'max_minutes'")
+    extra = set(value) - {"count", "max_minutes"}
+    if extra:
+        raise PolicyError(
+            f"{name}.{sorted(extra)[0]}", "is not allowed (allowed: count, max_minutes)"
+        )
+    count = _integer(value.get("count", 0), f"{name}.count", 0, MAX_BREAKS)
+    minutes = _integer(value.get("max_minutes", 10), f"{name}.max_minutes", 1, MAX_BREAK_MINUTES)
+    return Breaks(count, minutes)
+
+
+def _consent(value: Any, name: str = "consent") -> str:
+    if value in CONSENT_MODES and isinstance(value, str):
+        return value
+    raise PolicyError(name, f"must be 'required', 'notice' or 'off', got {value!r}")
+
+
+def _prevent(value: Any, name: str = "prevent") -> frozenset[str]:
+    if not isinstance(value, list | tuple):
+        raise PolicyError(name, f"must be a list of actions to block, got {value!r}")
+    for item in value:
+        if item not in PREVENTABLE:
+            raise PolicyError(
+                name, f"holds unknown action {item!r}; known actions: " + ", ".join(PREVENTABLE)
+            )
+    if len(set(value)) != len(value):
+        raise PolicyError(name, "lists an action twice")
+    return frozenset(value)
 
 
 def _attention(value: Any, name: str = "attention_threshold") -> float | None:
@@ -203,6 +282,10 @@ _FIELDS: Mapping[str, Callable[[Any], Any]] = {
     "environment": _environment,
     "heartbeat_seconds": lambda v: _integer(v, "heartbeat_seconds", 5, 300),
     "accommodations": _accommodations,
+    "consent": _consent,
+    "visible_warnings": lambda v: _boolean(v, "visible_warnings"),
+    "breaks": _breaks,
+    "prevent": _prevent,
 }
 
 
@@ -263,6 +346,16 @@ def _lti_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
+def _lti_breaks(text: str, name: str) -> dict[str, int]:
+    count, sep, minutes = text.strip().partition(":")
+    if not sep:
+        raise PolicyError(name, f"must be 'count:max_minutes' (for example 2:10), got {text!r}")
+    return {
+        "count": _lti_integer(count, f"{name}.count"),
+        "max_minutes": _lti_integer(minutes, f"{name}.max_minutes"),
+    }
+
+
 def _lti_weights(text: str, name: str) -> dict[str, float]:
     out: dict[str, float] = {}
     for item in _lti_list(text):
@@ -283,6 +376,10 @@ _LTI_CONVERTERS: Mapping[str, Callable[[str, str], Any]] = {
     "weights": _lti_weights,
     "environment": lambda text, name: text.strip(),
     "heartbeat_seconds": _lti_integer,
+    "consent": lambda text, name: text.strip(),
+    "visible_warnings": _lti_bool,
+    "breaks": _lti_breaks,
+    "prevent": lambda text, name: _lti_list(text),
 }
 
 

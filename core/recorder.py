@@ -40,6 +40,8 @@ class Recorder:
         self._signer = Signer(key, session_id, state)
         self._tally = tally or Tally()
         self._normaliser = Normaliser(self.config, start_t=self._signer.state.last_t)
+        if self._tally.on_break:  # reloaded during a declared break: it goes on
+            self._normaliser.resume_break(self._tally.breaks[-1].start)
         self._finished = False
 
     @classmethod

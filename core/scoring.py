@@ -6,21 +6,30 @@ score is ``exp(-sum(penalties))``, so it stays in (0, 1], never rises when a vio
 or lengthened, and every part of it can be read off the breakdown. ``sdk_gap`` is inferred from
 the spacing of the liveness events (session_start, heartbeats, session_end) rather than taken
 from the client's own ``sdk_gap`` events, so a client that hides a gap still shows it.
+
+A declared break (``break_start`` .. ``break_end``) excuses the away episodes inside it (tab
+switch, focus loss, full-screen exit) when it is one of the breaks the policy allows the
+candidate and no longer than their ``max_minutes``; inside a break that runs over, what lies
+beyond the allowance counts (each flag's time inside the break less the allowance, and its
+episodes). Breaks beyond the allowed number excuse nothing. The policy decides at scoring time,
+so the same log can be rescored under another policy.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .events import FLAG_TYPES, Event
-from .policy import Policy
+from .policy import MAX_BREAKS, Breaks, Policy
 
 DEFAULT_HEARTBEAT_MS = 15_000
 #: A gap between liveness events longer than this many heartbeat intervals is an sdk_gap.
 GAP_TOLERANCE = 2
+#: The flags a declared break excuses: being away from the exam is what a break is.
+AWAY_FLAGS: tuple[str, ...] = ("tab_switch", "focus_loss", "fullscreen_exit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,17 +58,39 @@ PENALTY_RULES: Mapping[str, PenaltyRule] = {
 }
 
 
+@dataclass(slots=True)
+class DeclaredBreak:
+    """One declared break: when it started and ended (None while it runs), and the away
+    episodes inside it per flag, as [count, duration_ms]."""
+
+    start: int
+    end: int | None = None
+    away: dict[str, list[int]] = field(default_factory=dict)
+
+    def length(self, exam_ms: int) -> int:
+        return (self.end if self.end is not None else exam_ms) - self.start
+
+    def to_list(self) -> list[Any]:
+        return [self.start, self.end, {k: list(v) for k, v in self.away.items()}]
+
+
 class Tally:
     """Running totals per flag type; feed it events one at a time (live) or a whole log."""
 
-    __slots__ = ("counts", "durations", "exam_ms", "heartbeat_ms", "_last_live_t")
+    __slots__ = ("counts", "durations", "exam_ms", "heartbeat_ms", "breaks", "_last_live_t")
 
     def __init__(self) -> None:
         self.counts: dict[str, int] = dict.fromkeys(FLAG_TYPES, 0)
         self.durations: dict[str, int] = dict.fromkeys(FLAG_TYPES, 0)
         self.exam_ms = 0
         self.heartbeat_ms = DEFAULT_HEARTBEAT_MS
+        #: Declared breaks, at most MAX_BREAKS (a later one excuses nothing under any policy).
+        self.breaks: list[DeclaredBreak] = []
         self._last_live_t: int | None = None
+
+    @property
+    def on_break(self) -> bool:
+        return bool(self.breaks) and self.breaks[-1].end is None
 
     def add(self, event: Event) -> None:
         """Account for one event (events must come in log order)."""
@@ -69,7 +100,17 @@ class Tally:
             if kind == "session_start":
                 self.heartbeat_ms = data["heartbeat_ms"]
             self.mark_alive(event.t)
-        elif kind != "sdk_gap":
+        elif kind == "break_start":
+            if not self.on_break and len(self.breaks) < MAX_BREAKS:
+                self.breaks.append(DeclaredBreak(event.t))
+        elif kind == "break_end":
+            if self.on_break:
+                self.breaks[-1].end = event.t
+        elif kind in AWAY_FLAGS and self.on_break:
+            part = self.breaks[-1].away.setdefault(kind, [0, 0])
+            part[0] += 1
+            part[1] += data.get("duration_ms", 0)
+        elif kind in FLAG_TYPES and kind != "sdk_gap":
             # One event is one incident: a debounced burst counts once (its data.count is detail).
             self.counts[kind] += 1
             self.durations[kind] += data.get("duration_ms", 0)
@@ -87,6 +128,7 @@ class Tally:
         other = Tally()
         other.counts, other.durations = dict(self.counts), dict(self.durations)
         other.exam_ms, other.heartbeat_ms = self.exam_ms, self.heartbeat_ms
+        other.breaks = [_break_from(b.to_list()) for b in self.breaks]
         other._last_live_t = self._last_live_t
         return other
 
@@ -98,6 +140,7 @@ class Tally:
             "exam_ms": self.exam_ms,
             "heartbeat_ms": self.heartbeat_ms,
             "last_live_t": self._last_live_t,
+            "breaks": [b.to_list() for b in self.breaks],
         }
 
     @classmethod
@@ -111,6 +154,7 @@ class Tally:
         tally.exam_ms, tally.heartbeat_ms = int(state["exam_ms"]), int(state["heartbeat_ms"])
         last = state["last_live_t"]
         tally._last_live_t = None if last is None else int(last)
+        tally.breaks = [_break_from(b) for b in state.get("breaks", [])[:MAX_BREAKS]]
         return tally
 
     @classmethod
@@ -120,6 +164,34 @@ class Tally:
         for event in events:
             tally.add(event)
         return tally
+
+
+def _break_from(raw: Any) -> DeclaredBreak:
+    start, end, away = raw
+    return DeclaredBreak(
+        int(start),
+        None if end is None else int(end),
+        {k: [int(v[0]), int(v[1])] for k, v in away.items() if k in AWAY_FLAGS},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BreakScore:
+    """One declared break as scored: allowed (within the number the policy gives), how long,
+    and how far past the allowance it ran."""
+
+    start: int
+    duration_ms: int
+    allowed: bool
+    over_ms: int
+
+    def explain(self) -> str:
+        text = f"declared break of {format_duration(self.duration_ms)}"
+        if not self.allowed:
+            return text + ": more breaks than allowed, time away in it counted"
+        if self.over_ms:
+            return text + f": {format_duration(self.over_ms)} over the allowance, counted"
+        return text + ": time away in it not counted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +204,9 @@ class FlagScore:
     penalty: float
     counted: bool
     why_not_counted: str = ""
+    #: Episodes inside declared breaks, not counted (AWAY_FLAGS only).
+    excused_count: int = 0
+    excused_ms: int = 0
 
     def explain(self) -> str:
         """The line in words, e.g. "tab switched 4 times for 2 min 10 s in total: penalty 0.21"."""
@@ -140,6 +215,8 @@ class FlagScore:
         text = f"{what} {times}"
         if self.duration_ms:
             text += f" for {format_duration(self.duration_ms)} in total"
+        if self.excused_count:
+            text += f" (and {self.excused_count} during declared breaks, not counted)"
         if not self.counted:
             return f"{text}: not counted ({self.why_not_counted})"
         return f"{text}: penalty {self.penalty:.2f}"
@@ -154,6 +231,7 @@ class TrustScore:
     threshold: float
     exam_ms: int
     breakdown: tuple[FlagScore, ...]
+    breaks: tuple[BreakScore, ...] = ()
 
     @property
     def score_milli(self) -> int:
@@ -176,9 +254,21 @@ class TrustScore:
                     "penalty": f.penalty,
                     "counted": f.counted,
                     "why_not_counted": f.why_not_counted,
+                    "excused_count": f.excused_count,
+                    "excused_ms": f.excused_ms,
                     "explanation": f.explain(),
                 }
                 for f in self.breakdown
+            ],
+            "breaks": [
+                {
+                    "start": b.start,
+                    "duration_ms": b.duration_ms,
+                    "allowed": b.allowed,
+                    "over_ms": b.over_ms,
+                    "explanation": b.explain(),
+                }
+                for b in self.breaks
             ],
         }
 
@@ -212,31 +302,64 @@ def format_duration(ms: int) -> str:
     return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
+def _add(totals: dict[str, list[int]], flag: str, count: int, duration: int) -> None:
+    part = totals.setdefault(flag, [0, 0])
+    part[0] += count
+    part[1] += duration
+
+
+def _breaks(
+    tally: Tally, allowance: Breaks
+) -> tuple[tuple[BreakScore, ...], dict[str, list[int]], dict[str, list[int]]]:
+    """The breaks as scored, and per away flag what they excuse and what still counts, as
+    [count, duration_ms]."""
+    limit = allowance.max_minutes * 60_000
+    scored: list[BreakScore] = []
+    excused: dict[str, list[int]] = {}
+    counts: dict[str, list[int]] = {}
+    for index, declared in enumerate(tally.breaks):
+        length = max(0, declared.length(tally.exam_ms))
+        allowed = index < allowance.count
+        over = max(0, length - limit) if allowed else length
+        scored.append(BreakScore(declared.start, length, allowed, over))
+        for flag, (count, duration) in declared.away.items():
+            # Beyond the allowance (or in a break not allowed) time away counts again.
+            kept = duration if not allowed else max(0, duration - limit)
+            if kept:
+                _add(counts, flag, count, kept)
+                _add(excused, flag, 0, duration - kept)
+            else:
+                _add(excused, flag, count, duration)
+    return tuple(scored), excused, counts
+
+
 def score_tally(tally: Tally, policy: Policy, candidate: str | None = None) -> TrustScore:
     """Score running totals under ``policy``; ``candidate`` selects their accommodations."""
     counted = policy.counted_flags(candidate)
     exempt = policy.flags_enabled - counted
     exam_ms = max(tally.exam_ms, 1)
+    breaks, excused, in_breaks = _breaks(tally, policy.breaks_for(candidate))
     lines: list[FlagScore] = []
     total = 0.0
     for flag in FLAG_TYPES:
-        count, duration = tally.counts[flag], tally.durations[flag]
-        if not count and not duration:
+        extra = in_breaks.get(flag, (0, 0))
+        count, duration = tally.counts[flag] + extra[0], tally.durations[flag] + extra[1]
+        spared = excused.get(flag, (0, 0))
+        if not count and not duration and not spared[0] and not spared[1]:
             continue
         if flag not in counted:
             why = "accommodation" if flag in exempt else "not enabled in the policy"
-            lines.append(FlagScore(flag, count, duration, 0.0, False, why))
+            lines.append(FlagScore(flag, count, duration, 0.0, False, why, *spared))
             continue
         rule = PENALTY_RULES[flag]
         share = min(duration / exam_ms, 1.0)
         raw = rule.per_event * count + rule.per_share * share
         penalty = policy.weight(flag) * min(rule.cap, raw)
         total += penalty
-        lines.append(FlagScore(flag, count, duration, penalty, True))
+        lines.append(FlagScore(flag, count, duration, penalty, True, "", *spared))
     score = math.exp(-total)
-    return TrustScore(
-        score, score < policy.trust_threshold, policy.trust_threshold, exam_ms, tuple(lines)
-    )
+    threshold = policy.trust_threshold
+    return TrustScore(score, score < threshold, threshold, exam_ms, tuple(lines), breaks)
 
 
 def score_log(events: Iterable[Event], policy: Policy, candidate: str | None = None) -> TrustScore:

@@ -17,10 +17,13 @@
   var queued = []; // the one queue: {at (epoch ms), s}, held until a worker is ready
   var current = null; // the running session
   var lastActivity = 0;
+  var consenting = false; // consent is required and not given yet: nothing is recorded
+  var blocked = {}; // policy.prevent: the actions this exam blocks (each attempt still recorded)
 
   // ---- signal capture: from the first moment, metadata only
   function epoch() { return performance.timeOrigin + performance.now(); }
   function signal(kind, extra) {
+    if (consenting && kind !== "tick") return;
     var s = { kind: kind };
     for (var k in extra) s[k] = extra[k];
     if (queued.length < QUEUED_SIGNALS) queued.push({ at: epoch(), s: s });
@@ -37,6 +40,16 @@
   on(document, "fullscreenchange", function () { signal("fullscreen", { active: !!document.fullscreenElement }); });
   ["copy", "cut", "paste"].forEach(function (type) { on(document, type, function () { signal("clipboard", { action: type }); }); });
   on(document, "contextmenu", function () { signal("contextmenu", {}); });
+  // prevent: a second, non-passive listener cancels what the exam blocks
+  function block(type, what) {
+    document.addEventListener(type, function (e) {
+      if (blocked[what] && !consenting) { e.preventDefault(); window.dispatchEvent(new CustomEvent("openproctor:blocked", { detail: what })); }
+    }, true);
+  }
+  block("copy", "copy"); block("cut", "copy"); block("paste", "paste"); block("contextmenu", "context_menu");
+  document.addEventListener("keydown", function (e) { // Ctrl+P / Cmd+P: the print dialog is the only way we can stop
+    if (blocked.print && !consenting && (e.ctrlKey || e.metaKey) && (e.key === "p" || e.key === "P")) { e.preventDefault(); signal("print", {}); window.dispatchEvent(new CustomEvent("openproctor:blocked", { detail: "print" })); }
+  }, true);
   on(window, "beforeprint", function () { signal("print", {}); });
   on(window, "online", function () { signal("network", { online: true }); });
   on(window, "offline", function () { signal("network", { online: false }); });
@@ -117,11 +130,20 @@
     var listeners = [], unacked = (stored && stored.outbox) || [], sending = false, backoff = 0, retryTimer = 0;
     var started = deferred(), finished = deferred(), uploaded = deferred(), ready = deferred(), alive = deferred();
     var worker = null, finishing = false, ended = false, gated = !!grant.gate;
+    var policy = grant.policy, mine = (policy.accommodations || {})[grant.session_id] || {};
+    var allowance = mine.breaks || policy.breaks || { count: 0, max_minutes: 0 };
+    var taken = (grant.tally && grant.tally.breaks) || [], breakListeners = [];
+    var mode = policy.consent || "required", agreed = deferred();
+    if (mode !== "required" || (stored && stored.consented)) agreed.resolve();
+    else { consenting = true; queued.length = 0; } // nothing the student does before agreeing is kept
     // Times count from the session's start: a reload keeps its origin, a new device the server's.
     var origin = stored && stored.origin ? stored.origin : epoch() - (grant.elapsed_ms || 0);
     this.id = grant.session_id;
     this.recordUrl = new URL(grant.record_url, server + "/").href; // the student's own record
-    this.state = { ready: false, started: false, score: 1, flagged: false, flags: [], acknowledged: -1, error: null, warnings: [] };
+    this.state = { ready: false, started: false, score: 1, flagged: false, flags: [], acknowledged: -1, error: null, warnings: [],
+      consent: mode === "off" ? "off" : stored && stored.consented ? "given" : mode === "required" ? "pending" : "notice", notice: grant.notice || null,
+      waiting: unacked.length, storage: !!db, onBreak: !!(taken.length && taken[taken.length - 1][1] === null), breaksLeft: Math.max(0, allowance.count - taken.length), breakMinutes: allowance.max_minutes, finished: false, uploaded: false };
+    this.policy = policy;
     this.examStarted = started.promise; this.examFinished = finished.promise;
     this.logUploaded = uploaded.promise; this.videoUploaded = uploaded.promise; // alias: no video exists
     [started, finished, uploaded, ready].forEach(function (d) { d.promise.catch(function () {}); });
@@ -132,8 +154,35 @@
       listeners.slice().forEach(function (fn) { try { fn(self.state); } catch (e) { /* a listener's error is its own */ } });
       window.dispatchEvent(new CustomEvent("openproctor:state", { detail: self.state }));
     }
-    this.on = function (type, fn) { if (type === "state") { listeners.push(fn); fn(self.state); } return self; };
-    this.off = function (type, fn) { listeners = listeners.filter(function (f) { return f !== fn; }); return self; };
+    this.on = function (type, fn) {
+      if (type === "state") { listeners.push(fn); fn(self.state); } else if (type === "break") breakListeners.push(fn);
+      return self;
+    };
+    this.off = function (type, fn) { listeners = listeners.filter(function (f) { return f !== fn; }); breakListeners = breakListeners.filter(function (f) { return f !== fn; }); return self; };
+    // The student agrees to the notice (the SDK panel's "I agree", or an integrator's own UI
+    // with theme "none"): a signed consent event names the notice shown.
+    this.agree = function () {
+      if (!/pending|notice/.test(self.state.consent) || ended) return;
+      consenting = false;
+      signal("consent", { notice: grant.notice.hash, mode: mode });
+      size(); screens(); // the state at the start, dropped while the notice was open
+      emit({ consent: "given" }); agreed.resolve();
+    };
+    this.decline = function () { // the student does not agree: the exam does not start
+      if (self.state.consent !== "pending") return;
+      emit({ consent: "declined" });
+      agreed.reject(fail("consent_declined", "the student did not agree to the proctoring notice"));
+      consenting = false; self.finish("closed");
+    };
+    function onBreak(active) {
+      if (active === self.state.onBreak || !self.state.started || ended || (active && !self.state.breaksLeft)) return false;
+      signal("break", { on: active });
+      emit(active ? { onBreak: true, breakSince: Date.now(), breaksLeft: self.state.breaksLeft - 1 } : { onBreak: false, breakSince: null });
+      breakListeners.slice().forEach(function (fn) { try { fn({ active: active, maxMinutes: allowance.max_minutes }); } catch (e) { /* its own */ } });
+      return true;
+    }
+    this.takeBreak = function () { return onBreak(true); };
+    this.endBreak = function () { return onBreak(false); };
     this.warn = function (list) { emit({ warnings: self.state.warnings.concat(list) }); };
     this.live = function () { return !!worker && self.state.ready && !ended; };
     this.drain = function () {
@@ -143,16 +192,18 @@
       emit({ error: error.message });
       [alive, ready, started, finished, uploaded].forEach(function (d) { d.reject(error); });
     }
+    this.broken = broken;
 
     function persist(events, chain) {
       unacked = unacked.concat(events);
+      emit({ waiting: unacked.length });
       idb(db, "outbox", "readwrite", function (st) { events.forEach(function (e) { st.put({ sid: grant.session_id, seq: e.seq, e: e }); }); });
-      idb(db, "sessions", "readwrite", function (st) { st.put({ sid: grant.session_id, origin: origin, chain: chain }); });
+      idb(db, "sessions", "readwrite", function (st) { st.put({ sid: grant.session_id, origin: origin, chain: chain, consented: self.state.consent === "given" }); });
     }
     function acknowledge(seq) {
       if (gated) { gated = false; gate(); } // the server holds our session_start now
       unacked = unacked.filter(function (e) { return e.seq > seq; });
-      emit({ acknowledged: seq });
+      emit({ acknowledged: seq, waiting: unacked.length });
       idb(db, "outbox", "readwrite", function (st) { st.delete(IDBKeyRange.bound([grant.session_id, 0], [grant.session_id, seq])); });
     }
     function delay() { // 1 s, 2 s, 4 s ... 30 s
@@ -188,7 +239,7 @@
         if (res.status === 200) {
           backoff = 0;
           idb(db, "sessions", "readwrite", function (st) { st.delete(grant.session_id); });
-          uploaded.resolve(res.body);
+          emit({ uploaded: true }); uploaded.resolve(res.body);
         } else if (transient(res.status)) { setTimeout(complete, delay()); }
         else { var refused = problem(res); emit({ error: refused.message }); uploaded.reject(refused); }
       }, function () { setTimeout(complete, delay()); });
@@ -215,17 +266,17 @@
         if (gated && grant.chain.next_seq) { gated = false; gate(); } // resumed: already started
         self.drain(); ready.resolve(self);
       } else if (m.type === "alive") { // the worker runs: the exam starts, the core boots on
-        alive.resolve(self);
-        var go = function () { emit({ started: true }); started.resolve(self); };
+        alive.resolve(self); emit({ running: true });
+        var go = function () { agreed.promise.then(function () { emit({ started: true }); started.resolve(self); }, function (e) { started.reject(e); }); };
         Promise.resolve(options.hold).then(go, go); // Constructor's beforeExamList: after "Start"
       } else if (m.type === "events") {
         persist(m.events, m.chain);
-        if (m.events.some(function (e) { return e.type === "session_end"; })) { ended = true; finished.resolve(self); }
+        if (m.events.some(function (e) { return e.type === "session_end"; })) { ended = true; emit({ finished: true }); finished.resolve(self); }
         schedule(0);
       } else if (m.type === "state") {
         emit({ score: m.live.score, flagged: m.live.flagged, flags: m.live.breakdown });
       } else if (m.type === "finished") { // free the worker's memory
-        ended = true; worker.terminate(); finished.resolve(self);
+        ended = true; worker.terminate(); emit({ finished: true }); finished.resolve(self);
       } else if (m.type === "error") {
         broken(fail(m.code, "proctoring could not start: " + m.message));
       }
@@ -233,6 +284,7 @@
 
     this.start = function (manifest) {
       var base = server + "/sdk/v1/", a = manifest.assets, url = base + a.worker;
+      blocked = {}; (policy.prevent || []).forEach(function (what) { blocked[what] = true; });
       try {
         if (new URL(url).origin === location.origin) worker = new Worker(url, { type: "module" });
         else worker = new Worker(URL.createObjectURL(new Blob(["import " + JSON.stringify(url) + ";"], { type: "text/javascript" })), { type: "module" });
@@ -287,7 +339,7 @@
   }
 
   // ---- public API
-  var OWN = " serverOrigin integrationName jwt theme sessionToken institutionKey bundle accessCodeField ";
+  var OWN = " serverOrigin integrationName jwt theme sessionToken institutionKey bundle accessCodeField lang ";
   function init(config) {
     config = config || {};
     var server = (config.serverOrigin || (script && new URL(script.src).origin) || location.origin).replace(/\/$/, "");
@@ -320,8 +372,15 @@
         var local = saved[0], outbox = (saved[1] || []).map(function (row) { return row.e; });
         var chain = local && local.chain && local.chain.next_seq > grant.chain.next_seq ? local.chain : grant.chain;
         var foreign = Object.keys(config).filter(function (k) { return OWN.indexOf(" " + k + " ") < 0; }), hold = null;
-        var session = new Session(server, grant, db, { origin: local && local.origin, outbox: outbox }, { chain: chain, environment: env, mode: config.bundle || "fast", codeField: config.accessCodeField, hold: foreign.length && (hold = deferred()).promise });
+        var session = new Session(server, grant, db, { origin: local && local.origin, outbox: outbox, consented: local && local.consented }, { chain: chain, environment: env, mode: config.bundle || "fast", codeField: config.accessCodeField, hold: foreign.length && (hold = deferred()).promise });
         current = session;
+        if (config.theme !== "none") { // the SDK panel: notice and consent, indicator, warnings, breaks
+          var panel = function (tries) {
+            import(server + "/sdk/v1/" + r[1].assets.panel).then(function (m) { m.attach(session, { theme: config.theme, server: server }); },
+              function (e) { if (tries) panel(tries - 1); else if (session.state.consent === "pending") session.broken(fail("panel_unavailable", "the proctoring notice could not be shown: " + e.message)); });
+          };
+          panel(1);
+        }
         if (hold) { // Constructor's SDK settings: compat.js honours or reports them
           import(server + "/sdk/v1/" + r[1].assets.compat).then(function (m) { hold.resolve(m.attach(session, config, foreign)); },
             function () { session.warn([{ key: foreign[0], message: "the Constructor settings could not be read (compat module not loaded)" }]); hold.resolve(); });

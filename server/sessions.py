@@ -13,6 +13,7 @@ from openproctor.core import ChainState, Policy, Tally, parse_policy
 
 from .constructor import apply_claims
 from .errors import Conflict, Forbidden, NotFound, Unavailable
+from .notice import build_notice
 from .observability import SESSIONS
 from .security.keys import Keyring
 from .security.tokens import StartClaims, decode_start_token
@@ -210,4 +211,6 @@ class SessionService:
             "gate": self.gated(row.institution_id, row.exam_id),
             # What the start token asked for and openproctor did not do (security/claims.py).
             "warnings": row.warnings,
+            # What the student reads before the exam; its hash is what the consent event names.
+            "notice": build_notice(row),
         }

@@ -16,14 +16,17 @@ from .server import OpenproctorServer, Record, ServerError, start_local_server
 from .signals import (
     SignalFailed,
     SignalUnsupported,
+    agree,
     context_menu,
     copy_paste,
+    end_break,
     focus_loss,
     fullscreen_exit,
     offline,
     print_attempt,
     second_display,
     tab_switch,
+    take_break,
 )
 
 __all__ = [
@@ -36,8 +39,10 @@ __all__ = [
     "ServerError",
     "SignalFailed",
     "SignalUnsupported",
+    "agree",
     "context_menu",
     "copy_paste",
+    "end_break",
     "engine_of",
     "focus_loss",
     "fullscreen_exit",
@@ -47,4 +52,5 @@ __all__ = [
     "start_chromium",
     "start_local_server",
     "tab_switch",
+    "take_break",
 ]

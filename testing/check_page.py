@@ -35,6 +35,8 @@ _WATCH = """(() => {
 class Report:
     url: str
     loader_found: bool = False
+    #: The SDK panel asked for consent (check-page clicked "I agree", as a student would).
+    consent_asked: bool = False
     started_ms: float | None = None
     ready_ms: float | None = None
     boot_ms: float | None = None
@@ -68,6 +70,7 @@ class Report:
         lines = [
             f"openproctor check-page {self.url}",
             f"  loader found:     {'yes' if self.loader_found else 'no'}",
+            f"  notice:           {'agreed (consent required)' if self.consent_asked else 'none'}",
             f"  examStarted:      {ms(self.started_ms)}",
             f"  core ready:       {ms(self.ready_ms)}"
             + (f" (boot {self.boot_ms:,.0f} ms)" if self.boot_ms else ""),
@@ -123,9 +126,13 @@ def check_page(
                 except PlaywrightError as exc:
                     raise PageNotChecked(f"cannot click {click!r}: {exc.message}") from None
             deadline = time.monotonic() + timeout
+            agree = page.locator("[data-openproctor-panel] button[data-action=agree]")
             while report.loader_found and time.monotonic() < deadline:
                 seen = page.evaluate("() => window.__openproctorCheck")
                 _read_states(report, seen["states"])
+                if report.started_ms is None and agree.count():  # the notice: agree, as a student
+                    report.consent_asked = True
+                    agree.click()
                 if report.ready_ms is not None or report.sdk_error:
                     break
                 time.sleep(0.1)

@@ -287,3 +287,50 @@ def second_display(page: Any, seconds: float = 2.0) -> None:
         _wait(page, "screen.isExtended === false", "back on one display")
     finally:
         cdp.detach()
+
+
+# -- the student's panel ------------------------------------------------------------------------
+
+PANEL = "[data-openproctor-panel]"
+
+
+def _panel_button(page: Any, action: str, what: str, timeout: float) -> None:
+    button = page.locator(f"{PANEL} button[data-action={action}]")
+    try:
+        button.wait_for(state="visible", timeout=timeout * 1000)
+    except Exception as exc:  # Playwright's TimeoutError, whichever engine
+        raise SignalFailed(
+            f"{what}: the SDK panel showed no {action!r} button within {timeout:g} s (is the "
+            "exam's policy consent 'off', or init() given theme 'none'?)"
+        ) from exc
+    button.click()
+
+
+def agree(page: Any, timeout: float = 30.0) -> None:
+    """Click "I agree" in the SDK panel's notice, as the student does: the exam starts then
+    (with the policy's default ``consent: "required"``), and a signed consent event is logged."""
+    _panel_button(page, "agree", "agree()", timeout)
+    _wait(
+        page,
+        "window.openproctor && !document.querySelector('" + PANEL + "')"
+        ".shadowRoot.querySelector('[data-action=agree]')",
+        "past the notice",
+    )
+
+
+def take_break(page: Any, timeout: float = 10.0) -> None:
+    """Open the panel's menu and click "Take a break" (the policy must allow breaks)."""
+    page.locator(f"{PANEL} button.indicator").click()
+    button = page.locator(f"{PANEL} button", has_text="Take a break")
+    try:
+        button.wait_for(state="visible", timeout=timeout * 1000)
+    except Exception as exc:
+        raise SignalFailed(
+            "take_break(): no 'Take a break' button: the policy allows no breaks, or none left"
+        ) from exc
+    button.click()
+
+
+def end_break(page: Any, timeout: float = 10.0) -> None:
+    """Click "End the break" in the panel's break dialog."""
+    _panel_button(page, "end-break", "end_break()", timeout)

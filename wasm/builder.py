@@ -109,12 +109,13 @@ def _assemble(stage: Path, cache: Path, log: Log) -> dict[str, Any]:
         _compile_stdlib(pyodide, zipped, log)
         stdlib = _hashed_copy(zipped, stage, "stdlib", ".zip")
 
-    log("[4/5] loader, worker and the Constructor compatibility module, minified (esbuild)")
+    log("[4/5] loader, worker, student panel and Constructor module, minified (esbuild)")
     esbuild = install_esbuild(cache)
     worker = _hashed_text(
         minify(esbuild, _source("worker.js"), module=True), stage, "worker", ".js"
     )
     compat = _hashed_text(minify(esbuild, _source("compat.js")), stage, "compat", ".js")
+    panel = _hashed_text(minify(esbuild, _source("panel.js")), stage, "panel", ".js")
     loader = minify(esbuild, stamp_version(_source("loader.js"), SDK_VERSION))
     (stage / "loader.js").write_text(loader, encoding="utf-8")
     log(f"  loader.js {len(_source('loader.js')):,} -> {len(loader):,} bytes")
@@ -150,6 +151,7 @@ def _assemble(stage: Path, cache: Path, log: Log) -> dict[str, Any]:
         "assets": {
             "worker": worker,
             "compat": compat,
+            "panel": panel,
             "runtime": runtime + "/",
             "stdlib": stdlib,
             "lock": f"{package_dir}/pyodide-lock.json",

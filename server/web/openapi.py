@@ -104,6 +104,7 @@ SCHEMAS: dict[str, Any] = {
             "tally",
             "record_url",
             "gate",
+            "notice",
         ],
         "properties": {
             "session_id": {"type": "string"},
@@ -147,6 +148,29 @@ SCHEMAS: dict[str, Any] = {
                 "properties": {"id": {"type": "string"}, "name": {"type": "string"}},
             },
             "record_url": RECORD_URL,
+            "notice": {
+                "type": "object",
+                "description": "what the student reads before the exam, written from the "
+                "candidate's effective policy; the SDK's signed consent event names its hash",
+                "required": ["lang", "title", "sections", "links", "hash"],
+                "properties": {
+                    "lang": {"type": "string"},
+                    "title": {"type": "string"},
+                    "sections": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["heading", "items"],
+                            "properties": {
+                                "heading": {"type": "string"},
+                                "items": {"type": "array", "items": {"type": "string"}},
+                            },
+                        },
+                    },
+                    "links": {"type": "object"},
+                    "hash": HEX64,
+                },
+            },
         },
     },
     "Event": {

@@ -16,6 +16,7 @@ from openproctor.core import FLAG_TYPES
 from ..errors import Gone, NotFound
 from ..evidence import build_bundle
 from ..integrity import integrity_label
+from ..notice import student_actions
 from ..services import Services
 from ..storage.rows import SessionRow
 from .http import own_origin, services
@@ -47,6 +48,7 @@ async def record_page(request: Request) -> Response:
         policy=policy,
         not_counted=[f for f in FLAG_TYPES if f not in policy["flags_enabled"]],
         breakdown=row.breakdown,
+        student_actions=student_actions(row, events),
         events=event_page(events, request.query_params.get("from")),
         deleted_on=deleted_on,
         key=request.query_params["key"],

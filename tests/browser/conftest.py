@@ -23,6 +23,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
+from openproctor.core import parse_policy
 from openproctor.server.security.keys import Keyring, load_master_keys
 from openproctor.server.security.tokens import mint_start_token
 from openproctor.server.storage import Storage
@@ -36,6 +37,7 @@ BUNDLE = ROOT / "build" / "sdk"
 CHROMIUM_ARGS = QUIET
 LMS = "http://localhost:9"  # an origin other than the server's 127.0.0.1
 SECRET = "browser-test-integration-secret-" + "0123456789abcdef" * 2
+EXAM = "CS101-final"
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +58,7 @@ class LiveServer:
 
     def jwt(self, session_id: str, user_id: str = "student-1", **extra: Any) -> str:
         return mint_start_token(
-            SECRET, user_id=user_id, exam_id="CS101-final", session_id=session_id, **extra
+            SECRET, user_id=user_id, exam_id=EXAM, session_id=session_id, **extra
         )
 
     def start_session(self, session_id: str, user_id: str = "student-1") -> dict[str, Any]:
@@ -193,6 +195,13 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, exam_host: str) -> Ite
         check=True,
         capture_output=True,
     )
+    # The shared exam asks for no consent: test_panel.py covers the notice and its gate on
+    # exams of its own, and every other test here starts the exam as the integrator does.
+    store = Storage(database_url)
+    try:
+        store.policies.save("uni-a", parse_policy({"exam_id": EXAM, "consent": "off"}), "tests")
+    finally:
+        store.close()
     port = free_port()
     log = (home / "server.log").open("wb")
     process = subprocess.Popen(

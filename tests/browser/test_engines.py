@@ -193,3 +193,73 @@ def test_engine_is_found_by_path_not_downloaded():
         for path in paths:
             assert os.path.isabs(path)
     assert shutil.which("Xvfb") in (None, "/usr/bin/Xvfb")
+
+
+PANEL_JS = "document.querySelector('[data-openproctor-panel]').shadowRoot"
+
+
+def panel_click(adapter, selector: str) -> None:
+    """A click on a panel button (inside its shadow root, where WebDriver selectors don't go)."""
+    wait_for(
+        adapter,
+        f"!!document.querySelector('[data-openproctor-panel]') && !!{PANEL_JS}"
+        f".querySelector({selector!r})",
+    )
+    adapter.js(f"{PANEL_JS}.querySelector({selector!r}).click()")
+
+
+def test_the_panel_gates_warns_and_excuses_a_declared_break(engine, live_server, exam_host):
+    """Consent required, a counted tab switch warned about at once (aria-live), then a declared
+    break whose tab switch is logged but not counted: in each engine."""
+    from openproctor.core import parse_policy
+    from openproctor.server.security.tokens import mint_start_token
+
+    from .conftest import SECRET
+
+    exam = "panel-engines"
+    store = live_server.store()
+    try:
+        if store.policies.current("uni-a", exam) is None:
+            rules = {"exam_id": exam, "breaks": {"count": 1, "max_minutes": 5}}
+            store.policies.save("uni-a", parse_policy(rules), "tests")
+    finally:
+        store.close()
+    jwt = mint_start_token(
+        SECRET, user_id="student-p", exam_id=exam, session_id=f"{engine.name}-panel"
+    )
+    engine.open(
+        f"{exam_host}/exam?{urllib.parse.urlencode({'server': live_server.base, 'jwt': jwt})}"
+    )
+    engine.click("#start")
+    wait_for(
+        engine,
+        f"!!document.querySelector('[data-openproctor-panel]') && !!{PANEL_JS}"
+        ".querySelector('[data-action=agree]')",
+    )
+    assert engine.js("!!window.flags.started") is False  # waits for "I agree"
+    panel_click(engine, "[data-action=agree]")
+    wait_for(engine, "window.s && window.s.state.ready && window.flags.started")
+    session_id = engine.js("window.s.id")
+    engine.leave_tab(2.0)
+    back = time.monotonic()
+    wait_for(
+        engine,
+        f"{PANEL_JS}.querySelector('[aria-live]').textContent"
+        ".indexOf('You left the exam tab') >= 0",
+    )
+    assert time.monotonic() - back < 1.5  # shown at once (1 s, with the polling's own delay)
+    panel_click(engine, "button.indicator")
+    panel_click(engine, "[data-action=take-break]")
+    wait_for(engine, "window.s.state.onBreak")
+    engine.leave_tab(2.0)
+    panel_click(engine, "[data-action=end-break]")
+    wait_for(engine, "!window.s.state.onBreak")
+    log = finish(engine, live_server, session_id)
+    assert [e.data["mode"] for e in log if e.type == "consent"] == ["required"]
+    types = [e.type for e in log]
+    inside = types[types.index("break_start") : types.index("break_end")]
+    assert types.count("tab_switch") == 2 and "tab_switch" in inside
+    tab = next(
+        line for line in live_server.session(session_id).breakdown if line["flag"] == "tab_switch"
+    )
+    assert (tab["count"], tab["excused_count"]) == (1, 1)

@@ -38,7 +38,9 @@ def test_four_heartbeats_offline_mid_exam(page, context, lms, live_server):
     store = live_server.store()
     try:
         store.policies.save(
-            "uni-a", parse_policy({"exam_id": "offline", "heartbeat_seconds": 5}), "t"
+            "uni-a",
+            parse_policy({"exam_id": "offline", "heartbeat_seconds": 5, "consent": "off"}),
+            "t",
         )
     finally:
         store.close()

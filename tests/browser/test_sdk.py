@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 import pytest
 
 from openproctor.core import SDK_VERSION, verify_log
-from openproctor.testing import RequestRecorder
+from openproctor.testing import RequestRecorder, agree
 
 from .conftest import LMS, lms_page
 
@@ -168,6 +168,7 @@ def test_privacy_only_the_server_is_contacted_and_no_content_leaves(page, contex
     context.route("**/*", guard)
     page.goto(f"{live_server.base}/demo")
     page.click("#start")
+    agree(page)  # the demo exam asks for consent (the default policy)
     page.wait_for_selector('#status:has-text("Proctoring active")', timeout=30000)
     page.fill("#q1", MARKER)
     page.click("#q1", click_count=3)
@@ -193,6 +194,7 @@ def test_the_student_sees_what_was_recorded_and_verifies_the_download(page, live
     `openproctor verify` checks offline."""
     page.goto(f"{live_server.base}/demo")
     page.click("#start")
+    agree(page)  # the demo exam asks for consent (the default policy)
     page.wait_for_selector('#status:has-text("Proctoring active")', timeout=30000)
     page.click("#q1", button="right")
     time.sleep(1.2)

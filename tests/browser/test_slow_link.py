@@ -25,7 +25,7 @@ def test_on_a_slow_link_the_exam_starts_at_once_and_early_signals_keep_their_tim
 ):
     store = live_server.store()
     try:
-        policy = parse_policy({"exam_id": "slow-link", "heartbeat_seconds": 5})
+        policy = parse_policy({"exam_id": "slow-link", "heartbeat_seconds": 5, "consent": "off"})
         store.policies.save("uni-a", policy, "test")
     finally:
         store.close()

@@ -3,13 +3,14 @@ hides the exam page (the kit's Chromium has no focus emulation, so the page can 
 
 from __future__ import annotations
 
-from openproctor.testing import tab_switch
+from openproctor.testing import agree, tab_switch
 
 
 def test_switching_tabs_is_one_tab_switch_not_a_focus_loss_too(openproctor_page, live_server):
     page = openproctor_page
     page.goto(f"{live_server.base}/demo")
     page.click("#start")
+    agree(page)  # the demo exam asks for consent (the default policy)
     page.wait_for_selector('#status:has-text("Proctoring active")')
     tab_switch(page, seconds=2.5)  # the student opens a search engine in a new tab
     page.wait_for_timeout(1500)

@@ -13,6 +13,7 @@ import pytest
 
 from openproctor.testing import (
     SignalUnsupported,
+    agree,
     context_menu,
     copy_paste,
     focus_loss,
@@ -45,6 +46,7 @@ def exam_page(host, server, jwt: str, path: str = "/quiz") -> str:
 
 def start(page, url: str) -> None:
     page.goto(url)
+    agree(page)  # the kit's exam keeps the default policy: the student agrees first
     page.wait_for_function("() => window.started || window.failure", timeout=60_000)
     assert page.evaluate("() => window.failure || null") is None
     page.wait_for_timeout(300)

@@ -38,8 +38,19 @@ def test_types_are_those_of_the_design():
         "session_start",
         "session_end",
         "sdk_gap",
+        # what the student does through the SDK panel (issue 17): never penalised
+        "consent",
+        "break_start",
+        "break_end",
     }
-    assert set(FLAG_TYPES) == set(EVENT_TYPES) - {"heartbeat", "session_start", "session_end"}
+    assert set(FLAG_TYPES) == set(EVENT_TYPES) - {
+        "heartbeat",
+        "session_start",
+        "session_end",
+        "consent",
+        "break_start",
+        "break_end",
+    }
 
 
 def test_valid_event_round_trips():

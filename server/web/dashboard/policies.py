@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from openproctor.core import FLAG_TYPES, PolicyError, parse_policy, policy_from_lti_custom
 from openproctor.core import Policy as CorePolicy
+from openproctor.core.policy import CONSENT_MODES, PREVENTABLE
 
 from ...access import may_edit_exam, may_read_exam, sees_accommodations
 from ...errors import NotFound, OpenproctorError
@@ -55,11 +56,29 @@ def _values(policy: CorePolicy) -> dict[str, Any]:
         "flags_enabled": list(policy.flags_enabled),
         "weights": {flag: f"{w:g}" for flag, w in policy.weights.items()},
         "accommodations": "\n".join(
-            f"{candidate}: {', '.join(f for f in FLAG_TYPES if f in acc.exempt_flags)}"
+            f"{candidate}: "
+            + ", ".join(
+                [f for f in FLAG_TYPES if f in acc.exempt_flags]
+                + ([f"breaks {acc.breaks.count}x{acc.breaks.max_minutes}"] if acc.breaks else [])
+            )
             + (f"  # {acc.note}" if acc.note else "")
             for candidate, acc in sorted(policy.accommodations.items())
         ),
+        "consent": policy.consent,
+        "visible_warnings": policy.visible_warnings,
+        "breaks_count": str(policy.breaks.count),
+        "breaks_max_minutes": str(policy.breaks.max_minutes),
+        "prevent": list(policy.prevent),
     }
+
+
+def _breaks_item(item: str, where: str, errors: dict[str, str]) -> dict[str, int] | None:
+    """``breaks 3x20`` in an accommodation line: 3 breaks of up to 20 minutes."""
+    count, times, minutes = item.removeprefix("breaks").strip().partition("x")
+    if not times or not count.strip().isdigit() or not minutes.strip().isdigit():
+        errors["accommodations"] = f"{where}: write breaks as 'breaks 3x20' (3 of up to 20 min)"
+        return None
+    return {"count": int(count), "max_minutes": int(minutes)}
 
 
 def _accommodations(text: str, errors: dict[str, str]) -> dict[str, Any]:
@@ -76,10 +95,17 @@ def _accommodations(text: str, errors: dict[str, str]) -> dict[str, Any]:
                 f"line {number} must look like 'candidate-id: focus_loss, idle  # note'"
             )
             continue
-        out[candidate.strip()] = {
-            "exempt_flags": [f.strip() for f in flags.split(",") if f.strip()],
+        items = [f.strip() for f in flags.split(",") if f.strip()]
+        entry_out: dict[str, Any] = {
+            "exempt_flags": [f for f in items if not f.startswith("breaks")],
             "note": note.strip(),
         }
+        for item in items:
+            if item.startswith("breaks"):
+                breaks = _breaks_item(item, f"line {number}", errors)
+                if breaks is not None:
+                    entry_out["breaks"] = breaks
+        out[candidate.strip()] = entry_out
     return out
 
 
@@ -96,6 +122,11 @@ def policy_from_form(
         weights={f: view.field(f"weights.{f}") for f in FLAG_TYPES if view.field(f"weights.{f}")},
         accommodations=str(view.form.get("accommodations", "")),
         attention_threshold=view.field("attention_threshold"),
+        consent=view.field("consent") or "required",
+        visible_warnings=view.field("visible_warnings") == "true",
+        breaks_count=view.field("breaks_count") or "0",
+        breaks_max_minutes=view.field("breaks_max_minutes") or "10",
+        prevent=view.fields("prevent"),
     )
     errors: dict[str, str] = {}
     for name in FIELDS:
@@ -111,6 +142,10 @@ def policy_from_form(
         "allow_mobile": "true" if values["allow_mobile"] else "false",
         "flags_enabled": ",".join(values["flags_enabled"]),
         "weights": ",".join(f"{flag}:{w}" for flag, w in values["weights"].items()),
+        "consent": values["consent"],
+        "visible_warnings": "true" if values["visible_warnings"] else "false",
+        "breaks": f"{values['breaks_count']}:{values['breaks_max_minutes']}",
+        "prevent": ",".join(values["prevent"]),
     }
     if values["attention_threshold"]:  # left empty: the default (docs/core.md)
         custom["attention_threshold"] = values["attention_threshold"]
@@ -120,9 +155,8 @@ def policy_from_form(
         )
         return policy_from_lti_custom(custom, base), values, errors
     except PolicyError as exc:
-        errors[exc.field.split(".")[0] if exc.field.startswith("accommodations") else exc.field] = (
-            str(exc)
-        )
+        nested = exc.field.startswith(("accommodations", "breaks"))
+        errors[exc.field.split(".")[0] if nested else exc.field] = str(exc)
         return None, values, errors
 
 
@@ -162,6 +196,8 @@ async def _edit_page(
         values=values,
         errors=errors or {},
         flag_types=FLAG_TYPES,
+        consent_modes=CONSENT_MODES,
+        preventable=PREVENTABLE,
         notice=notice,
         promote_error=promote_error,
         editable=editable,

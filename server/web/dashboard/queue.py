@@ -21,6 +21,7 @@ from ...access import Reviewer
 from ...errors import OpenproctorError, TooManyRequests
 from ...identities import course_of, identity_of, lms_attempt
 from ...integrity import integrity_label
+from ...notice import student_actions
 from ...reports import timeline_series
 from ...reviewers import OUTCOMES
 from ...security.keys import same_text
@@ -271,6 +272,7 @@ async def _session_response(
         reveals=reveals,
         reveal_error=reveal_error,
         breakdown=row.breakdown,
+        student_actions=student_actions(row, events),
         events=event_page(events, view.request.query_params.get("from")),
         timeline=await view.run(_timeline, row, events),
         decisions=decisions,

@@ -29,6 +29,7 @@ LAYERS: dict[str, set[str]] = {
         "access_codes",
         "identities",
         "constructor",
+        "notice",
     },
     "lti": {"lti", "lti.keys", "lti.launch", "lti.registration"},
     "services": {"services"},

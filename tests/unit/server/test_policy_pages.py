@@ -27,9 +27,19 @@ def exam(client, integration) -> str:
 def form_of(page_html: str, **changes: object) -> dict[str, object]:
     """The edit form as the page filled it, with ``changes`` applied."""
     data: dict[str, object] = {"csrf": csrf_of(page_html)}
-    for name in ("trust_threshold", "log_retention_days", "heartbeat_seconds"):
+    for name in (
+        "trust_threshold",
+        "log_retention_days",
+        "heartbeat_seconds",
+        "breaks_count",
+        "breaks_max_minutes",
+    ):
         data[name] = re.search(rf'name="{name}"[^>]*value="([^"]*)"', page_html).group(1)
     data["flags_enabled"] = re.findall(r'name="flags_enabled" value="([a-z_]+)" checked', page_html)
+    data["prevent"] = re.findall(r'name="prevent" value="([a-z_]+)" checked', page_html)
+    data["consent"] = re.search(r'<option value="([a-z]+)" selected', page_html).group(1)
+    if re.search(r'name="visible_warnings" value="true" checked', page_html):
+        data["visible_warnings"] = "true"
     data.update(changes)
     return data
 
@@ -185,3 +195,48 @@ def test_policy_forms_need_the_csrf_token(web, accounts, exam, store):
     forged = form_of(page.text, trust_threshold="0.2", csrf="forged")
     assert web.post(f"/dashboard/policies/{exam}", data=forged).status_code == 403
     assert versions(store) == [(1, "production", 0.7)]
+
+
+def test_what_the_student_sees_is_set_in_the_form_and_kept_on_the_next_edit(
+    web, accounts, exam, store
+):
+    sign_in(web, "ada")
+    page = web.get(f"/dashboard/policies/{exam}")
+    assert '<option value="required" selected' in page.text
+    changed = form_of(
+        page.text,
+        consent="notice",
+        breaks_count="2",
+        breaks_max_minutes="15",
+        prevent=["copy", "print"],
+        accommodations="student-9: focus_loss, breaks 4x30  # extra time",
+    )
+    del changed["visible_warnings"]  # the box unticked
+    assert web.post(f"/dashboard/policies/{exam}", data=changed).status_code in (200, 303)
+    staged = store.policies.versions("uni-a", exam)[0].policy
+    assert (staged.consent, staged.visible_warnings) == ("notice", False)
+    assert (staged.breaks.count, staged.breaks.max_minutes) == (2, 15)
+    assert staged.prevent == {"copy", "print"}
+    assert staged.breaks_for("student-9").to_dict() == {"count": 4, "max_minutes": 30}
+    # the next edit starts from what was saved: nothing set here is lost
+    again = web.get(f"/dashboard/policies/{exam}")
+    assert "breaks 4x30" in again.text and 'value="print" checked' in again.text
+    shown = re.search(r'<textarea id="accommodations"[^>]*>([^<]*)<', again.text).group(1)
+    edit = form_of(again.text, trust_threshold="0.6", accommodations=shown)
+    web.post(f"/dashboard/policies/{exam}", data=edit)
+    kept = store.policies.versions("uni-a", exam)[0].policy
+    assert kept.trust_threshold == 0.6 and kept.prevent == staged.prevent
+    assert kept.breaks_for("student-9") == staged.breaks_for("student-9")
+    assert (kept.consent, kept.visible_warnings) == ("notice", False)
+
+
+def test_a_bad_break_allowance_is_named_next_to_its_field(web, accounts, exam, store):
+    sign_in(web, "ada")
+    page = web.get(f"/dashboard/policies/{exam}")
+    for changes, says in (
+        ({"breaks_count": "50"}, "from 0 to 20"),
+        ({"accommodations": "student-9: breaks lots"}, "breaks 3x20"),
+    ):
+        response = web.post(f"/dashboard/policies/{exam}", data=form_of(page.text, **changes))
+        assert response.status_code == 400 and says in response.text
+    assert [v for v, *_ in versions(store)] == [1]

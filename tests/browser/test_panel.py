@@ -1,0 +1,162 @@
+"""The student's panel in Chromium (issue 17): the notice and consent gate the exam, the consent
+event verifies in the log, warnings appear at once and are announced, a declared break excuses
+leaving the tab, `prevent` blocks copying and still records it, the end links the record.
+The three-engine checks are in test_engines.py."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from openproctor.core import parse_policy, verify_log
+from openproctor.server.notice import build_notice, consent_matches
+from openproctor.server.security.tokens import mint_start_token
+
+from .conftest import SECRET, lms_page
+
+PANEL = "[data-openproctor-panel]"
+
+
+@pytest.fixture(autouse=True)
+def _bounded_waits(page):
+    page.set_default_timeout(30_000)
+
+
+def exam(live_server, exam_id: str, **fields) -> None:
+    """Store the exam's production policy (an institution's admin would, in the dashboard)."""
+    store = live_server.store()
+    try:
+        store.policies.save("uni-a", parse_policy({"exam_id": exam_id, **fields}), "test")
+    finally:
+        store.close()
+
+
+def start(page, lms, live_server, exam_id: str, session_id: str, theme: str = "") -> None:
+    jwt = mint_start_token(SECRET, user_id="student-1", exam_id=exam_id, session_id=session_id)
+    page.goto(lms("/panel", lms_page(live_server.base)))
+    page.evaluate(
+        """([server, jwt, theme]) => { window.started = false; window.breaks = [];
+          const config = {serverOrigin: server, integrationName: "lms", jwt};
+          if (theme) config.theme = theme;
+          return openproctor.init(config).then(s => { window.s = s;
+            s.examStarted.then(() => { window.started = true; }, e => { window.refused = e.code; });
+            s.on("break", b => breaks.push(b.active)); }); }""",
+        [live_server.base, jwt, theme],
+    )
+
+
+def button(page, action: str):
+    return page.locator(f"{PANEL} button[data-action={action}]")
+
+
+def finish(page) -> None:
+    page.evaluate("() => s.finish().then(() => s.logUploaded)")
+
+
+def row_id(page) -> str:
+    return page.evaluate("() => s.id")
+
+
+def test_consent_gates_the_exam_and_is_a_signed_event_naming_the_notice(page, lms, live_server):
+    exam(live_server, "consent-1")
+    start(page, lms, live_server, "consent-1", "p-consent-1")
+    dialog = page.get_by_role("dialog")
+    dialog.wait_for()
+    assert "What this exam records" in dialog.inner_text()
+    assert "What is never recorded" in dialog.inner_text()
+    assert "System check" in dialog.inner_text()
+    page.wait_for_function("() => s.state.running")
+    time.sleep(1.0)
+    assert page.evaluate("() => started") is False  # waits for "I agree"
+    assert page.evaluate("() => s.state.consent") == "pending"
+    button(page, "agree").click()
+    page.wait_for_function("() => started === true")
+    assert page.get_by_role("dialog").count() == 0
+    page.wait_for_function("() => s.state.ready")
+    finish(page)
+    sid = row_id(page)
+    log = verify_log(sid, live_server.events(sid), live_server.keys(sid))
+    consents = [e for e in log if e.type == "consent"]
+    assert len(consents) == 1 and consents[0].data["mode"] == "required"
+    row = live_server.session(sid)
+    assert consents[0].data["notice"] == build_notice(row)["hash"]
+    assert consent_matches(row, consents[0])
+
+
+def test_declining_keeps_the_exam_closed(page, lms, live_server):
+    exam(live_server, "consent-2")
+    start(page, lms, live_server, "consent-2", "p-consent-2")
+    button(page, "decline").click()
+    page.wait_for_function("() => window.refused")
+    assert page.evaluate("() => refused") == "consent_declined"
+    assert "has not started" in page.get_by_role("dialog").inner_text()
+    page.wait_for_function("() => s.state.finished")
+    sid = row_id(page)
+    assert "consent" not in [e["type"] for e in live_server.events(sid)]
+
+
+def test_a_notice_without_a_click_is_shown_and_recorded(page, lms, live_server):
+    exam(live_server, "consent-3", consent="notice")
+    start(page, lms, live_server, "consent-3", "p-consent-3")
+    page.wait_for_function("() => started === true")  # no click needed
+    notice = page.get_by_role("region", name="Before you start: ")
+    assert "What this exam records" in notice.inner_text()
+    page.locator("#answer").fill("typing while the notice is shown")  # it blocks nothing
+    button(page, "continue").click()
+    assert page.locator(f"{PANEL} [role=region]").count() == 0
+    page.wait_for_function("() => s.state.ready")
+    finish(page)
+    sid = row_id(page)
+    modes = [e["data"]["mode"] for e in live_server.events(sid) if e["type"] == "consent"]
+    assert modes == ["notice"]
+
+
+def test_theme_none_renders_nothing_and_the_integrator_agrees(page, lms, live_server):
+    exam(live_server, "consent-4")
+    start(page, lms, live_server, "consent-4", "p-consent-4", theme="none")
+    page.wait_for_function("() => s.state.running")
+    assert page.locator(PANEL).count() == 0
+    assert page.evaluate("() => s.state.notice.sections.length") >= 3
+    page.evaluate("() => s.agree()")
+    page.wait_for_function("() => started === true")
+
+
+def test_warning_announced_and_blocked_copy_recorded(page, lms, live_server):
+    exam(live_server, "prevent-1", consent="off", prevent=["copy", "context_menu"])
+    start(page, lms, live_server, "prevent-1", "p-prevent-1")
+    page.wait_for_function("() => started === true && s.state.ready")
+    page.evaluate(
+        """() => { window.copied = null;
+          document.addEventListener("copy", e => { window.copied = e.defaultPrevented; }); }"""
+    )
+    page.locator("#question").click()
+    page.keyboard.press("Control+a")
+    page.keyboard.press("Control+c")
+    page.wait_for_function("() => window.copied !== null")
+    assert page.evaluate("() => copied") is True  # cancelled: nothing reached the clipboard
+    status = page.locator(f"{PANEL} [role=status][aria-live=polite]").first
+    assert "Copying is turned off" in status.inner_text()
+    page.wait_for_function("() => s.state.acknowledged > 1")
+    finish(page)
+    sid = row_id(page)
+    assert "copy_paste" in [e["type"] for e in live_server.events(sid)]
+
+
+def test_break_button_emits_break_events_and_tells_the_page(page, lms, live_server):
+    exam(live_server, "break-1", consent="off", breaks={"count": 1, "max_minutes": 5})
+    start(page, lms, live_server, "break-1", "p-break-1")
+    page.wait_for_function("() => started === true && s.state.ready")
+    page.locator(f"{PANEL} button.indicator").click()
+    page.locator(f"{PANEL} button", has_text="Take a break (1 left)").click()
+    page.wait_for_function("() => breaks.length === 1")
+    assert "You are on a break" in page.get_by_role("dialog").inner_text()
+    button(page, "end-break").click()
+    page.wait_for_function("() => breaks.length === 2")
+    assert page.evaluate("() => [breaks, s.state.breaksLeft]") == [[True, False], 0]
+    finish(page)
+    types = [e["type"] for e in live_server.events(row_id(page))]
+    assert types.index("break_start") < types.index("break_end")
+    end = page.locator(f"{PANEL} [role=status]", has_text="Your exam is submitted")
+    end.wait_for()
+    assert end.get_by_role("link").get_attribute("href").startswith(live_server.base + "/record/")
