@@ -27,6 +27,7 @@ CONSENT_MODES = ("required", "notice", "off")
 #: What ``prevent`` may block in the exam page (each attempt is still recorded).
 PREVENTABLE = ("copy", "paste", "context_menu", "print")
 MAX_BREAKS = 20
+MAX_EXPLANATION_DAYS = 60
 MAX_BREAK_MINUTES = 240
 
 
@@ -72,6 +73,8 @@ class Policy:
     visible_warnings: bool = True
     breaks: Breaks = field(default_factory=Breaks)
     prevent: frozenset[str] = frozenset()
+    #: For how many days after the exam the student may explain a flagged episode (0: never).
+    explanation_days: int = 7
 
     @property
     def attention(self) -> float:
@@ -124,6 +127,7 @@ class Policy:
             "visible_warnings": self.visible_warnings,
             "breaks": self.breaks.to_dict(),
             "prevent": [p for p in PREVENTABLE if p in self.prevent],
+            "explanation_days": self.explanation_days,
         }
 
 
@@ -286,6 +290,7 @@ _FIELDS: Mapping[str, Callable[[Any], Any]] = {
     "visible_warnings": lambda v: _boolean(v, "visible_warnings"),
     "breaks": _breaks,
     "prevent": _prevent,
+    "explanation_days": lambda v: _integer(v, "explanation_days", 0, MAX_EXPLANATION_DAYS),
 }
 
 
@@ -380,6 +385,7 @@ _LTI_CONVERTERS: Mapping[str, Callable[[str, str], Any]] = {
     "visible_warnings": _lti_bool,
     "breaks": _lti_breaks,
     "prevent": lambda text, name: _lti_list(text),
+    "explanation_days": _lti_integer,
 }
 
 

@@ -355,13 +355,15 @@
       if (typeof sid !== "string") return Promise.reject(fail("invalid_token", "sessionToken is not a session token"));
       grantRequest = post(server + "/api/v1/sessions/" + encodeURIComponent(sid) + "/resume", config.sessionToken, { institutionKey: config.institutionKey || null });
     } else {
-      grantRequest = post(server + "/api/v1/sessions", null, { integrationName: config.integrationName, jwt: config.jwt });
+      // The student's languages, for the notice and the panel (the JWT's language claim comes first).
+      var languages = [config.lang].concat(navigator.languages || [navigator.language]).filter(function (l) { return typeof l === "string" && l; }).slice(0, 16);
+      grantRequest = post(server + "/api/v1/sessions", null, { integrationName: config.integrationName, jwt: config.jwt, languages: languages });
     }
     var manifest = needed(fetch(server + "/sdk/v1/manifest.json").then(reply));
     return Promise.all([needed(grantRequest), manifest, openDb()]).then(function (r) {
       var grant = r[0], db = r[2], env = environment();
       if (env.mobile && !grant.policy.allow_mobile) {
-        var no = fail("mobile_not_allowed", "This exam cannot be taken on a phone or tablet. Please open it on a computer.");
+        var no = fail("mobile_not_allowed", (grant.messages && grant.messages.mobile_not_allowed) || "This exam cannot be taken on a phone or tablet. Please open it on a computer.");
         notice(no.message, config.theme);
         throw no;
       }
@@ -375,8 +377,9 @@
         var session = new Session(server, grant, db, { origin: local && local.origin, outbox: outbox, consented: local && local.consented }, { chain: chain, environment: env, mode: config.bundle || "fast", codeField: config.accessCodeField, hold: foreign.length && (hold = deferred()).promise });
         current = session;
         if (config.theme !== "none") { // the SDK panel: notice and consent, indicator, warnings, breaks
+          var lang = grant.notice && grant.notice.lang, catalogs = r[1].assets.i18n || {};
           var panel = function (tries) {
-            import(server + "/sdk/v1/" + r[1].assets.panel).then(function (m) { m.attach(session, { theme: config.theme, server: server }); },
+            import(server + "/sdk/v1/" + r[1].assets.panel).then(function (m) { m.attach(session, { theme: config.theme, server: server, catalogUrl: catalogs[lang] ? server + "/sdk/v1/" + catalogs[lang] : null }); },
               function (e) { if (tries) panel(tries - 1); else if (session.state.consent === "pending") session.broken(fail("panel_unavailable", "the proctoring notice could not be shown: " + e.message)); });
           };
           panel(1);

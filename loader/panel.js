@@ -8,7 +8,9 @@
 // (with the system check), a small indicator (proctoring active, upload state), calm visible
 // warnings announced to screen readers, declared breaks, and the end with the record link.
 
-const T = {
+// English, and the keys of the other languages' catalogs (loader/i18n/<lang>.json, fetched only
+// for the student's language; tests/unit/server/test_i18n.py checks them against these).
+export const STRINGS = {
   agree: "I agree, start the exam",
   decline: "I do not agree",
   continue: "Continue to the exam",
@@ -18,45 +20,49 @@ const T = {
   agreement: "Your institution's user agreement",
   active: "Proctoring active",
   allSent: "all sent",
-  waiting: (n) => n + (n === 1 ? " event waiting" : " events waiting"),
+  waiting: "events waiting: {n}",
   offline: "offline: kept here and sent when you are back",
   menu: "Proctoring details",
   notice: "What is recorded",
-  takeBreak: (n) => "Take a break (" + n + " left)",
+  takeBreak: "Take a break (left: {n})",
   onBreak: "You are on a break",
-  breakRule: (m) => "Your break may last up to " + m + " minutes. Leaving the exam during it is not counted.",
-  breakLeft: (t) => "Time left: " + t,
-  breakOver: (m) => "Your break is longer than the allowed " + m + " minutes; the extra time is recorded.",
+  breakRule: "Your break may last up to {m} minutes. Leaving the exam during it is not counted.",
+  breakLeft: "Time left: {t}",
+  breakOver: "Your break is longer than the allowed {m} minutes; the extra time is recorded.",
   endBreak: "End the break and return to the exam",
   submitted: "Your exam is submitted.",
   sending: "Your exam is finished; sending the last events…",
   seeRecord: "See exactly what was recorded",
-  left: (what, d) => "You left the exam " + what + " for " + d + "; this is recorded and a person may review it.",
-  tab: "tab", window: "window",
+  leftTab: "You left the exam tab for {d}; this is recorded and a person may review it.",
+  leftWindow: "You left the exam window for {d}; this is recorded and a person may review it.",
   fullscreen: "You left full screen; this is recorded and a person may review it.",
-  blocked: { copy: "Copying is turned off in this exam; the attempt is recorded.", paste: "Pasting is turned off in this exam; the attempt is recorded.", context_menu: "The right-click menu is turned off in this exam; the attempt is recorded.", print: "Printing is turned off in this exam; the attempt is recorded." },
+  blocked_copy: "Copying is turned off in this exam; the attempt is recorded.",
+  blocked_paste: "Pasting is turned off in this exam; the attempt is recorded.",
+  blocked_context_menu: "The right-click menu is turned off in this exam; the attempt is recorded.",
+  blocked_print: "Printing is turned off in this exam; the attempt is recorded.",
   clipboard: "Copying and pasting are recorded in this exam (never what you copied).",
   menuSeen: "Opening the right-click menu is recorded in this exam.",
   printSeen: "Printing is recorded in this exam.",
   wentOffline: "You are offline. Keep working: events are kept and sent when you are back online.",
   displays: "A second display is connected; this is recorded.",
-  ok: {
-    browser: "Your browser is supported.",
-    worker: "Proctoring runs in this browser.",
-    storage: "Events are kept on this device if the connection drops.",
-    display: "One display is connected.",
-    fullscreen: "Full screen is available.",
-    server: "The proctoring server answers.",
-  },
-  bad: {
-    worker: "Proctoring is still starting; wait a moment.",
-    storage: "This browser does not let the exam keep data (a private window?): if the connection drops and you close the tab, events not yet sent are lost. You can continue.",
-    display: "A second display is connected. It counts in this exam: disconnect it before you start, or continue knowingly.",
-    displayUnknown: "This browser does not tell whether a second display is connected.",
-    fullscreen: "Full screen is not available on this page, and leaving it counts in this exam. Ask your instructor, or continue knowingly.",
-    server: "Your device is offline. Events are kept and sent later; you can continue.",
-  },
+  ok_browser: "Your browser is supported.",
+  ok_worker: "Proctoring runs in this browser.",
+  ok_storage: "Events are kept on this device if the connection drops.",
+  ok_display: "One display is connected.",
+  ok_fullscreen: "Full screen is available.",
+  ok_server: "The proctoring server answers.",
+  bad_worker: "Proctoring is still starting; wait a moment.",
+  bad_storage: "This browser does not let the exam keep data (a private window?): if the connection drops and you close the tab, events not yet sent are lost. You can continue.",
+  bad_display: "A second display is connected. It counts in this exam: disconnect it before you start, or continue knowingly.",
+  bad_displayUnknown: "This browser does not tell whether a second display is connected.",
+  bad_fullscreen: "Full screen is not available on this page, and leaving it counts in this exam. Ask your instructor, or continue knowingly.",
+  bad_server: "Your device is offline. Events are kept and sent later; you can continue.",
 };
+let catalog = {};
+function t(key, values) {
+  const text = catalog[key] || STRINGS[key];
+  return values ? text.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? values[name] : whole)) : text;
+}
 
 const CSS = `
 :host { all: initial; }
@@ -125,14 +131,21 @@ export function systemCheck(session) {
   if (flags.has("multiple_displays")) items.push(["display", screen.isExtended === false ? true : screen.isExtended === true ? false : "unknown"]);
   if (flags.has("fullscreen_exit")) items.push(["fullscreen", !!document.fullscreenEnabled]);
   items.push(["server", navigator.onLine !== false]);
-  return items.map(([key, ok]) => ({ key, ok: ok === true, text: ok === true ? T.ok[key] : ok === "unknown" ? T.bad.displayUnknown : T.bad[key] }));
+  return items.map(([key, ok]) => ({ key, ok: ok === true, text: ok === true ? t("ok_" + key) : ok === "unknown" ? t("bad_displayUnknown") : t("bad_" + key) }));
 }
 
+// The panel in the student's language: its catalog first (when not English), then the parts.
 export function attach(session, options) {
+  const go = () => render(session, options);
+  if (!options.catalogUrl) return Promise.resolve(go());
+  return fetch(options.catalogUrl).then((r) => (r.ok ? r.json() : {})).then((found) => { catalog = found || {}; }, () => {}).then(go);
+}
+
+function render(session, options) {
   const theme = ["dark", "high-contrast", "default"].includes(options.theme) ? options.theme : "default";
   const host = el("div", { "data-openproctor-panel": "" });
   const root = host.attachShadow({ mode: "open" });
-  const frame = el("div", { class: "p " + theme });
+  const frame = el("div", { class: "p " + theme, lang: (session.state.notice && session.state.notice.lang) || "en" });
   if (root.adoptedStyleSheets !== undefined && typeof CSSStyleSheet === "function" && "replaceSync" in CSSStyleSheet.prototype) {
     const sheet = new CSSStyleSheet();
     sheet.replaceSync(CSS);
@@ -153,10 +166,10 @@ export function attach(session, options) {
   const toggle = el("button", { type: "button", class: "indicator", "aria-expanded": "false", "aria-controls": "openproctor-menu", onclick: () => openMenu(toggle.getAttribute("aria-expanded") !== "true") },
     [el("span", { class: "dot", "aria-hidden": "true" }), status]);
   const breakButton = el("button", { type: "button", "data-action": "take-break", onclick: () => { openMenu(false); session.takeBreak(); } });
-  const menu = el("div", { class: "menu card", id: "openproctor-menu", hidden: true, role: "group", "aria-label": T.menu }, [
-    el("button", { type: "button", text: T.notice, onclick: () => { openMenu(false); showNotice(false); } }),
+  const menu = el("div", { class: "menu card", id: "openproctor-menu", hidden: true, role: "group", "aria-label": t("menu") }, [
+    el("button", { type: "button", text: t("notice"), onclick: () => { openMenu(false); showNotice(false); } }),
     breakButton,
-    el("a", { href: session.recordUrl, target: "_blank", rel: "noopener", text: T.record }),
+    el("a", { href: session.recordUrl, target: "_blank", rel: "noopener", text: t("record") }),
   ]);
   frame.appendChild(el("div", { class: "dock" }, [toast, end, menu, toggle]));
   function openMenu(open) { menu.hidden = !open; toggle.setAttribute("aria-expanded", String(open)); }
@@ -169,13 +182,13 @@ export function attach(session, options) {
   }
 
   function refresh(state) {
-    const queued = state.waiting > 0 ? (navigator.onLine === false ? T.waiting(state.waiting) + ", " + T.offline : T.waiting(state.waiting)) : T.allSent;
-    status.textContent = T.active + " · " + queued;
+    const queued = state.waiting > 0 ? (navigator.onLine === false ? t("waiting", { n: state.waiting }) + ", " + t("offline") : t("waiting", { n: state.waiting })) : t("allSent");
+    status.textContent = t("active") + " · " + queued;
     breakButton.hidden = !(state.breaksLeft > 0 && state.started && !state.onBreak && !state.finished);
-    breakButton.textContent = T.takeBreak(state.breaksLeft);
+    breakButton.textContent = t("takeBreak", { n: state.breaksLeft });
     if (state.finished) {
       end.hidden = false;
-      end.replaceChildren(el("p", { text: state.uploaded ? T.submitted : T.sending }), el("a", { href: session.recordUrl, target: "_blank", rel: "noopener", text: T.seeRecord }));
+      end.replaceChildren(el("p", { text: state.uploaded ? t("submitted") : t("sending") }), el("a", { href: session.recordUrl, target: "_blank", rel: "noopener", text: t("seeRecord") }));
       toggle.hidden = true; menu.hidden = true;
     }
     if (state.onBreak && !dialog) showBreak();
@@ -202,24 +215,24 @@ export function attach(session, options) {
   }
 
   function showNotice(asking) {
-    const notice = session.state.notice || { title: T.notice, sections: [], links: {} };
+    const notice = session.state.notice || { title: t("notice"), sections: [], links: {} };
     const parts = notice.sections.map((section) => el("section", {}, [el("h3", { text: section.heading }), el("ul", {}, section.items.map((item) => el("li", { text: item })))]));
-    const links = [el("li", {}, [el("a", { href: session.recordUrl, target: "_blank", rel: "noopener", text: T.record })])];
-    if (notice.links && notice.links.agreement) links.push(el("li", {}, [el("a", { href: notice.links.agreement, target: "_blank", rel: "noopener", text: T.agreement })]));
+    const links = [el("li", {}, [el("a", { href: session.recordUrl, target: "_blank", rel: "noopener", text: t("record") })])];
+    if (notice.links && notice.links.agreement) links.push(el("li", {}, [el("a", { href: notice.links.agreement, target: "_blank", rel: "noopener", text: t("agreement") })]));
     parts.push(el("ul", {}, links));
     if (asking) {
       checks = el("ul", { class: "check" });
-      parts.push(el("section", {}, [el("h3", { text: T.check }), checks]));
+      parts.push(el("section", {}, [el("h3", { text: t("check") }), checks]));
       listChecks();
     }
     const actions = el("div", { class: "actions" });
     if (asking === "required") {
       actions.append(
-        el("button", { type: "button", class: "primary", "data-action": "agree", text: T.agree, onclick: () => { session.agree(); close(); } }),
-        el("button", { type: "button", "data-action": "decline", text: T.decline, onclick: () => { session.decline(); showDeclined(); } }),
+        el("button", { type: "button", class: "primary", "data-action": "agree", text: t("agree"), onclick: () => { session.agree(); close(); } }),
+        el("button", { type: "button", "data-action": "decline", text: t("decline"), onclick: () => { session.decline(); showDeclined(); } }),
       );
     } else {
-      actions.append(el("button", { type: "button", class: "primary", "data-action": "continue", text: T.continue, onclick: close }));
+      actions.append(el("button", { type: "button", class: "primary", "data-action": "continue", text: t("continue"), onclick: close }));
     }
     parts.push(actions);
     open(notice.title, parts, asking === "required");
@@ -232,18 +245,18 @@ export function attach(session, options) {
       checks.replaceChildren(...found.map((c) => el("li", { class: c.ok ? "ok" : "bad", text: c.text })));
     }
   }
-  function showDeclined() { open(T.decline, [el("p", { text: T.declined })]); }
+  function showDeclined() { open(t("decline"), [el("p", { text: t("declined") })]); }
 
   let breakTimer = 0;
   function showBreak() {
     const limit = (session.state.breakMinutes || 0) * 60000, since = session.state.breakSince || Date.now();
     const left = el("p", {}), over = el("p", { role: "status", "aria-live": "polite" });
-    open(T.onBreak, [el("p", { text: T.breakRule(session.state.breakMinutes) }), left, over,
-      el("div", { class: "actions" }, [el("button", { type: "button", class: "primary", "data-action": "end-break", text: T.endBreak, onclick: () => session.endBreak() })])]);
+    open(t("onBreak"), [el("p", { text: t("breakRule", { m: session.state.breakMinutes }) }), left, over,
+      el("div", { class: "actions" }, [el("button", { type: "button", class: "primary", "data-action": "end-break", text: t("endBreak"), onclick: () => session.endBreak() })])]);
     const tick = () => {
       const remaining = limit - (Date.now() - since);
-      left.textContent = T.breakLeft(clock(remaining));
-      if (remaining < 0 && !over.textContent) over.textContent = T.breakOver(session.state.breakMinutes);
+      left.textContent = t("breakLeft", { t: clock(remaining) });
+      if (remaining < 0 && !over.textContent) over.textContent = t("breakOver", { m: session.state.breakMinutes });
     };
     tick();
     clearInterval(breakTimer);
@@ -257,7 +270,7 @@ export function attach(session, options) {
   let hiddenAt = 0, blurAt = 0, wasFull = !!document.fullscreenElement;
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "hidden") { if (away()) hiddenAt = Date.now(); blurAt = 0; return; }
-    if (hiddenAt && away() && flags.has("tab_switch")) say(T.left(T.tab, duration(Date.now() - hiddenAt)));
+    if (hiddenAt && away() && flags.has("tab_switch")) say(t("leftTab", { d: duration(Date.now() - hiddenAt) }));
     hiddenAt = 0;
   });
   window.addEventListener("blur", (e) => {
@@ -266,25 +279,25 @@ export function attach(session, options) {
   });
   window.addEventListener("focus", (e) => {
     if (e.target !== window) return;
-    if (blurAt && !hiddenAt && away() && flags.has("focus_loss") && Date.now() - blurAt >= 1000) say(T.left(T.window, duration(Date.now() - blurAt)));
+    if (blurAt && !hiddenAt && away() && flags.has("focus_loss") && Date.now() - blurAt >= 1000) say(t("leftWindow", { d: duration(Date.now() - blurAt) }));
     blurAt = 0;
   });
   document.addEventListener("fullscreenchange", () => {
     const full = !!document.fullscreenElement;
-    if (wasFull && !full && away() && flags.has("fullscreen_exit")) say(T.fullscreen);
+    if (wasFull && !full && away() && flags.has("fullscreen_exit")) say(t("fullscreen"));
     wasFull = full;
   });
-  window.addEventListener("openproctor:blocked", (e) => { if (running()) say(T.blocked[e.detail]); });
+  window.addEventListener("openproctor:blocked", (e) => { if (running()) say(t("blocked_" + e.detail)); });
   const prevented = new Set(policy.prevent || []);
   const seen = (what, flag, text) => () => { if (running() && !prevented.has(what) && flags.has(flag)) say(text); };
-  document.addEventListener("copy", seen("copy", "copy_paste", T.clipboard));
-  document.addEventListener("cut", seen("copy", "copy_paste", T.clipboard));
-  document.addEventListener("paste", seen("paste", "copy_paste", T.clipboard));
-  document.addEventListener("contextmenu", seen("context_menu", "context_menu", T.menuSeen));
-  window.addEventListener("beforeprint", seen("print", "print_attempt", T.printSeen));
-  window.addEventListener("offline", () => { if (running()) say(T.wentOffline); refresh(session.state); });
+  document.addEventListener("copy", seen("copy", "copy_paste", t("clipboard")));
+  document.addEventListener("cut", seen("copy", "copy_paste", t("clipboard")));
+  document.addEventListener("paste", seen("paste", "copy_paste", t("clipboard")));
+  document.addEventListener("contextmenu", seen("context_menu", "context_menu", t("menuSeen")));
+  window.addEventListener("beforeprint", seen("print", "print_attempt", t("printSeen")));
+  window.addEventListener("offline", () => { if (running()) say(t("wentOffline")); refresh(session.state); });
   window.addEventListener("online", () => refresh(session.state));
-  if (screen.addEventListener) screen.addEventListener("change", () => { if (running() && screen.isExtended && flags.has("multiple_displays")) say(T.displays); });
+  if (screen.addEventListener) screen.addEventListener("change", () => { if (running() && screen.isExtended && flags.has("multiple_displays")) say(t("displays")); });
 
   // ---- the notice first
   if (session.state.consent === "pending") showNotice("required");

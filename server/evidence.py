@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import jwt
 
 from openproctor.core import (
+    FLAG_TYPES,
     ChainError,
     EncodingError,
     EventValidationError,
@@ -65,8 +66,10 @@ def build_bundle(
     signing_key: bytes,
     tool_keys: AttestationKeys,
     issuer: str,
+    explanations: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """The bundle of a stored session (``tool_keys`` signs the attestation)."""
+    """The bundle of a stored session (``tool_keys`` signs the attestation); ``explanations``
+    (the student's own, newest per episode) are covered by the attestation like the rest."""
     policy = row.policy
     result = {
         "status": row.status,
@@ -103,6 +106,10 @@ def build_bundle(
         "signing_key": signing_key.hex(),
         "events": list(events),
         "server_result": result,
+        "explanations": [
+            {"seq": int(x["seq"]), "text": x["text"], "created_at": int(x["created_at"])}
+            for x in explanations
+        ],
     }
     claims["bundle_sha256"] = attested_digest(bundle)
     attestation = tool_keys.sign(claims)
@@ -198,9 +205,29 @@ def verify_bundle(bundle: Any, pinned_jwks: Mapping[str, Any] | None = None) -> 
         f"({'flagged' if score.flagged else 'not flagged'} at {policy.trust_threshold:g})"
         + ("" if same else f"; the bundle states {result.get('score_milli')}/1000"),
     )
+    _check_explanations(report, bundle.get("explanations", []), log)
     _check_attestation(report, bundle, events, log, score.score_milli, complete, pinned_jwks)
     report.notes.insert(0, verdict(result))
     return report
+
+
+def _check_explanations(report: Verification, explanations: Any, log: Sequence[Any]) -> None:
+    if not explanations:
+        return
+    flagged = {e.seq for e in log if e.type in FLAG_TYPES}
+    try:
+        seqs = [int(x["seq"]) for x in explanations]
+        texts = [str(x["text"]) for x in explanations]
+    except (KeyError, TypeError, ValueError):
+        report.add(False, "the student's explanations are malformed")
+        return
+    stray = sorted(set(seqs) - flagged)
+    report.add(
+        not stray,
+        f"the student's explanations: {len(texts)}, each beside a flagged event of the log"
+        if not stray
+        else f"the student's explanations name events that are not flagged episodes: {stray}",
+    )
 
 
 def verdict(result: Mapping[str, Any]) -> str:

@@ -15,8 +15,10 @@ class RateLimiter:
     """At most ``limit`` calls per ``window`` seconds per key; the oldest keys are forgotten
     when more than ``max_keys`` are tracked, so memory stays bounded."""
 
-    def __init__(self, limit: int, window: float = 60.0, max_keys: int = 100_000) -> None:
-        self.limit, self.window, self.max_keys = limit, window, max_keys
+    def __init__(
+        self, limit: int, window: float = 60.0, max_keys: int = 100_000, what: str = "batches"
+    ) -> None:
+        self.limit, self.window, self.max_keys, self.what = limit, window, max_keys, what
         self._hits: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
@@ -31,7 +33,9 @@ class RateLimiter:
                 retry = max(1, int(hits[0] + self.window - now) + 1)
                 raise TooManyRequests(
                     "rate_limited",
-                    f"at most {self.limit} batches per minute per session",
+                    f"at most {self.limit} {self.what} per "
+                    + ("minute" if self.window == 60 else f"{self.window:g} s")
+                    + " per session",
                     retry_after=retry,
                 )
             hits.append(now)

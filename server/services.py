@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from .access_codes import AccessCodes
 from .assets import Bundle
 from .constructor import ResultCallbacks, ResultSender
+from .explanations import ExplanationService
 from .identities import Identities
 from .ingest import IngestService
 from .lti.access_tokens import AccessTokens
@@ -60,6 +61,8 @@ class Services:
     identities: Identities
     #: The SDK files /sdk/v1/ serves.
     bundle: Bundle
+    #: Students' explanations of flagged episodes (their record page).
+    explanations: ExplanationService
 
     @classmethod
     def build(cls, settings: Settings, store: Storage | None = None) -> Services:
@@ -114,6 +117,7 @@ class Services:
             access_codes=access_codes,
             identities=Identities(store),
             bundle=Bundle(settings.bundle_dir),
+            explanations=ExplanationService(store),
         )
 
     def lti_verify(self, token: str, registration: Registration, nonce: str) -> Launch:

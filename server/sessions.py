@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +13,8 @@ from openproctor.core import ChainState, Policy, Tally, parse_policy
 
 from .constructor import apply_claims
 from .errors import Conflict, Forbidden, NotFound, Unavailable
-from .notice import build_notice
+from .i18n import choose
+from .notice import build_notice, sdk_messages
 from .observability import SESSIONS
 from .security.keys import Keyring
 from .security.tokens import StartClaims, decode_start_token
@@ -67,11 +68,17 @@ class SessionService:
     gated: Callable[[str, str], bool] = lambda institution_id, exam_id: False
 
     def start(
-        self, integration: Integration, token: str, now: float | None = None
+        self,
+        integration: Integration,
+        token: str,
+        now: float | None = None,
+        languages: Sequence[str] = (),
     ) -> dict[str, Any]:
-        """Start a session from the integration's JWT, or resume it for the same user."""
+        """Start a session from the integration's JWT, or resume it for the same user.
+        ``languages``: what the browser asked for (server/i18n.py chooses)."""
         now = time.time() if now is None else now
-        return self.start_validated(integration, self.decode(integration, token, now), now)
+        claims = self.decode(integration, token, now)
+        return self.start_validated(integration, claims, now, languages=languages)
 
     def decode(self, integration: Integration, token: str, now: float) -> StartClaims:
         """The integration's start token, verified and validated (security/tokens.py)."""
@@ -86,13 +93,15 @@ class SessionService:
         *,
         context_id: str | None = None,
         override: Callable[[Policy], Policy] | None = None,
+        languages: Sequence[str] = (),
     ) -> dict[str, Any]:
         """Start (or resume, for the same user) a session from claims already validated: an
         integration JWT or an LTI launch. ``override`` adjusts the exam's stored policy (LTI
         custom parameters) before the candidate's effective policy is derived."""
         existing = self.store.sessions.find(integration.id, claims.session_id)
         if existing is None:
-            existing, resumed = self._create(integration, claims, now, context_id, override)
+            lang = choose(claims.user.get("language"), languages)
+            existing, resumed = self._create(integration, claims, now, context_id, override, lang)
         else:
             resumed = True
         if existing.user_id != claims.user_id:
@@ -128,6 +137,7 @@ class SessionService:
         now: float,
         context_id: str | None,
         override: Callable[[Policy], Policy] | None,
+        lang: str,
     ) -> tuple[SessionRow, bool]:
         """The new session's row, and whether another request had created it first."""
         policy_id, version, policy = exam_policy(
@@ -172,6 +182,7 @@ class SessionService:
             context_id=context_id,
             claims_json=json.dumps(claims.claims) if claims.claims is not None else None,
             warnings_json=json.dumps([w.to_dict() for w in claims.warnings]),
+            lang=lang,
         )
         if self.store.sessions.insert(row.as_dict()):
             return row, False
@@ -213,4 +224,6 @@ class SessionService:
             "warnings": row.warnings,
             # What the student reads before the exam; its hash is what the consent event names.
             "notice": build_notice(row),
+            # Student-facing messages the SDK shows itself, in the student's language.
+            "messages": sdk_messages(row),
         }

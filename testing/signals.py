@@ -321,7 +321,7 @@ def agree(page: Any, timeout: float = 30.0) -> None:
 def take_break(page: Any, timeout: float = 10.0) -> None:
     """Open the panel's menu and click "Take a break" (the policy must allow breaks)."""
     page.locator(f"{PANEL} button.indicator").click()
-    button = page.locator(f"{PANEL} button", has_text="Take a break")
+    button = page.locator(f"{PANEL} button[data-action=take-break]")  # in any language
     try:
         button.wait_for(state="visible", timeout=timeout * 1000)
     except Exception as exc:

@@ -116,6 +116,16 @@ def _assemble(stage: Path, cache: Path, log: Log) -> dict[str, Any]:
     )
     compat = _hashed_text(minify(esbuild, _source("compat.js")), stage, "compat", ".js")
     panel = _hashed_text(minify(esbuild, _source("panel.js")), stage, "panel", ".js")
+    # The panel's other languages, one small file each, fetched only for the student's own.
+    catalogs = {
+        path.stem: _hashed_text(
+            json.dumps(json.loads(path.read_text(encoding="utf-8")), ensure_ascii=False),
+            stage,
+            f"i18n-{path.stem}",
+            ".json",
+        )
+        for path in sorted((LOADER / "i18n").glob("*.json"))
+    }
     loader = minify(esbuild, stamp_version(_source("loader.js"), SDK_VERSION))
     (stage / "loader.js").write_text(loader, encoding="utf-8")
     log(f"  loader.js {len(_source('loader.js')):,} -> {len(loader):,} bytes")
@@ -152,6 +162,7 @@ def _assemble(stage: Path, cache: Path, log: Log) -> dict[str, Any]:
             "worker": worker,
             "compat": compat,
             "panel": panel,
+            "i18n": catalogs,
             "runtime": runtime + "/",
             "stdlib": stdlib,
             "lock": f"{package_dir}/pyodide-lock.json",

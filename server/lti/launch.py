@@ -149,6 +149,13 @@ class Launch:
         return url if isinstance(url, str) and validation.url_problem(url) is None else None
 
     @property
+    def locale(self) -> str:
+        """``launch_presentation.locale`` (a BCP 47 tag such as ``de-DE``), or ""."""
+        presentation = self.claims.get(LTI + "launch_presentation")
+        found = presentation.get("locale") if isinstance(presentation, dict) else None
+        return found[:35] if isinstance(found, str) else ""
+
+    @property
     def proctoring_settings(self) -> dict[str, str]:
         """Our policy settings in ``proctoring_settings.data``, where the platform put them
         there: a JSON object, or ``name=value`` pairs separated by ``;`` or new lines. Any

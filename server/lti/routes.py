@@ -30,7 +30,7 @@ from ..services import Services
 from ..storage.rows import Attempt, Integration, Registration
 from ..web.dashboard.auth import sign_in
 from ..web.http import own_origin, read_form, services, status_of
-from ..web.pages import page
+from ..web.pages import accepted_language, page
 from .launch import (
     ACS_ACTIONS,
     AGS_CLAIM,
@@ -66,6 +66,7 @@ def _error_page(request: Request, error: OpenproctorError, **context: Any) -> Re
         "lti_error.html",
         status=status_of(error),
         frame_ancestors=context.pop("frame_ancestors", ()),
+        lang=accepted_language(request),
         error=error,
         **context,
     )
@@ -403,6 +404,7 @@ async def _start_session(request: Request, state: Services, launch: Launch) -> d
             "firstName": validation.displayable(launch.claims.get("given_name", ""), 255),
             "lastName": validation.displayable(launch.claims.get("family_name", ""), 255),
             "courseName": validation.displayable(launch.context.get("title", ""), 450),
+            "language": launch.locale,
             "source": "lti",
         },
     )
@@ -483,6 +485,7 @@ async def _end_assessment(request: Request, state: Services, launch: Launch) -> 
     summary = await run_in_threadpool(state.ingest.finish, row.id)
     return page(
         "lti_end.html",
+        lang=row.lang or accepted_language(request),
         session_id=row.id,
         summary=summary,
         record_url=state.keyring.record_path(row.id),

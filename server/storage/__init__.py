@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from . import maintenance
 from .audit import AuditLog
 from .database import Database
+from .explanations import Explanations
 from .integrations import Integrations
 from .lms import LmsRecords
 from .lti import LtiStore
@@ -38,6 +39,7 @@ class Storage:
         self.reveals = Reveals(self.db)
         self.webhooks = Webhooks(self.db)
         self.audit = AuditLog(self.db.engine)
+        self.explanations = Explanations(self.db)
 
     def __repr__(self) -> str:
         return f"Storage({self.db.engine.url.render_as_string(hide_password=True)!r})"

@@ -33,6 +33,8 @@ def purge(db: Database, now: float | None = None) -> dict[str, int]:
             continue
         with db.engine.begin() as conn:
             deleted = conn.execute(e.delete().where(e.c.session_id == row.id)).rowcount
+            x = schema.explanations  # the student's own words go with the log
+            conn.execute(x.delete().where(x.c.session_id == row.id))
             conn.execute(
                 s.update()
                 .where(s.c.id == row.id)

@@ -212,6 +212,7 @@ class SessionRow:
     claims_json: str | None = None
     warnings_json: str | None = None
     rate_tat: float | None = None
+    lang: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> SessionRow:

@@ -92,6 +92,8 @@ sessions = sa.Table(
     sa.Column("warnings_json", sa.Text),
     #: The ingest's rate limit across server processes (ingest.py, migration 0008).
     sa.Column("rate_tat", sa.Double),
+    #: The student's language (server/i18n.py), chosen when the session starts (migration 0009).
+    sa.Column("lang", sa.String(8)),
     sa.UniqueConstraint("integration_id", "external_id", name="uq_session_external"),
     sa.Index("ix_sessions_exam", "institution_id", "exam_id"),
 )
@@ -238,6 +240,19 @@ decisions = sa.Table(
     sa.Column("reviewer", sa.String(255), nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Index("ix_decisions_session", "session_id"),
+)
+
+#: A student's own explanation of a flagged episode (migration 0009): appended, never updated;
+#: the newest per episode (``seq``: the flag event's) is the one shown. Deleted with the log.
+explanations = sa.Table(
+    "explanations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("session_id", sa.String(40), sa.ForeignKey("sessions.id"), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Index("ix_explanations_session", "session_id", "seq"),
 )
 
 # -- alert webhooks (migration 0004) ------------------------------------------------------------

@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ..errors import Invalid, NotFound, TooLarge, Unauthorized, Unavailable
+from ..i18n import MAX_PREFERENCES
 from ..security import validation
 from ..security.tokens import check_lifetime, decode_with_any
 from ..services import Services
@@ -51,7 +52,18 @@ async def start_session(request: Request) -> JSONResponse:
     if integration is None:
         raise NotFound("unknown_integration", f"no integration named {name!r}")
     check_origin(request, integration.allowed_origins, state.settings.public_origin)
-    grant = await run_in_threadpool(state.sessions.start, integration, body["jwt"])
+    languages = body.get("languages", [])
+    if not isinstance(languages, list) or not all(
+        isinstance(tag, str) and len(tag) <= 35 for tag in languages[:MAX_PREFERENCES]
+    ):
+        raise Invalid(
+            "invalid_body",
+            "'languages' must be a list of language tags (init's lang, navigator.languages)",
+            field="languages",
+        )
+    grant = await run_in_threadpool(
+        state.sessions.start, integration, body["jwt"], languages=languages[:MAX_PREFERENCES]
+    )
     return JSONResponse(grant, status_code=200 if grant["resumed"] else 201)
 
 

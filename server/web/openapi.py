@@ -73,6 +73,13 @@ SCHEMAS: dict[str, Any] = {
                 "description": "HS256 JWT signed by the LMS backend with "
                 "the integration secret; payload as in docs/api.md",
             },
+            "languages": {
+                "type": "array",
+                "items": {"type": "string", "maxLength": 35},
+                "description": "the browser's languages (init's lang first, then "
+                "navigator.languages): the student's language when the token has no "
+                "language claim",
+            },
         },
     },
     "Policy": {
@@ -148,6 +155,11 @@ SCHEMAS: dict[str, Any] = {
                 "properties": {"id": {"type": "string"}, "name": {"type": "string"}},
             },
             "record_url": RECORD_URL,
+            "messages": {
+                "type": "object",
+                "description": "what the SDK itself may tell the student after the grant "
+                "(mobile_not_allowed), in the student's language",
+            },
             "notice": {
                 "type": "object",
                 "description": "what the student reads before the exam, written from the "

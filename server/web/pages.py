@@ -4,6 +4,7 @@ origins that may show a page in an iframe (LTI launches and the dashboard)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,11 +14,9 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse
 
-HERE = Path(__file__).resolve().parent
+from ..i18n import DEFAULT, LANGUAGES, MAX_PREFERENCES, choose, translations
 
-templates = Environment(
-    loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"])
-)
+HERE = Path(__file__).resolve().parent
 
 
 def when(epoch: float | None) -> str:
@@ -27,7 +26,30 @@ def when(epoch: float | None) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-templates.filters["when"] = when
+@functools.cache
+def environment(lang: str = DEFAULT) -> Environment:
+    """The pages' Jinja2 environment in ``lang``: ``{% trans %}`` blocks come from its catalog
+    (server/i18n.py); the reviewers' pages use English."""
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(["html"]),
+        extensions=["jinja2.ext.i18n"],
+    )
+    env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
+    env.filters["when"] = when
+    env.globals["lang"] = lang
+    return env
+
+
+templates = environment(DEFAULT)
+
+
+def accepted_language(request: Any) -> str:
+    """The language a page with no session behind it answers in: the browser's
+    ``Accept-Language`` (server/i18n.py chooses; quality values are read in order)."""
+    accept = str(request.headers.get("accept-language", ""))[:500]
+    return choose([part.split(";")[0].strip() for part in accept.split(",")[:MAX_PREFERENCES]])
+
 
 BASE_CSP = (
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; "
@@ -41,10 +63,11 @@ def page(
     status: int = 200,
     frame_ancestors: Iterable[str] = (),
     headers: dict[str, str] | None = None,
+    lang: str = DEFAULT,
     **context: object,
 ) -> HTMLResponse:
     ancestors = " ".join(["'self'", *sorted(set(frame_ancestors))])
-    html = templates.get_template(name).render(**context)
+    html = environment(lang if lang in LANGUAGES else DEFAULT).get_template(name).render(**context)
     return HTMLResponse(
         html,
         status_code=status,

@@ -90,7 +90,8 @@ class LiveServer:
         return self.keyring.session_keys(session_id)
 
 
-EXAM_PAGE = """<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,">
+EXAM_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<link rel="icon" href="data:,"><title>Exam</title>
 <script>
 // Records every request body the page sends (the SDK uploads from the page).
 window.sent = [];
@@ -103,7 +104,8 @@ window.flags = {};
 </script>
 <script src="SERVER/sdk/v1/loader.js"></script>
 </head><body><h1>Exam</h1><a id="away" href="/blank" target="_blank">reference</a>
-<p id="question">Which of these is a prime number?</p><textarea id="answer"></textarea>
+<p id="question">Which of these is a prime number?</p>
+<label for="answer">Your answer</label><textarea id="answer"></textarea>
 <button id="start" type="button">Start</button><button id="finish" type="button">Finish</button>
 <p id="status"></p>
 <script>

@@ -6,12 +6,14 @@ The three-engine checks are in test_engines.py."""
 from __future__ import annotations
 
 import time
+from urllib.parse import urlencode
 
 import pytest
 
 from openproctor.core import parse_policy, verify_log
 from openproctor.server.notice import build_notice, consent_matches
 from openproctor.server.security.tokens import mint_start_token
+from openproctor.testing import end_break, take_break
 
 from .conftest import SECRET, lms_page
 
@@ -147,11 +149,13 @@ def test_break_button_emits_break_events_and_tells_the_page(page, lms, live_serv
     exam(live_server, "break-1", consent="off", breaks={"count": 1, "max_minutes": 5})
     start(page, lms, live_server, "break-1", "p-break-1")
     page.wait_for_function("() => started === true && s.state.ready")
-    page.locator(f"{PANEL} button.indicator").click()
-    page.locator(f"{PANEL} button", has_text="Take a break (1 left)").click()
+    assert (
+        "Take a break (left: 1)" in page.locator(f"{PANEL} [data-action=take-break]").inner_text()
+    )
+    take_break(page)  # the kit's helper: the indicator's menu, then "Take a break"
     page.wait_for_function("() => breaks.length === 1")
     assert "You are on a break" in page.get_by_role("dialog").inner_text()
-    button(page, "end-break").click()
+    end_break(page)
     page.wait_for_function("() => breaks.length === 2")
     assert page.evaluate("() => [breaks, s.state.breaksLeft]") == [[True, False], 0]
     finish(page)
@@ -160,3 +164,76 @@ def test_break_button_emits_break_events_and_tells_the_page(page, lms, live_serv
     end = page.locator(f"{PANEL} [role=status]", has_text="Your exam is submitted")
     end.wait_for()
     assert end.get_by_role("link").get_attribute("href").startswith(live_server.base + "/record/")
+
+
+def test_the_student_explains_a_flag_on_the_record_page(page, lms, live_server):
+    """From the end card's link: the record page's form, in the browser, under its CSP."""
+    exam(live_server, "explain-1", consent="off")
+    start(page, lms, live_server, "explain-1", "p-explain-1")
+    page.wait_for_function("() => started === true && s.state.ready")
+    page.locator("#question").click(button="right")  # a context menu: one flagged episode
+    page.wait_for_timeout(1200)
+    finish(page)
+    link = page.locator(f"{PANEL} [role=status] a", has_text="See exactly what was recorded")
+    link.wait_for()
+    sid = row_id(page)
+    page.goto(link.get_attribute("href"))
+    page.get_by_label("Explain this").first.fill("I right-clicked to select a word, nothing more")
+    page.get_by_role("button", name="Save explanation").first.click()
+    assert "is saved" in page.get_by_role("status").inner_text()
+    store = live_server.store()
+    try:
+        (saved,) = store.explanations.of_session(sid).values()
+    finally:
+        store.close()
+    assert saved["text"] == "I right-clicked to select a word, nothing more"
+
+
+def test_the_panel_speaks_the_browsers_language(browser, live_server, exam_host):
+    """No language claim in the start token: navigator.languages decides (pl-PL here); the
+    panel's catalog is fetched for that language alone."""
+    context = browser.new_context(locale="pl-PL")
+    page = context.new_page()
+    fetched: list[str] = []
+    page.on("request", lambda r: "/sdk/v1/i18n-" in r.url and fetched.append(r.url))
+    try:
+        exam(live_server, "lang-1")
+        jwt = mint_start_token(
+            SECRET,
+            user_id="student-pl",
+            exam_id="lang-1",
+            session_id="p-lang-1",
+            claims={"language": ...},
+        )
+        page.goto(f"{exam_host}/exam?" + urlencode({"server": live_server.base, "jwt": jwt}))
+        page.click("#start")
+        dialog = page.get_by_role("dialog")
+        dialog.wait_for()
+        assert dialog.get_attribute("aria-labelledby") == "openproctor-title"
+        assert page.locator(f"{PANEL} h2").inner_text().startswith("Zanim zaczniesz")
+        assert "Co rejestruje ten egzamin" in dialog.inner_text()
+        assert button(page, "agree").inner_text() == "Zgadzam się, rozpocznij egzamin"
+        assert page.locator(f"{PANEL} .p").get_attribute("lang") == "pl"
+        assert len(fetched) == 1 and "/i18n-pl-" in fetched[0]
+    finally:
+        context.close()
+
+
+def test_init_lang_comes_before_the_browsers_list(page, lms, live_server):
+    exam(live_server, "lang-2")
+    jwt = mint_start_token(
+        SECRET,
+        user_id="student-it",
+        exam_id="lang-2",
+        session_id="p-lang-2",
+        claims={"language": ...},
+    )
+    page.goto(lms("/lang", lms_page(live_server.base)))
+    page.evaluate(
+        """([server, jwt]) => openproctor.init({serverOrigin: server, integrationName: "lms",
+             jwt, lang: "it-IT"}).then(s => { window.s = s; })""",
+        [live_server.base, jwt],
+    )
+    button(page, "agree").wait_for()
+    assert button(page, "agree").inner_text() == "Accetto, inizia l'esame"
+    assert page.evaluate("() => s.state.notice.lang") == "it"

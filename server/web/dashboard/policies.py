@@ -69,6 +69,7 @@ def _values(policy: CorePolicy) -> dict[str, Any]:
         "breaks_count": str(policy.breaks.count),
         "breaks_max_minutes": str(policy.breaks.max_minutes),
         "prevent": list(policy.prevent),
+        "explanation_days": str(policy.explanation_days),
     }
 
 
@@ -127,6 +128,7 @@ def policy_from_form(
         breaks_count=view.field("breaks_count") or "0",
         breaks_max_minutes=view.field("breaks_max_minutes") or "10",
         prevent=view.fields("prevent"),
+        explanation_days=view.field("explanation_days") or "7",
     )
     errors: dict[str, str] = {}
     for name in FIELDS:
@@ -146,6 +148,7 @@ def policy_from_form(
         "visible_warnings": "true" if values["visible_warnings"] else "false",
         "breaks": f"{values['breaks_count']}:{values['breaks_max_minutes']}",
         "prevent": ",".join(values["prevent"]),
+        "explanation_days": values["explanation_days"],
     }
     if values["attention_threshold"]:  # left empty: the default (docs/core.md)
         custom["attention_threshold"] = values["attention_threshold"]

@@ -273,6 +273,7 @@ async def _session_response(
         reveal_error=reveal_error,
         breakdown=row.breakdown,
         student_actions=student_actions(row, events),
+        explained=await view.run(view.state.store.explanations.of_session, row.id),
         events=event_page(events, view.request.query_params.get("from")),
         timeline=await view.run(_timeline, row, events),
         decisions=decisions,

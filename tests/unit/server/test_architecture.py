@@ -14,7 +14,16 @@ SERVER = Path(__file__).resolve().parents[3] / "server"
 
 #: The layers, lowest first: a module may import its own layer and those before it.
 LAYERS: dict[str, set[str]] = {
-    "base": {"errors", "settings", "observability", "integrity", "access", "assets", "ratelimit"},
+    "base": {
+        "errors",
+        "settings",
+        "observability",
+        "integrity",
+        "access",
+        "assets",
+        "ratelimit",
+        "i18n",
+    },
     "security": {"security"},
     "storage": {"storage"},
     "domain": {
@@ -30,6 +39,7 @@ LAYERS: dict[str, set[str]] = {
         "identities",
         "constructor",
         "notice",
+        "explanations",
     },
     "lti": {"lti", "lti.keys", "lti.launch", "lti.registration"},
     "services": {"services"},

@@ -617,6 +617,16 @@ def _evidence(w: World, v: Any) -> Iterator[Any]:
     yield w.client.get(url.split("?")[0] + f"?key={_raw(str(v))}")
 
 
+@drives("POST", "/record/{session_id}/explanations")
+def _explanations(w: World, v: Any) -> Iterator[Any]:
+    url = w.finished.grant["record_url"].replace("?", "/explanations?", 1)
+    for name in ("seq", "text"):
+        fields = {"seq": "1", "text": "a reason", name: str(v)}
+        yield w.post_form(url, fields)
+    yield w.post_form(url.replace(w.finished.session_id, _raw(str(v)) or "x", 1), {"seq": "1"})
+    yield w.client.post(url, content=str(v).encode("utf-8", "surrogatepass"), headers=w.FORM)
+
+
 @drives("POST", "/demo/lms/start")
 def _demo_start(w: World, v: Any) -> Iterator[Any]:
     yield w.client.post(

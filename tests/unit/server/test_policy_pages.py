@@ -33,6 +33,7 @@ def form_of(page_html: str, **changes: object) -> dict[str, object]:
         "heartbeat_seconds",
         "breaks_count",
         "breaks_max_minutes",
+        "explanation_days",
     ):
         data[name] = re.search(rf'name="{name}"[^>]*value="([^"]*)"', page_html).group(1)
     data["flags_enabled"] = re.findall(r'name="flags_enabled" value="([a-z_]+)" checked', page_html)

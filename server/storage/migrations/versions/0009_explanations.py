@@ -1,0 +1,36 @@
+"""A student's own explanations of flagged episodes, shown to reviewers beside the episode and
+included in the evidence bundle; and the student's language on the session (``lang``).
+
+Revision ID: 0009
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0009"
+down_revision = "0008"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "explanations",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("session_id", sa.String(40), sa.ForeignKey("sessions.id"), nullable=False),
+        sa.Column("seq", sa.BigInteger, nullable=False),
+        sa.Column("text", sa.Text, nullable=False),
+        sa.Column("created_at", sa.Double, nullable=False),
+    )
+    op.create_index("ix_explanations_session", "explanations", ["session_id", "seq"])
+    with op.batch_alter_table("sessions") as batch:
+        batch.add_column(sa.Column("lang", sa.String(8)))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("sessions") as batch:
+        batch.drop_column("lang")
+    op.drop_index("ix_explanations_session", "explanations")
+    op.drop_table("explanations")
