@@ -45,8 +45,12 @@ PAGE = """<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href
 <script>
 document.getElementById("start").onclick = function () {
   window.clickAt = performance.timeOrigin + performance.now();
-  openproctor.init({serverOrigin: "SERVER", integrationName: "INTEGRATION", jwt: JWT})
+  // theme "none" and agree() at once: the student's reading of the notice is not the SDK's time
+  // (with the panel, examStarted follows the click on "I agree").
+  openproctor.init({serverOrigin: "SERVER", integrationName: "INTEGRATION", jwt: JWT,
+                    theme: "none"})
     .then(function (s) {
+      s.agree();
       var now = function () { return performance.timeOrigin + performance.now(); };
       s.examStarted.then(function () { window.startedAt = now(); });
       s.ready.then(function () { window.readyAt = now(); });

@@ -157,6 +157,8 @@ def demo_load(context, base: str) -> dict:
     with Transfer(context) as transfer:
         page.goto(base + "/demo")
         page.click("#start")
+        # The notice, as a student agrees to it (the core boots meanwhile: "ready" is its time).
+        page.locator("[data-openproctor-panel] button[data-action=agree]").click(timeout=60000)
         page.wait_for_selector('#status:has-text("Proctoring active")', timeout=60000)
         ready = page.evaluate("() => window.readyAt")
         state = page.evaluate("() => window.readyState")

@@ -39,8 +39,15 @@ def _counted(session: SessionRow) -> list[dict[str, Any]]:
     return sorted(lines, key=lambda line: -float(line.get("penalty", 0)))
 
 
+#: reason_code of a ``pause`` and a ``resume``: the student's declared break (docs/sdk.md).
+BREAK = "break"
+
+
 def reason(session: SessionRow, action: str) -> tuple[str, str]:
     """The reason code and the human-readable message of a control action."""
+    if action in ("pause", "resume"):
+        what = "took a declared break" if action == "pause" else "ended a declared break"
+        return BREAK, f"the student {what} (the exam's policy allows breaks)"
     counted = _counted(session)
     summary = "; ".join(str(line.get("explanation", line.get("flag"))) for line in counted)
     if action == "flag":
@@ -79,7 +86,7 @@ def control_body(
         "attempt_number": attempt.attempt_number or 1,
         "action": action,
         "incident_time": iso(incident_time),
-        "incident_severity": severity(session),
+        "incident_severity": 0.0 if action in ("pause", "resume") else severity(session),
         "reason_code": code,
         "reason_msg": message,
     }

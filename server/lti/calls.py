@@ -51,13 +51,18 @@ class LmsOutcomes:
         completed_later = (
             row.finished_at is not None and bool(fields.get("complete")) and not row.complete
         )
-        if not (became_flagged or finished or completed_later):
+        paused, resumed = _break_change(row, fields)
+        if not (became_flagged or finished or completed_later or paused or resumed):
             return
         attempt = self.store.lms.attempt(row.id, conn)
         if attempt is None:
             return
         now = time.time()
         settled = now if fields.get("complete") else now + acs.SETTLE_SECONDS
+        if attempt.acs_url:  # a declared break pauses the attempt, where the platform can
+            for action, happened in (("pause", paused), ("resume", resumed)):
+                if happened and action in attempt.acs_actions:
+                    self.store.lms.queue(conn, row.id, "acs", action, now)
         if became_flagged and "flag" in attempt.acs_actions and attempt.acs_url:
             self.store.lms.queue(conn, row.id, "acs", "flag", now)
         if finished and "terminate" in attempt.acs_actions and attempt.acs_url:
@@ -80,6 +85,22 @@ class LmsOutcomes:
         with self.store.engine.begin() as conn:
             if not self.store.lms.queued(conn, attempt.session_id, "ags", "lineitem"):
                 self.store.lms.queue(conn, attempt.session_id, "ags", "lineitem", time.time())
+
+
+def _break_change(row: SessionRow, fields: Mapping[str, Any]) -> tuple[bool, bool]:
+    """Whether this batch started a declared break, and whether it ended one (the running
+    totals' breaks before and after: core/scoring.py Tally)."""
+    if "tally_json" not in fields:
+        return False, False
+    before = row.tally.get("breaks", [])
+    after = json.loads(fields["tally_json"]).get("breaks", [])
+    if after == before:
+        return False, False
+    started = len(after) > len(before)
+    was_open = bool(before) and before[-1][1] is None
+    closed_now = was_open and after[len(before) - 1][1] is not None
+    ended = closed_now or any(b[1] is not None for b in after[len(before) :])
+    return started, ended
 
 
 def _gradebook(attempt: Attempt) -> bool:

@@ -37,7 +37,7 @@ OPENPROCTOR_CLAIM = "https://openproctor.org/lti/claim/session"
 
 AGS_CLAIM = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 #: The control actions this tool sends, when the platform lists them (lti/acs.py).
-ACS_ACTIONS = ("flag", "terminate")
+ACS_ACTIONS = ("flag", "terminate", "pause", "resume")
 PROCTORING_MESSAGES = ("LtiStartProctoring", "LtiEndAssessment")
 MESSAGE_TYPES = (
     "LtiResourceLinkRequest",

@@ -181,6 +181,41 @@ def test_a_flagged_session_is_flagged_on_the_platform_and_ended_with_its_severit
     assert [c["action"] for c in calls(store, student.session_id)] == ["flag", "terminate"]
 
 
+def test_a_declared_break_pauses_and_resumes_the_attempt(tool, platform, services, store, app):
+    """The student's "Take a break": the platform that offers pause and resume gets them, one
+    batch at a time or both in one batch, and none for a platform that does not."""
+    services.json_only = False
+    _, student = start(
+        tool, platform, proctoring("start_proctoring", **acs(services, "pause", "resume"))
+    )
+    opening = [student.opening(), *student.heartbeats(1)]
+    assert student.post(opening, origin=LMS_ORIGIN).status_code == 200
+    assert student.post([student.sign("break_start", {})], origin=LMS_ORIGIN).status_code == 200
+    deliver(app)
+    pause = services.calls("/acs")[-1].json()
+    assert pause["action"] == "pause" and pause["reason_code"] == "break"
+    assert pause["incident_severity"] == 0.0 and "took a declared break" in pause["reason_msg"]
+    away = student.sign("tab_switch", {"duration_ms": 30_000, "count": 1}, dt=31_000)
+    ended = student.sign("break_end", {"duration_ms": 32_000})
+    assert student.post([away, ended], origin=LMS_ORIGIN).status_code == 200
+    deliver(app)
+    assert services.calls("/acs")[-1].json()["action"] == "resume"
+    both = [student.sign("break_start", {}), student.sign("break_end", {"duration_ms": 1000})]
+    assert student.post(both + student.heartbeats(1), origin=LMS_ORIGIN).status_code == 200
+    deliver(app)
+    actions = [c["action"] for c in calls(store, student.session_id)]
+    assert actions == ["pause", "resume", "pause", "resume"]
+    assert student.post(student.heartbeats(1), origin=LMS_ORIGIN).status_code == 200
+    assert len(calls(store, student.session_id)) == 4  # a plain batch queues nothing
+
+
+def test_no_pause_for_a_platform_that_does_not_offer_it(tool, platform, services, store, app):
+    _, student = start(tool, platform, proctoring("start_proctoring", **acs(services, "terminate")))
+    events = [student.opening(), student.sign("break_start", {})]
+    assert student.post(events, origin=LMS_ORIGIN).status_code == 200
+    assert calls(store, student.session_id) == []
+
+
 def test_only_the_actions_the_platform_advertised_are_sent(tool, platform, services, store, app):
     _, student = start(tool, platform, proctoring("start_proctoring", **acs(services, "terminate")))
     take(student, flagged=True, end=False)
