@@ -144,6 +144,16 @@
       consent: mode === "off" ? "off" : stored && stored.consented ? "given" : mode === "required" ? "pending" : "notice", notice: grant.notice || null,
       waiting: unacked.length, storage: !!db, onBreak: !!(taken.length && taken[taken.length - 1][1] === null), breaksLeft: Math.max(0, allowance.count - taken.length), breakMinutes: allowance.max_minutes, finished: false, uploaded: false };
     this.policy = policy;
+    // The system check, as facts (the panel words them; an integrator with theme "none" reads
+    // state.checks): true fine, false a problem, null the browser cannot tell.
+    var counted = (policy.flags_enabled || []).filter(function (f) { return (mine.exempt_flags || []).indexOf(f) < 0; });
+    function checks() {
+      var found = { browser: true, worker: !!self.state.running, storage: !!db, server: navigator.onLine !== false };
+      if (counted.indexOf("multiple_displays") >= 0) found.display = typeof screen.isExtended === "boolean" ? !screen.isExtended : null;
+      if (counted.indexOf("fullscreen_exit") >= 0) found.fullscreen = !!document.fullscreenEnabled;
+      return found;
+    }
+    this.state.checks = checks();
     this.examStarted = started.promise; this.examFinished = finished.promise;
     this.logUploaded = uploaded.promise; this.videoUploaded = uploaded.promise; // alias: no video exists
     [started, finished, uploaded, ready].forEach(function (d) { d.promise.catch(function () {}); });
@@ -189,7 +199,7 @@
       worker.postMessage({ type: "signals", signals: queued.splice(0).map(function (q) { q.s.t = Math.max(0, q.at - origin); return q.s; }) });
     };
     function broken(error) {
-      emit({ error: error.message });
+      emit({ error: error.message, errorCode: error.code });
       [alive, ready, started, finished, uploaded].forEach(function (d) { d.reject(error); });
     }
     this.broken = broken;
@@ -266,11 +276,13 @@
         if (gated && grant.chain.next_seq) { gated = false; gate(); } // resumed: already started
         self.drain(); ready.resolve(self);
       } else if (m.type === "alive") { // the worker runs: the exam starts, the core boots on
-        alive.resolve(self); emit({ running: true });
+        alive.resolve(self); self.state.running = true; emit({ checks: checks() });
         var go = function () { agreed.promise.then(function () { emit({ started: true }); started.resolve(self); }, function (e) { started.reject(e); }); };
         Promise.resolve(options.hold).then(go, go); // Constructor's beforeExamList: after "Start"
       } else if (m.type === "events") {
         persist(m.events, m.chain);
+        var flagged = m.events.filter(function (e) { return counted.indexOf(e.type) >= 0; }).pop();
+        if (flagged) emit({ lastFlag: { type: flagged.type, t: flagged.t, data: flagged.data } }); // for an integrator's own warnings
         if (m.events.some(function (e) { return e.type === "session_end"; })) { ended = true; emit({ finished: true }); finished.resolve(self); }
         schedule(0);
       } else if (m.type === "state") {

@@ -57,6 +57,7 @@ export const STRINGS = {
   bad_displayUnknown: "This browser does not tell whether a second display is connected.",
   bad_fullscreen: "Full screen is not available on this page, and leaving it counts in this exam. Ask your instructor, or continue knowingly.",
   bad_server: "Your device is offline. Events are kept and sent later; you can continue.",
+  error: "Proctoring stopped working in this browser: {message}. Tell your instructor; reloading the page may help.",
 };
 let catalog = {};
 function t(key, values) {
@@ -125,13 +126,11 @@ function counted(session) {
 }
 
 export function systemCheck(session) {
-  const flags = counted(session), items = [["browser", true]];
-  items.push(["worker", !!session.state.running]);
-  items.push(["storage", !!session.state.storage]);
-  if (flags.has("multiple_displays")) items.push(["display", screen.isExtended === false ? true : screen.isExtended === true ? false : "unknown"]);
-  if (flags.has("fullscreen_exit")) items.push(["fullscreen", !!document.fullscreenEnabled]);
-  items.push(["server", navigator.onLine !== false]);
-  return items.map(([key, ok]) => ({ key, ok: ok === true, text: ok === true ? t("ok_" + key) : ok === "unknown" ? t("bad_displayUnknown") : t("bad_" + key) }));
+  const found = session.state.checks || {};
+  return Object.keys(found).map((key) => {
+    const ok = found[key];
+    return { key, ok: ok === true, text: ok === true ? t("ok_" + key) : ok === null ? t("bad_displayUnknown") : t("bad_" + key) };
+  });
 }
 
 // The panel in the student's language: its catalog first (when not English), then the parts.
@@ -181,7 +180,10 @@ function render(session, options) {
     setTimeout(() => { if (lastToast === at) toast.textContent = ""; }, 10000);
   }
 
+  const problem = el("div", { class: "card", role: "alert", hidden: true });
+  frame.querySelector(".dock").prepend(problem);
   function refresh(state) {
+    if (state.error && problem.hidden) { problem.hidden = false; problem.textContent = t("error", { message: state.error }); }
     const queued = state.waiting > 0 ? (navigator.onLine === false ? t("waiting", { n: state.waiting }) + ", " + t("offline") : t("waiting", { n: state.waiting })) : t("allSent");
     status.textContent = t("active") + " · " + queued;
     breakButton.hidden = !(state.breaksLeft > 0 && state.started && !state.onBreak && !state.finished);

@@ -122,6 +122,9 @@ def test_theme_none_renders_nothing_and_the_integrator_agrees(page, lms, live_se
     assert page.evaluate("() => s.state.notice.sections.length") >= 3
     page.evaluate("() => s.agree()")
     page.wait_for_function("() => started === true")
+    checks = page.evaluate("() => s.state.checks")
+    assert checks["browser"] is True and checks["worker"] is True and checks["storage"] is True
+    assert "display" in checks and "fullscreen" in checks  # both count under the default policy
 
 
 def test_warning_announced_and_blocked_copy_recorded(page, lms, live_server):
@@ -139,7 +142,8 @@ def test_warning_announced_and_blocked_copy_recorded(page, lms, live_server):
     assert page.evaluate("() => copied") is True  # cancelled: nothing reached the clipboard
     status = page.locator(f"{PANEL} [role=status][aria-live=polite]").first
     assert "Copying is turned off" in status.inner_text()
-    page.wait_for_function("() => s.state.acknowledged > 1")
+    # for an integrator's own warnings: the last counted flag the core signed
+    page.wait_for_function("() => s.state.lastFlag && s.state.lastFlag.type === 'copy_paste'")
     finish(page)
     sid = row_id(page)
     assert "copy_paste" in [e["type"] for e in live_server.events(sid)]
@@ -237,3 +241,26 @@ def test_init_lang_comes_before_the_browsers_list(page, lms, live_server):
     button(page, "agree").wait_for()
     assert button(page, "agree").inner_text() == "Accetto, inizia l'esame"
     assert page.evaluate("() => s.state.notice.lang") == "it"
+
+
+def test_a_proctoring_failure_is_told_to_the_student(page, context, lms, live_server):
+    """The worker cannot load: the panel says so in the student's language (here German),
+    in an alert, instead of leaving them unaware."""
+    exam(live_server, "broken-1", consent="off")
+    context.route(f"{live_server.base}/sdk/v1/worker-*", lambda r: r.fulfill(status=404))
+    jwt = mint_start_token(
+        SECRET,
+        user_id="student-b",
+        exam_id="broken-1",
+        session_id="p-broken-1",
+        claims={"language": "de"},
+    )
+    page.goto(lms("/panel", lms_page(live_server.base)))
+    page.evaluate(
+        """([server, jwt]) => { openproctor.init({serverOrigin: server, integrationName: "lms",
+             jwt}).catch(() => {}); }""",
+        [live_server.base, jwt],
+    )
+    alert = page.locator(f"{PANEL} [role=alert]")
+    alert.wait_for()
+    assert alert.inner_text().startswith("Die Aufsicht funktioniert in diesem Browser nicht mehr")
