@@ -299,6 +299,33 @@ class Sessions:
             rows = conn.execute(query.order_by(s.c.started_at)).mappings()
             return [ReportRow.from_row(r) for r in rows]
 
+    def for_fairness(
+        self, institution_id: str, context_id: str | None = None, exam_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The scored sessions the fairness audit covers, each with its ``session_start``
+        event's data (None once the log was purged): one query."""
+        s, e = schema.sessions, schema.events
+        opening = sa.and_(e.c.session_id == s.c.id, e.c.seq == 0, e.c.type == "session_start")
+        query = (
+            sa.select(
+                s.c.id,
+                s.c.exam_id,
+                s.c.score,
+                s.c.flagged,
+                s.c.policy_json,
+                s.c.tally_json,
+                e.c.data.label("start_data"),
+            )
+            .select_from(s.outerjoin(e, opening))
+            .where(s.c.institution_id == institution_id, s.c.score.is_not(None))
+        )
+        if context_id is not None:
+            query = query.where(s.c.context_id == context_id)
+        if exam_id:
+            query = query.where(s.c.exam_id == exam_id)
+        with self.db.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query.order_by(s.c.started_at)).mappings()]
+
     @contextmanager
     def locked(self, session_id: str, group: WriteGroup | None = None) -> Iterator[SessionTx]:
         """A transaction holding the session's write lock; commits if the block succeeds.

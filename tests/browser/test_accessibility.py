@@ -149,6 +149,7 @@ DASHBOARD = [
     "/dashboard/policies/new",
     "/dashboard/reports",
     "/dashboard/reports?exam=CS101-final",
+    "/dashboard/fairness",
     "/dashboard/settings",
     "/dashboard/lti",
     "/dashboard/webhooks",

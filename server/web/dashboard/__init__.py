@@ -11,7 +11,7 @@ from __future__ import annotations
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, request_response
 
-from . import admin, policies, queue, reports
+from . import admin, fairness, policies, queue, reports
 from .guard import RequireReviewer
 
 PREFIX = "/dashboard"
@@ -61,6 +61,8 @@ routes = [
                 name="access_code",
             ),
             Route("/reports", reports.report_page, methods=["GET"], name="reports"),
+            Route("/fairness", fairness.fairness_page, methods=["GET"], name="fairness"),
+            Route("/fairness.csv", fairness.fairness_csv, methods=["GET"], name="fairness_csv"),
             Route("/reports.csv", reports.report_csv, methods=["GET"], name="reports_csv"),
             Route(
                 "/reports/apply-threshold",

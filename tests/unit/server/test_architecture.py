@@ -40,6 +40,7 @@ LAYERS: dict[str, set[str]] = {
         "constructor",
         "notice",
         "explanations",
+        "fairness",
     },
     "lti": {"lti", "lti.keys", "lti.launch", "lti.registration"},
     "services": {"services"},

@@ -461,6 +461,10 @@ drives("GET", "/dashboard/reports")(
 drives("GET", "/dashboard/reports.csv")(
     _dashboard_page(lambda w, v: f"/dashboard/reports.csv?exam={v}")
 )
+drives("GET", "/dashboard/fairness")(_dashboard_page(lambda w, v: f"/dashboard/fairness?exam={v}"))
+drives("GET", "/dashboard/fairness.csv")(
+    _dashboard_page(lambda w, v: f"/dashboard/fairness.csv?exam={v}")
+)
 
 
 def _dashboard_form(path_of: Callable[[World, str], str], fields: dict[str, Any]) -> Driver:
