@@ -30,7 +30,7 @@ from openproctor.server.storage import Storage
 from openproctor.server.storage.rows import SessionRow
 
 from ..support import free_port, stop, wait_healthy
-from .engines import CHROMIUM, QUIET
+from .engines import CHROMIUM, FIREFOX, QUIET
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = ROOT / "build" / "sdk"
@@ -220,6 +220,16 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, exam_host: str) -> Ite
     finally:
         stop(process)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def firefox_browser(playwright) -> Iterator[Any]:
+    """Stock Firefox ESR through WebDriver BiDi (pytest-playwright's Playwright instance)."""
+    browser = playwright.firefox.launch(
+        channel="moz-firefox", headless=True, executable_path=FIREFOX
+    )
+    yield browser
+    browser.close()
 
 
 @pytest.fixture(scope="session")

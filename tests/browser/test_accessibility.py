@@ -16,7 +16,6 @@ from openproctor.core import parse_policy
 from openproctor.server.security.tokens import mint_start_token
 from openproctor.wasm.minify import axe_core
 
-from . import engines
 from .conftest import SECRET
 from .test_dashboard import add_account, sign_in
 
@@ -37,19 +36,10 @@ def axe_source() -> str:
     return axe_core(ROOT / "build" / "cache").read_text()
 
 
-@pytest.fixture(scope="module")
-def firefox(playwright) -> Iterator[Any]:
-    browser = playwright.firefox.launch(
-        channel="moz-firefox", headless=True, executable_path=engines.FIREFOX
-    )
-    yield browser
-    browser.close()
-
-
 @pytest.fixture(params=["chromium", "firefox"])
 def a11y_page(request, browser, axe_source) -> Iterator[Any]:
     """A page in a fresh context, with axe-core loaded into every document it opens."""
-    chosen = browser if request.param == "chromium" else request.getfixturevalue("firefox")
+    chosen = browser if request.param == "chromium" else request.getfixturevalue("firefox_browser")
     context = chosen.new_context()
     context.add_init_script(axe_source)
     page = context.new_page()

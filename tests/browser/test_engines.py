@@ -54,16 +54,6 @@ def xvfb() -> Iterator[str]:
     process.wait(10)
 
 
-@pytest.fixture(scope="session")
-def firefox_browser(playwright) -> Iterator[Any]:
-    """Stock Firefox ESR through WebDriver BiDi (pytest-playwright's Playwright instance)."""
-    browser = playwright.firefox.launch(
-        channel="moz-firefox", headless=True, executable_path=engines.FIREFOX
-    )
-    yield browser
-    browser.close()
-
-
 @pytest.fixture(params=ENGINES)
 def engine(request: pytest.FixtureRequest) -> Iterator[Any]:
     name = request.param

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from ...access import may_read_exam
 from ...fairness import DIMENSIONS, Fairness, build_fairness, csv_text, rows_of
 from .guard import View, dashboard
+from .reports import csv_download, readable_exams
 
 
 async def _fairness(view: View, exam_id: str) -> Fairness:
@@ -25,13 +25,10 @@ async def _fairness(view: View, exam_id: str) -> Fairness:
 async def fairness_page(view: View) -> Response:
     exam_id = view.request.query_params.get("exam", "").strip()[:128]
     fairness = await _fairness(view, exam_id)
-    exams = await view.run(view.state.store.policies.overview, view.reviewer.institution_id)
-    contexts = await view.run(view.state.store.policies.exam_contexts, view.reviewer.institution_id)
-    readable = [e.exam_id for e in exams if may_read_exam(view.reviewer, contexts.get(e.exam_id))]
     return await view.render(
         "dashboard/fairness.html",
         exam_id=exam_id,
-        exams=readable,
+        exams=await readable_exams(view),
         fairness=fairness,
         dimensions=[(key, label, fairness.of(key)) for key, label in DIMENSIONS],
     )
@@ -41,14 +38,5 @@ async def fairness_page(view: View) -> Response:
 async def fairness_csv(view: View) -> Response:
     exam_id = view.request.query_params.get("exam", "").strip()[:128]
     fairness = await _fairness(view, exam_id)
-    name = f"openproctor-fairness-{exam_id or view.reviewer.institution_id}.csv"
-    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name)
-    return Response(
-        csv_text(fairness),
-        media_type="text/csv; charset=utf-8",
-        headers={
-            "content-disposition": f'attachment; filename="{safe}"',
-            "cache-control": "no-store",
-            "x-content-type-options": "nosniff",
-        },
-    )
+    name = f"openproctor-fairness-{exam_id or view.reviewer.institution_id}"
+    return csv_download(csv_text(fairness), name)

@@ -67,14 +67,11 @@ async def report_page(view: View) -> Response:
     exam_id = view.request.query_params.get("exam", "").strip()
     report = await _report(view, exam_id)
     current = report.calibration.current
-    exams = await view.run(view.state.store.policies.overview, view.reviewer.institution_id)
-    contexts = await view.run(view.state.store.policies.exam_contexts, view.reviewer.institution_id)
-    exams = [e for e in exams if may_read_exam(view.reviewer, contexts.get(e.exam_id))]
     calibration = report.calibration
     return await view.render(
         "dashboard/report.html",
         exam_id=exam_id,
-        exams=[e.exam_id for e in exams],
+        exams=await readable_exams(view),
         report=report,
         histogram=charts.histogram(report.histogram, report.edges, current)
         if report.scored
@@ -97,10 +94,14 @@ async def report_csv(view: View) -> Response:
     buffer = io.StringIO()
     rows = csv_rows(report.rows, integrity_label, attempts, identities=visibility == "always")
     csv.writer(buffer).writerows(rows)
-    name = f"openproctor-{exam_id or view.reviewer.institution_id}.csv"
-    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name)
+    return csv_download(buffer.getvalue(), f"openproctor-{exam_id or view.reviewer.institution_id}")
+
+
+def csv_download(text: str, name: str) -> Response:
+    """A CSV attachment named ``name``.csv (only safe characters kept), never cached."""
+    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name + ".csv")
     return Response(
-        buffer.getvalue(),
+        text,
         media_type="text/csv; charset=utf-8",
         headers={
             "content-disposition": f'attachment; filename="{safe}"',
@@ -108,6 +109,13 @@ async def report_csv(view: View) -> Response:
             "x-content-type-options": "nosniff",
         },
     )
+
+
+async def readable_exams(view: View) -> list[str]:
+    """The exams of the institution this reviewer may read (an instructor: their course's)."""
+    exams = await view.run(view.state.store.policies.overview, view.reviewer.institution_id)
+    contexts = await view.run(view.state.store.policies.exam_contexts, view.reviewer.institution_id)
+    return [e.exam_id for e in exams if may_read_exam(view.reviewer, contexts.get(e.exam_id))]
 
 
 @dashboard(post=True)
