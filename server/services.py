@@ -28,6 +28,7 @@ from .security.outbound import OutboundGuard
 from .sessions import SessionService
 from .settings import Settings
 from .storage import Storage
+from .storage.audit import use_key
 from .storage.rows import Registration
 from .webhooks import WebhookSender, WebhookStore
 from .writer import GroupWriter
@@ -68,6 +69,7 @@ class Services:
     def build(cls, settings: Settings, store: Storage | None = None) -> Services:
         store = store or Storage(settings.database_url)
         keyring = Keyring(tuple(load_master_keys(settings.secret_keys, settings.secret_file)))
+        use_key(store.engine, keyring.audit_keys()[0])  # the audit log's chain
         webhooks = WebhookStore(store, keyring)
         outbound = OutboundGuard(allow_private=settings.outbound_allow_private)
         lti_keys = ToolKeys(store.lti, keyring)

@@ -87,6 +87,10 @@ class Keyring:
             for m in self.masters
         ]
 
+    def audit_keys(self) -> list[bytes]:
+        """The audit log's MAC keys, newest first (new entries are signed with the first)."""
+        return [_subkey(m.reveal(), "audit-log") for m in self.masters]
+
     def _fernet(self) -> MultiFernet:
         return MultiFernet(
             [

@@ -206,6 +206,9 @@ audit_log = sa.Table(
     sa.Column("action", sa.String(64), nullable=False),
     sa.Column("target", sa.String(255), nullable=False),
     sa.Column("detail", sa.Text, nullable=False),
+    #: The chain (storage/audit.py, migration 0009): the MAC of the entry before, and this one's.
+    sa.Column("prev", sa.String(64)),
+    sa.Column("mac", sa.String(64)),
     sa.Index("ix_audit_institution", "institution_id", "at"),
 )
 

@@ -140,6 +140,7 @@ DASHBOARD = [
     "/dashboard/reports",
     "/dashboard/reports?exam=CS101-final",
     "/dashboard/fairness",
+    "/dashboard/audit",
     "/dashboard/settings",
     "/dashboard/lti",
     "/dashboard/webhooks",

@@ -55,6 +55,7 @@ async def add_webhook(view: View) -> Response:
         )
     except OpenproctorError as exc:
         return await _webhooks_page(view, status=400, error=exc.message, values=values)
+    await view.audit("webhook.added", f"webhook:{webhook.id}", {"url": webhook.url, **values})
     # The secret is shown this once; it is stored encrypted and never displayed again.
     return await _webhooks_page(view, status=201, created=(webhook.url, secret))
 
@@ -66,6 +67,7 @@ async def remove_webhook(view: View) -> Response:
         await view.run(view.state.webhooks.remove, view.reviewer.institution_id, webhook_id)
     except OpenproctorError:
         return await view.render("dashboard/not_found.html", status=404, what="webhook")
+    await view.audit("webhook.removed", f"webhook:{webhook_id}")
     return view.redirect("dashboard:webhooks")
 
 
@@ -153,6 +155,11 @@ async def add_platform(view: View) -> Response:
     except OpenproctorError as exc:
         field = str(exc.extra.get("field", "issuer"))
         return await _lti_page(view, status_of(exc), {field: exc.message}, values)
+    await view.audit(
+        "platform.added",
+        f"platform:{settings.get('issuer', '')}",
+        {k: v for k, v in settings.items() if k in ("issuer", "client_id", "auth_url", "jwks_url")},
+    )
     return view.redirect("dashboard:platforms", "?added=1")
 
 
@@ -169,6 +176,8 @@ async def remove_platform(view: View) -> Response:
     if integration is None or integration.institution_id != view.reviewer.institution_id:
         return await view.render("dashboard/not_found.html", status=404, what="LMS platform")
     await view.run(lti.remove_registration_by_id, registration_id)
+    issuer = found.issuer if found is not None else ""
+    await view.audit("platform.removed", f"platform:{issuer}", {"registration": registration_id})
     return view.redirect("dashboard:platforms")
 
 

@@ -39,4 +39,7 @@ async def fairness_csv(view: View) -> Response:
     exam_id = view.request.query_params.get("exam", "").strip()[:128]
     fairness = await _fairness(view, exam_id)
     name = f"openproctor-fairness-{exam_id or view.reviewer.institution_id}"
+    await view.audit(
+        "fairness.exported", f"exam:{exam_id or '*'}", {"groups": len(fairness.groups)}
+    )
     return csv_download(csv_text(fairness), name)

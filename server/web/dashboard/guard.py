@@ -88,6 +88,17 @@ class View:
         """Run blocking work (the database) off the event loop."""
         return await run_in_threadpool(fn, *args, **kwargs)
 
+    async def audit(self, action: str, target: str, detail: dict[str, Any] | None = None) -> None:
+        """Append what this reviewer just did to the institution's audit log."""
+        await self.run(
+            self.state.store.audit.record,
+            self.reviewer.institution_id,
+            self.who,
+            action,
+            target,
+            detail,
+        )
+
 
 def url_path(request: Request, name: str, **params: Any) -> str:
     return str(request.app.url_path_for(name, **params))

@@ -98,6 +98,14 @@ async def login(request: Request) -> Response:
         username=row["username"],
     )
     response.delete_cookie(LOGIN_COOKIE, path="/dashboard/", secure=True, httponly=True)
+    await run_in_threadpool(
+        state.store.audit.record,
+        reviewer.institution_id,
+        f"{reviewer.name} ({reviewer.role})",
+        "reviewer.signed_in",
+        f"reviewer:{reviewer.name}",
+        {"from": client},
+    )
     return response
 
 
@@ -105,6 +113,7 @@ async def login(request: Request) -> Response:
 async def logout(view: View) -> Response:
     response = view.redirect("dashboard:login")
     await view.run(sign_out, response, view.state.reviewers, view.reviewer)
+    await view.audit("reviewer.signed_out", f"reviewer:{view.reviewer.name}")
     return response
 
 
@@ -114,6 +123,8 @@ async def decide(view: View) -> Response:
     row = await visible_session(view)
     if row is None:
         return await view.render("dashboard/not_found.html", status=404)
+    before = await view.run(view.state.reviewers.decisions, row.id)
+    previous = before[0]["outcome"] if before else None
     try:
         await view.run(
             view.state.reviewers.decide,
@@ -124,6 +135,11 @@ async def decide(view: View) -> Response:
         )
     except OpenproctorError as exc:
         return await _session_response(view, row, error=exc.message)
+    await view.audit(
+        "review.decided",
+        f"session:{row.id}",
+        {"outcome": view.field("outcome"), "previous_outcome": previous},
+    )
     return view.redirect("dashboard:session", "#decisions", session_id=row.id)
 
 

@@ -94,6 +94,7 @@ async def report_csv(view: View) -> Response:
     buffer = io.StringIO()
     rows = csv_rows(report.rows, integrity_label, attempts, identities=visibility == "always")
     csv.writer(buffer).writerows(rows)
+    await view.audit("report.exported", f"exam:{exam_id or '*'}", {"rows": len(report.rows)})
     return csv_download(buffer.getvalue(), f"openproctor-{exam_id or view.reviewer.institution_id}")
 
 

@@ -461,6 +461,10 @@ drives("GET", "/dashboard/reports")(
 drives("GET", "/dashboard/reports.csv")(
     _dashboard_page(lambda w, v: f"/dashboard/reports.csv?exam={v}")
 )
+drives("GET", "/dashboard/audit")(
+    _dashboard_page(lambda w, v: f"/dashboard/audit?action={v}&before={v}")
+)
+drives("GET", "/dashboard/audit.csv")(_dashboard_page(lambda w, v: f"/dashboard/audit.csv?x={v}"))
 drives("GET", "/dashboard/fairness")(_dashboard_page(lambda w, v: f"/dashboard/fairness?exam={v}"))
 drives("GET", "/dashboard/fairness.csv")(
     _dashboard_page(lambda w, v: f"/dashboard/fairness.csv?exam={v}")

@@ -1,5 +1,6 @@
 """A student's own explanations of flagged episodes, shown to reviewers beside the episode and
-included in the evidence bundle; and the student's language on the session (``lang``).
+included in the evidence bundle; the student's language on the session (``lang``); and the
+audit log's hash chain (``prev``, ``mac``: storage/audit.py; older entries stay unchained).
 
 Revision ID: 0009
 """
@@ -27,9 +28,15 @@ def upgrade() -> None:
     op.create_index("ix_explanations_session", "explanations", ["session_id", "seq"])
     with op.batch_alter_table("sessions") as batch:
         batch.add_column(sa.Column("lang", sa.String(8)))
+    with op.batch_alter_table("audit_log") as batch:
+        batch.add_column(sa.Column("prev", sa.String(64)))
+        batch.add_column(sa.Column("mac", sa.String(64)))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("audit_log") as batch:
+        batch.drop_column("mac")
+        batch.drop_column("prev")
     with op.batch_alter_table("sessions") as batch:
         batch.drop_column("lang")
     op.drop_index("ix_explanations_session", "explanations")
