@@ -20,6 +20,7 @@ from .lti.calls import LmsCallSender, LmsOutcomes
 from .lti.dynamic_registration import DynamicRegistration
 from .lti.keys import PlatformKeys, ToolKeys
 from .lti.launch import Launch, verify_id_token
+from .people import PersonalData
 from .policies import PolicyStore
 from .ratelimit import RateLimiter
 from .reviewers import ReviewerStore
@@ -64,6 +65,8 @@ class Services:
     bundle: Bundle
     #: Students' explanations of flagged episodes (their record page).
     explanations: ExplanationService
+    #: A person's data on request (GDPR access and erasure).
+    people: PersonalData
 
     @classmethod
     def build(cls, settings: Settings, store: Storage | None = None) -> Services:
@@ -120,6 +123,7 @@ class Services:
             identities=Identities(store),
             bundle=Bundle(settings.bundle_dir),
             explanations=ExplanationService(store),
+            people=PersonalData(store),
         )
 
     def lti_verify(self, token: str, registration: Registration, nonce: str) -> Launch:

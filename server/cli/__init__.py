@@ -10,9 +10,31 @@ from pathlib import Path
 
 from ..errors import OpenproctorError
 from ..settings import DEFAULT_DATABASE
-from . import audit, check_page, integrations, lti, maintenance, reviewers, serve, verify, webhooks
+from . import (
+    audit,
+    check_page,
+    integrations,
+    lti,
+    maintenance,
+    people,
+    reviewers,
+    serve,
+    verify,
+    webhooks,
+)
 
-GROUPS = (serve, maintenance, integrations, reviewers, webhooks, lti, verify, audit, check_page)
+GROUPS = (
+    serve,
+    maintenance,
+    integrations,
+    reviewers,
+    webhooks,
+    lti,
+    verify,
+    audit,
+    people,
+    check_page,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,6 +19,7 @@ from .explanations import Explanations
 from .integrations import Integrations
 from .lms import LmsRecords
 from .lti import LtiStore
+from .people import People
 from .policies import Policies
 from .reviewers import Reveals, Reviewers
 from .sessions import Sessions
@@ -40,6 +41,7 @@ class Storage:
         self.webhooks = Webhooks(self.db)
         self.audit = AuditLog(self.db.engine)
         self.explanations = Explanations(self.db)
+        self.people = People(self.db)
 
     def __repr__(self) -> str:
         return f"Storage({self.db.engine.url.render_as_string(hide_password=True)!r})"

@@ -3,6 +3,7 @@ read and check the request, then hand the work to the services, off the event lo
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -190,6 +191,30 @@ async def get_session(request: Request) -> JSONResponse:
     return JSONResponse(public_status(row, state.keyring.record_path(row.id)))
 
 
+async def _integration_for(request: Request, state: Services) -> Integration:
+    integration = await run_in_threadpool(check_integration_credential, state, bearer(request))
+    check_origin(request, integration.allowed_origins, state.settings.public_origin)
+    return integration
+
+
+async def person_data(request: Request) -> JSONResponse:
+    """GET: everything stored about one LMS user of the integration's institution (GDPR
+    access); DELETE: erase it (storage/people.py says what is erased and what kept)."""
+    state = services(request)
+    integration = await _integration_for(request, state)
+    user_id = request.path_params["user_id"]
+    actor = f"integration:{integration.name}"
+    if request.method == "DELETE":
+        erased = await run_in_threadpool(
+            state.people.erase, integration.institution_id, user_id, actor
+        )
+        return JSONResponse({"erased": erased})
+    found = await run_in_threadpool(state.people.export, integration.institution_id, user_id, actor)
+    return JSONResponse(
+        json.loads(json.dumps(found, default=str)), headers={"cache-control": "no-store"}
+    )
+
+
 async def finish_session(request: Request) -> JSONResponse:
     state = services(request)
     token = bearer(request)
@@ -257,6 +282,7 @@ def public_status(row: SessionRow, record_url: str) -> dict[str, Any]:
 routes = [
     Route("/api/v1/sessions", start_session, methods=["POST"]),
     Route("/api/v1/sessions/{session_id}", get_session, methods=["GET"]),
+    Route("/api/v1/users/{user_id}", person_data, methods=["GET", "DELETE"]),
     Route("/api/v1/sessions/{session_id}/events", post_events, methods=["POST"]),
     Route("/api/v1/sessions/{session_id}/finish", finish_session, methods=["POST"]),
     Route("/api/v1/sessions/{session_id}/resume", resume_session, methods=["POST"]),

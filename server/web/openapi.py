@@ -41,6 +41,14 @@ SESSION_ID = {
     "schema": {"type": "string", "maxLength": 230},
 }
 
+USER_ID = {
+    "name": "user_id",
+    "in": "path",
+    "required": True,
+    "description": "the LMS user id (the start token's userId, the LTI sub)",
+    "schema": {"type": "string", "maxLength": 255},
+}
+
 COMMON_ERRORS = {
     "400": _error("Malformed body or field (`code` says which)"),
     "401": _error("Missing, invalid or expired token"),
@@ -310,6 +318,33 @@ DOCUMENT: dict[str, Any] = {
                     **COMMON_ERRORS,
                 },
             }
+        },
+        "/api/v1/users/{user_id}": {
+            "get": {
+                "summary": "A person's data (GDPR access): everything stored about one LMS user "
+                "of the integration's institution",
+                "parameters": [USER_ID],
+                "security": BEARER_INTEGRATION,
+                "responses": {
+                    "200": _json(
+                        {"type": "object", "required": ["user_id", "sessions", "audit_entries"]},
+                        "Sessions with their events, decisions, explanations; audit entries",
+                    ),
+                    **COMMON_ERRORS,
+                },
+            },
+            "delete": {
+                "summary": "Erase a person's data (GDPR erasure): event logs and personal fields "
+                "deleted, anonymous summaries and the audit log kept",
+                "parameters": [USER_ID],
+                "security": BEARER_INTEGRATION,
+                "responses": {
+                    "200": _json(
+                        {"type": "object", "required": ["erased"]}, "What was erased, by kind"
+                    ),
+                    **COMMON_ERRORS,
+                },
+            },
         },
         "/api/v1/sessions/{session_id}/events": {
             "post": {

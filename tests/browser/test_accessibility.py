@@ -141,6 +141,8 @@ DASHBOARD = [
     "/dashboard/reports?exam=CS101-final",
     "/dashboard/fairness",
     "/dashboard/audit",
+    "/dashboard/people",
+    "/dashboard/people?user=student-dash-a11y",
     "/dashboard/settings",
     "/dashboard/lti",
     "/dashboard/webhooks",

@@ -41,6 +41,7 @@ LAYERS: dict[str, set[str]] = {
         "notice",
         "explanations",
         "fairness",
+        "people",
     },
     "lti": {"lti", "lti.keys", "lti.launch", "lti.registration"},
     "services": {"services"},

@@ -206,6 +206,22 @@ def _status(w: World, v: Any) -> Iterator[Any]:
     yield w.client.get(f"/api/v1/sessions/{w.student.session_id}", headers={"authorization": bad})
 
 
+@drives("GET", "/api/v1/users/{user_id}")
+def _person(w: World, v: Any) -> Iterator[Any]:
+    auth = {"authorization": f"Bearer {w.credential()}"}
+    yield w.client.get(f"/api/v1/users/{_raw(str(v)) or 'x'}", headers=auth)
+    token = w.credential(iss=v)
+    yield w.client.get("/api/v1/users/student-1", headers={"authorization": f"Bearer {token}"})
+
+
+@drives("DELETE", "/api/v1/users/{user_id}")
+def _erase_person(w: World, v: Any) -> Iterator[Any]:
+    auth = {"authorization": f"Bearer {w.credential()}"}
+    yield w.client.delete(f"/api/v1/users/fuzz-{_raw(str(v)) or 'x'}", headers=auth)
+    bad = ("Bearer " + str(v)).encode("utf-8", "surrogatepass")
+    yield w.client.delete("/api/v1/users/student-1", headers={"authorization": bad})
+
+
 @drives("POST", "/api/v1/sessions/{session_id}/events")
 def _events(w: World, v: Any) -> Iterator[Any]:
     path = f"/api/v1/sessions/{w.student.session_id}/events"
@@ -465,6 +481,10 @@ drives("GET", "/dashboard/audit")(
     _dashboard_page(lambda w, v: f"/dashboard/audit?action={v}&before={v}")
 )
 drives("GET", "/dashboard/audit.csv")(_dashboard_page(lambda w, v: f"/dashboard/audit.csv?x={v}"))
+drives("GET", "/dashboard/people")(_dashboard_page(lambda w, v: f"/dashboard/people?user={v}"))
+drives("GET", "/dashboard/people/export")(
+    _dashboard_page(lambda w, v: f"/dashboard/people/export?user={v}")
+)
 drives("GET", "/dashboard/fairness")(_dashboard_page(lambda w, v: f"/dashboard/fairness?exam={v}"))
 drives("GET", "/dashboard/fairness.csv")(
     _dashboard_page(lambda w, v: f"/dashboard/fairness.csv?exam={v}")
@@ -531,6 +551,9 @@ drives("POST", "/dashboard/policies/{exam_id}/access-code")(
     _dashboard_form(
         lambda w, v: f"/dashboard/policies/{v or 'CS101-final'}/access-code", {"access_code": "c"}
     )
+)
+drives("POST", "/dashboard/people/erase")(
+    _dashboard_form(lambda w, v: "/dashboard/people/erase", {"user": "fuzz-nobody"})
 )
 drives("POST", "/dashboard/reports/apply-threshold")(
     _dashboard_form(lambda w, v: "/dashboard/reports/apply-threshold", {"exam": "CS101-final"})

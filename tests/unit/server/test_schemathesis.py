@@ -35,7 +35,7 @@ def test_every_operation_conforms(tmp_path: Path):
     )
     schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 6
+    assert len(operations) == 8
 
     for operation in operations:
 
