@@ -24,6 +24,9 @@ OUTCOMES = {
     "violation_confirmed": "violation confirmed",
     "needs_discussion": "needs discussion",
 }
+#: A reviewer's verdict on one flagged episode.
+VERDICTS = {"confirmed": "confirmed", "dismissed": "dismissed"}
+MAX_NOTE = 1000
 MIN_PASSWORD = 12
 #: Called with the decision's transaction and the session id.
 DecisionHook = Callable[[Connection, str], None]
@@ -169,3 +172,56 @@ class ReviewerStore:
     def decisions(self, session_id: str) -> list[dict[str, Any]]:
         """Every decision on the session, newest first (the first is the current one)."""
         return self.records.decisions(session_id)
+
+    def judge(
+        self,
+        session_id: str,
+        seq: Any,
+        verdict: str,
+        note: str,
+        reviewer: str,
+        flagged: set[int],
+    ) -> str | None:
+        """Record a verdict on the flagged episode ``seq`` (one of ``flagged``). Once every
+        episode has one, the session's outcome follows: violation confirmed when any episode
+        was confirmed, else cleared (recorded as a decision unless it is already the current
+        one; a reviewer may still decide otherwise afterwards). Returns that outcome, if any."""
+        if verdict not in VERDICTS:
+            raise Invalid("invalid_verdict", "choose confirmed or dismissed", field="verdict")
+        try:
+            number = int(seq)
+        except (TypeError, ValueError):
+            raise Invalid("invalid_seq", "seq must be a flagged event", field="seq") from None
+        if number not in flagged:
+            raise Invalid(
+                "unknown_episode", f"event {number} is not a flagged episode", field="seq"
+            )
+        if len(note) > MAX_NOTE:
+            raise Invalid("note_too_long", f"the note must be at most {MAX_NOTE} characters")
+        validation.check(note, "note", multiline=True)
+        self.records.add_verdict(session_id, number, verdict, note.strip(), reviewer)
+        current = current_verdicts(self.records.verdicts(session_id))
+        if not flagged or not flagged <= set(current):
+            return None
+        confirmed = sum(1 for s in flagged if current[s]["verdict"] == "confirmed")
+        outcome = "violation_confirmed" if confirmed else "cleared"
+        decided = self.records.decisions(session_id)
+        if decided and decided[0]["outcome"] == outcome:
+            return outcome
+        comment = (
+            f"from the incident verdicts: {confirmed} confirmed, "
+            f"{len(flagged) - confirmed} dismissed"
+        )
+        self.decide(session_id, outcome, comment, reviewer)
+        return outcome
+
+    def verdicts(self, session_id: str) -> list[dict[str, Any]]:
+        return self.records.verdicts(session_id)
+
+
+def current_verdicts(verdicts: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """The newest verdict of each episode (``verdicts`` newest first)."""
+    found: dict[int, dict[str, Any]] = {}
+    for verdict in verdicts:
+        found.setdefault(int(verdict["seq"]), verdict)
+    return found

@@ -3,11 +3,11 @@ of one institution, read in one transaction, and erased in one.
 
 Erased: the event logs, the student's explanations, their names and ids on the session rows
 (``user_id``, ``user_json``, the LMS's ``external_id``, the start token's claims), the LTI
-subject, what the webhook, LMS and callback payloads carried, reviewers' comments and reveal
-reasons (they may name the student). Kept, anonymous: each session's row as a summary (exam,
-policy version, status, score, flagged, the breakdown in words, times) and each decision's
-outcome, so an institution's reports still add up. The audit log is kept whole (it is
-hash-chained; its entries name the pseudonymous session id, not the person) and the erasure
+subject, what the webhook, LMS and callback payloads carried, reviewers' comments, reveal
+reasons and incident notes (they may name the student). Kept, anonymous: each session's row as
+a summary (exam, policy version, status, score, flagged, the breakdown in words, times) and each
+decision's outcome, so an institution's reports still add up. The audit log is kept whole (it
+is hash-chained; its entries name the pseudonymous session id, not the person) and the erasure
 itself is appended to it.
 """
 
@@ -74,7 +74,9 @@ class People:
                     value = entry.pop(column)
                     entry[column.removesuffix("_json")] = json.loads(value) if value else None
                 entry["warnings"] = json.loads(entry.pop("warnings_json") or "[]")
-                entry.update(events=[], decisions=[], explanations=[], reveals=[], lti=None)
+                entry.update(
+                    events=[], decisions=[], explanations=[], reveals=[], verdicts=[], lti=None
+                )
                 by_session[row["id"]] = entry
             for event in events:
                 by_session[event["session_id"]]["events"].append(
@@ -85,6 +87,7 @@ class People:
                 (schema.decisions, "decisions", schema.decisions.c.id),
                 (schema.explanations, "explanations", schema.explanations.c.id),
                 (schema.identity_reveals, "reveals", schema.identity_reveals.c.id),
+                (schema.incident_verdicts, "verdicts", schema.incident_verdicts.c.id),
             ):
                 for row in _rows(conn, table, ids, order):
                     by_session[row["session_id"]][key].append(row)
@@ -129,6 +132,8 @@ class People:
                 d, r = schema.decisions, schema.identity_reveals
                 conn.execute(d.update().where(d.c.session_id.in_(ids)).values(comment=""))
                 conn.execute(r.update().where(r.c.session_id.in_(ids)).values(reason=""))
+                v = schema.incident_verdicts
+                conn.execute(v.update().where(v.c.session_id.in_(ids)).values(note=""))
                 t = schema.lti_attempts
                 conn.execute(t.update().where(t.c.session_id.in_(ids)).values(subject=ERASED))
                 c, w = schema.lms_calls, schema.webhook_deliveries

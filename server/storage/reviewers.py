@@ -198,6 +198,40 @@ class Reviewers:
             if then is not None:
                 then(conn, session_id)
 
+    def add_verdict(
+        self, session_id: str, seq: int, verdict: str, note: str, reviewer: str
+    ) -> None:
+        with self.db.engine.begin() as conn:
+            conn.execute(
+                schema.incident_verdicts.insert().values(
+                    session_id=session_id,
+                    seq=seq,
+                    verdict=verdict,
+                    note=note,
+                    reviewer=reviewer,
+                    created_at=time.time(),
+                )
+            )
+
+    def verdicts(self, session_id: str) -> list[dict[str, Any]]:
+        """Every verdict on the session's episodes, newest first."""
+        v = schema.incident_verdicts
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(v).where(v.c.session_id == session_id).order_by(v.c.id.desc())
+            ).mappings()
+            return [dict(row) for row in rows]
+
+    def claim(self, session_id: str, reviewer: str | None) -> None:
+        """Claim the session for ``reviewer`` (None: release it)."""
+        s = schema.sessions
+        with self.db.engine.begin() as conn:
+            conn.execute(
+                s.update()
+                .where(s.c.id == session_id)
+                .values(claimed_by=reviewer, claimed_at=time.time() if reviewer else None)
+            )
+
     def decisions(self, session_id: str) -> list[dict[str, Any]]:
         """Every decision on the session, newest first (the first is the current one)."""
         d = schema.decisions

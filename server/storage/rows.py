@@ -213,6 +213,8 @@ class SessionRow:
     warnings_json: str | None = None
     rate_tat: float | None = None
     lang: str | None = None
+    claimed_by: str | None = None
+    claimed_at: float | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> SessionRow:

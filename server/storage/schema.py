@@ -94,6 +94,9 @@ sessions = sa.Table(
     sa.Column("rate_tat", sa.Double),
     #: The student's language (server/i18n.py), chosen when the session starts (migration 0009).
     sa.Column("lang", sa.String(8)),
+    #: The reviewer who claimed the session for review, and when (None: unassigned).
+    sa.Column("claimed_by", sa.String(255)),
+    sa.Column("claimed_at", sa.Double),
     sa.UniqueConstraint("integration_id", "external_id", name="uq_session_external"),
     sa.Index("ix_sessions_exam", "institution_id", "exam_id"),
 )
@@ -256,6 +259,21 @@ explanations = sa.Table(
     sa.Column("text", sa.Text, nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Index("ix_explanations_session", "session_id", "seq"),
+)
+
+#: A reviewer's verdict on one flagged episode (``seq``: its flag event): appended; the newest
+#: per episode is the current one (migration 0009).
+incident_verdicts = sa.Table(
+    "incident_verdicts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("session_id", sa.String(40), sa.ForeignKey("sessions.id"), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("verdict", sa.String(16), nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("reviewer", sa.String(255), nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Index("ix_incident_verdicts_session", "session_id", "seq"),
 )
 
 # -- alert webhooks (migration 0004) ------------------------------------------------------------

@@ -238,10 +238,21 @@ class Sessions:
         since: float | None = None,
         until: float | None = None,
         limit: int = 500,
+        claimed: str | None = None,
+        explained: bool = False,
     ) -> list[SessionRow]:
-        """One institution's sessions for review, worst score first (unscored last)."""
+        """One institution's sessions for review, worst score first (unscored last).
+        ``claimed``: "" unassigned only, a name: that reviewer's; ``explained``: only those
+        the student explained an episode of."""
         s = schema.sessions
         query = sa.select(s).where(s.c.institution_id == institution_id)
+        if claimed == "":
+            query = query.where(s.c.claimed_by.is_(None))
+        elif claimed is not None:
+            query = query.where(s.c.claimed_by == claimed)
+        if explained:
+            x = schema.explanations
+            query = query.where(sa.exists().where(x.c.session_id == s.c.id))
         if context_id is not None:
             query = query.where(s.c.context_id == context_id)
         if exam_id:

@@ -17,7 +17,7 @@ from openproctor.server.security.tokens import mint_start_token
 from openproctor.wasm.minify import axe_core
 
 from .conftest import SECRET
-from .test_dashboard import add_account, sign_in
+from .test_dashboard import add_account, flagged, sign_in  # noqa: F401 (flagged: a fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
@@ -155,13 +155,13 @@ def a11y_admin(live_server) -> str:
     return add_account(live_server, "alba", "admin")
 
 
-def test_every_dashboard_page(a11y_page, live_server, a11y_admin):
+def test_every_dashboard_page(a11y_page, live_server, a11y_admin, flagged):  # noqa: F811
     page = a11y_page
     page.goto(f"{live_server.base}/dashboard/login")
     audit(page, "the sign-in page")
     sign_in(page, live_server, a11y_admin)
     grant = live_server.start_session(f"a11y-dash-{id(page)}", user_id="student-dash-a11y")
-    for path in DASHBOARD:
+    for path in [*DASHBOARD, f"/dashboard/sessions/{flagged}"]:  # with its verdict forms
         page.goto(live_server.base + path.format(flagged=grant["session_id"]))
         audit(page, path)
 

@@ -36,6 +36,13 @@ routes = [
                 "/sessions/{session_id}/decisions", queue.decide, methods=["POST"], name="decide"
             ),
             Route("/sessions/{session_id}/reveal", queue.reveal, methods=["POST"], name="reveal"),
+            Route(
+                "/sessions/{session_id}/incidents",
+                queue.judge_incident,
+                methods=["POST"],
+                name="judge_incident",
+            ),
+            Route("/sessions/{session_id}/claim", queue.claim, methods=["POST"], name="claim"),
             Route("/settings", admin.settings_page, methods=["GET"], name="settings"),
             Route("/settings", admin.save_settings, methods=["POST"], name="save_settings"),
             Route(

@@ -15,15 +15,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from openproctor.core import validate_event
+from openproctor.core import FLAG_TYPES, validate_event
 
 from ...access import Reviewer
 from ...errors import OpenproctorError, TooManyRequests
+from ...explanations import flagged_seqs
 from ...identities import course_of, identity_of, lms_attempt
 from ...integrity import integrity_label
 from ...notice import student_actions
 from ...reports import timeline_series
-from ...reviewers import OUTCOMES
+from ...reviewers import OUTCOMES, VERDICTS, current_verdicts
 from ...security.keys import same_text
 from ...storage.rows import Attempt, SessionRow
 from .. import charts
@@ -143,6 +144,53 @@ async def decide(view: View) -> Response:
     return view.redirect("dashboard:session", "#decisions", session_id=row.id)
 
 
+@dashboard(post=True)
+async def judge_incident(view: View) -> Response:
+    """A verdict on one flagged episode (confirmed or dismissed, with a note); the session's
+    outcome follows once every episode has one (ReviewerStore.judge)."""
+    row = await visible_session(view)
+    if row is None:
+        return await view.render("dashboard/not_found.html", status=404)
+    events = await view.run(view.state.store.sessions.events, row.id)
+    seq, verdict, note = view.field("seq"), view.field("verdict"), str(view.form.get("note", ""))
+    try:
+        outcome = await view.run(
+            view.state.reviewers.judge,
+            row.id,
+            seq,
+            verdict,
+            note,
+            view.who,
+            flagged_seqs(events),
+        )
+    except OpenproctorError as exc:
+        return await _session_response(view, row, error=exc.message)
+    await view.audit(
+        "incident.judged", f"session:{row.id}", {"seq": seq, "verdict": verdict, "outcome": outcome}
+    )
+    return view.redirect("dashboard:session", f"#event-{seq}", session_id=row.id)
+
+
+@dashboard(post=True)
+async def claim(view: View) -> Response:
+    """Claim the session for review (or, with ``release``, give it back)."""
+    row = await visible_session(view)
+    if row is None:
+        return await view.render("dashboard/not_found.html", status=404)
+    release = view.field("release") == "1"
+    if release and row.claimed_by not in (None, view.who) and view.reviewer.role != "admin":
+        return await _session_response(
+            view, row, error=f"claimed by {row.claimed_by}: only they or an admin may release it"
+        )
+    await view.run(view.state.reviewers.records.claim, row.id, None if release else view.who)
+    await view.audit(
+        "review.released" if release else "review.claimed",
+        f"session:{row.id}",
+        {"before": row.claimed_by},
+    )
+    return view.redirect("dashboard:session", "#decisions", session_id=row.id)
+
+
 def _date(text: str | None, end: bool = False) -> float | None:
     if not text:
         return None
@@ -169,7 +217,21 @@ async def queue(view: View) -> Response:
     exam, status = q.get("exam", "").strip(), q.get("status", "")
     status = status if status in STATUSES else ""
     flagged, since, until = q.get("flagged", "") == "1", q.get("since", ""), q.get("until", "")
-    filters = {"exam": exam, "status": status, "flagged": flagged, "since": since, "until": until}
+    assigned = q.get("assigned", "")
+    assigned = assigned if assigned in ("unassigned", "mine") else ""
+    band = q.get("band", "")
+    band = band if band in BAND_WORDS else ""
+    explained = q.get("explained", "") == "1"
+    filters = {
+        "exam": exam,
+        "status": status,
+        "flagged": flagged,
+        "since": since,
+        "until": until,
+        "assigned": assigned,
+        "band": band,
+        "explained": explained,
+    }
     rows = await view.run(
         view.state.store.sessions.for_review,
         view.reviewer.institution_id,
@@ -179,7 +241,11 @@ async def queue(view: View) -> Response:
         status=status or None,
         since=_date(since),
         until=_date(until, end=True),
+        claimed={"unassigned": "", "mine": view.who}.get(assigned),
+        explained=explained,
     )
+    if band:
+        rows = [row for row in rows if row.band == band]
     attempts = await view.run(view.state.store.lms.attempts, [row.id for row in rows])
     visibility = await view.run(view.state.identities.visibility, view.reviewer.institution_id)
     summaries = [_summary(row, attempts.get(row.id)) for row in rows]
@@ -191,6 +257,7 @@ async def queue(view: View) -> Response:
         sessions=summaries,
         filters=filters,
         statuses=STATUSES,
+        bands=BAND_WORDS,
         identities=visibility == "always",
     )
 
@@ -210,6 +277,7 @@ def _summary(row: SessionRow, attempt: Attempt | None) -> dict[str, Any]:
         "integrity": integrity_label(row),
         # Blind review: the LMS's own attempt and course, never the student (identities.py).
         "lms_attempt": lms_attempt(row, attempt),
+        "claimed_by": row.claimed_by,
         "course": course_of(row),
     }
 
@@ -290,6 +358,9 @@ async def _session_response(
         breakdown=row.breakdown,
         student_actions=student_actions(row, events),
         explained=await view.run(view.state.store.explanations.of_session, row.id),
+        verdicts=current_verdicts(await view.run(view.state.reviewers.verdicts, row.id)),
+        verdict_words=VERDICTS,
+        flag_types=FLAG_TYPES,
         events=event_page(events, view.request.query_params.get("from")),
         timeline=await view.run(_timeline, row, events),
         decisions=decisions,

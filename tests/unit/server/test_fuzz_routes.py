@@ -552,6 +552,15 @@ drives("POST", "/dashboard/policies/{exam_id}/access-code")(
         lambda w, v: f"/dashboard/policies/{v or 'CS101-final'}/access-code", {"access_code": "c"}
     )
 )
+drives("POST", "/dashboard/sessions/{session_id}/incidents")(
+    _dashboard_form(
+        lambda w, v: f"/dashboard/sessions/{w.finished.session_id}/incidents",
+        {"seq": "1", "verdict": "dismissed", "note": "fuzz"},
+    )
+)
+drives("POST", "/dashboard/sessions/{session_id}/claim")(
+    _dashboard_form(lambda w, v: f"/dashboard/sessions/{w.finished.session_id}/claim", {})
+)
 drives("POST", "/dashboard/people/erase")(
     _dashboard_form(lambda w, v: "/dashboard/people/erase", {"user": "fuzz-nobody"})
 )
