@@ -32,6 +32,7 @@ from .storage import Storage
 from .storage.audit import use_key
 from .storage.rows import Registration
 from .webhooks import WebhookSender, WebhookStore
+from .whatif import WhatIf
 from .writer import GroupWriter
 
 
@@ -67,6 +68,8 @@ class Services:
     explanations: ExplanationService
     #: A person's data on request (GDPR access and erasure).
     people: PersonalData
+    #: What-if rescoring under an exam's staging policy, and adopting it.
+    whatif: WhatIf
 
     @classmethod
     def build(cls, settings: Settings, store: Storage | None = None) -> Services:
@@ -124,6 +127,7 @@ class Services:
             bundle=Bundle(settings.bundle_dir),
             explanations=ExplanationService(store),
             people=PersonalData(store),
+            whatif=WhatIf(store, on_change=decided),
         )
 
     def lti_verify(self, token: str, registration: Registration, nonce: str) -> Launch:

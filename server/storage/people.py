@@ -75,7 +75,13 @@ class People:
                     entry[column.removesuffix("_json")] = json.loads(value) if value else None
                 entry["warnings"] = json.loads(entry.pop("warnings_json") or "[]")
                 entry.update(
-                    events=[], decisions=[], explanations=[], reveals=[], verdicts=[], lti=None
+                    events=[],
+                    decisions=[],
+                    explanations=[],
+                    reveals=[],
+                    verdicts=[],
+                    score_versions=[],
+                    lti=None,
                 )
                 by_session[row["id"]] = entry
             for event in events:
@@ -88,6 +94,7 @@ class People:
                 (schema.explanations, "explanations", schema.explanations.c.id),
                 (schema.identity_reveals, "reveals", schema.identity_reveals.c.id),
                 (schema.incident_verdicts, "verdicts", schema.incident_verdicts.c.id),
+                (schema.score_versions, "score_versions", schema.score_versions.c.id),
             ):
                 for row in _rows(conn, table, ids, order):
                     by_session[row["session_id"]][key].append(row)

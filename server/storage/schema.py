@@ -276,6 +276,23 @@ incident_verdicts = sa.Table(
     sa.Index("ix_incident_verdicts_session", "session_id", "seq"),
 )
 
+#: Every score of record a session has had: the first when a what-if is adopted (the score it
+#: had), then each adopted one (server/whatif.py, migration 0009).
+score_versions = sa.Table(
+    "score_versions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("session_id", sa.String(40), sa.ForeignKey("sessions.id"), nullable=False),
+    sa.Column("policy_version", sa.Integer, nullable=False),
+    sa.Column("environment", sa.String(16), nullable=False),
+    sa.Column("score", sa.Double),
+    sa.Column("flagged", sa.Boolean, nullable=False),
+    sa.Column("breakdown_json", sa.Text),
+    sa.Column("created_by", sa.String(255), nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Index("ix_score_versions_session", "session_id"),
+)
+
 # -- alert webhooks (migration 0004) ------------------------------------------------------------
 
 webhooks = sa.Table(

@@ -13,7 +13,7 @@ import functools
 import itertools
 import json
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -25,6 +25,7 @@ from openproctor.core import Event
 
 from ..errors import NotFound
 from . import schema
+from .audit import record as audit_record
 from .database import Database, driver_cursor
 from .rows import ReportRow, SessionRow
 
@@ -309,6 +310,120 @@ class Sessions:
         with self.db.engine.connect() as conn:
             rows = conn.execute(query.order_by(s.c.started_at)).mappings()
             return [ReportRow.from_row(r) for r in rows]
+
+    def finished_of_exam(
+        self, institution_id: str, exam_id: str, context_id: str | None, limit: int
+    ) -> list[SessionRow]:
+        """An exam's finished, scored sessions whose log is kept, newest first."""
+        s = schema.sessions
+        query = sa.select(s).where(
+            s.c.institution_id == institution_id,
+            s.c.exam_id == exam_id,
+            s.c.status == "finished",
+            s.c.purged_at.is_(None),
+            s.c.score.is_not(None),
+        )
+        if context_id is not None:
+            query = query.where(s.c.context_id == context_id)
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(query.order_by(s.c.started_at.desc()).limit(limit)).mappings()
+            return [SessionRow.from_row(row) for row in rows]
+
+    def current_decisions(self, session_ids: list[str]) -> dict[str, str | None]:
+        """Each session's newest review outcome (None: not decided)."""
+        d = schema.decisions
+        found: dict[str, str | None] = dict.fromkeys(session_ids)
+        if not session_ids:
+            return found
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(d.c.session_id, d.c.outcome)
+                .where(d.c.session_id.in_(session_ids))
+                .order_by(d.c.id)
+            )
+            for session_id, outcome in rows:
+                found[session_id] = outcome
+        return found
+
+    def adopt_scores(
+        self,
+        institution_id: str,
+        changes: list[tuple[str, str, float, int, bool, str]],
+        policy_version: int,
+        actor: str,
+        now: float,
+        then: Callable[[Any, str], None] | None = None,
+    ) -> None:
+        """New scores of record (session id, effective policy JSON, score, score_milli,
+        flagged, breakdown JSON) in one transaction; each session's first version is the
+        score it had; ``then(conn, session_id)`` tells the LMS."""
+        s, v = schema.sessions, schema.score_versions
+        with self.db.engine.begin() as conn:
+            for session_id, policy_json, score, milli, flagged, breakdown in changes:
+                old = conn.execute(
+                    sa.select(s.c.policy_version, s.c.score, s.c.flagged, s.c.breakdown_json).where(
+                        s.c.id == session_id
+                    )
+                ).first()
+                assert old is not None
+                if not conn.execute(
+                    sa.select(sa.func.count()).select_from(v).where(v.c.session_id == session_id)
+                ).scalar():
+                    conn.execute(
+                        v.insert().values(
+                            session_id=session_id,
+                            policy_version=old.policy_version,
+                            environment="production",
+                            score=old.score,
+                            flagged=old.flagged,
+                            breakdown_json=old.breakdown_json,
+                            created_by="(the score it had)",
+                            created_at=now,
+                        )
+                    )
+                conn.execute(
+                    v.insert().values(
+                        session_id=session_id,
+                        policy_version=policy_version,
+                        environment="staging",
+                        score=score,
+                        flagged=flagged,
+                        breakdown_json=breakdown,
+                        created_by=actor,
+                        created_at=now,
+                    )
+                )
+                conn.execute(
+                    s.update()
+                    .where(s.c.id == session_id)
+                    .values(
+                        policy_json=policy_json,
+                        policy_version=policy_version,
+                        score=score,
+                        score_milli=milli,
+                        flagged=flagged,
+                        breakdown_json=breakdown,
+                        updated_at=now,
+                    )
+                )
+                if then is not None:
+                    then(conn, session_id)
+            audit_record(
+                conn,
+                institution_id,
+                actor,
+                "scores.adopted",
+                f"policy-version:{policy_version}",
+                {"sessions": [c[0] for c in changes]},
+            )
+
+    def score_versions(self, session_id: str) -> list[dict[str, Any]]:
+        v = schema.score_versions
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(v).where(v.c.session_id == session_id).order_by(v.c.id)
+            ).mappings()
+            return [dict(r) for r in rows]
 
     def for_fairness(
         self, institution_id: str, context_id: str | None = None, exam_id: str | None = None

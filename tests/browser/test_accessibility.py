@@ -141,6 +141,7 @@ DASHBOARD = [
     "/dashboard/reports?exam=CS101-final",
     "/dashboard/fairness",
     "/dashboard/audit",
+    "/dashboard/whatif?exam=CS101-final",
     "/dashboard/people",
     "/dashboard/people?user=student-dash-a11y",
     "/dashboard/settings",

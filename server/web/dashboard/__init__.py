@@ -11,7 +11,7 @@ from __future__ import annotations
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, request_response
 
-from . import admin, audit, fairness, people, policies, queue, reports
+from . import admin, audit, fairness, people, policies, queue, reports, whatif
 from .guard import RequireReviewer
 
 PREFIX = "/dashboard"
@@ -70,6 +70,8 @@ routes = [
             Route("/reports", reports.report_page, methods=["GET"], name="reports"),
             Route("/fairness", fairness.fairness_page, methods=["GET"], name="fairness"),
             Route("/audit", audit.audit_page, methods=["GET"], name="audit"),
+            Route("/whatif", whatif.whatif_page, methods=["GET"], name="whatif"),
+            Route("/whatif/adopt", whatif.adopt, methods=["POST"], name="adopt"),
             Route("/people", people.people_page, methods=["GET"], name="people"),
             Route("/people/export", people.people_export, methods=["GET"], name="people_export"),
             Route("/people/erase", people.people_erase, methods=["POST"], name="people_erase"),

@@ -359,6 +359,7 @@ async def _session_response(
         student_actions=student_actions(row, events),
         explained=await view.run(view.state.store.explanations.of_session, row.id),
         verdicts=current_verdicts(await view.run(view.state.reviewers.verdicts, row.id)),
+        score_versions=await view.run(view.state.store.sessions.score_versions, row.id),
         verdict_words=VERDICTS,
         flag_types=FLAG_TYPES,
         events=event_page(events, view.request.query_params.get("from")),

@@ -42,6 +42,7 @@ LAYERS: dict[str, set[str]] = {
         "explanations",
         "fairness",
         "people",
+        "whatif",
     },
     "lti": {"lti", "lti.keys", "lti.launch", "lti.registration"},
     "services": {"services"},

@@ -485,6 +485,7 @@ drives("GET", "/dashboard/people")(_dashboard_page(lambda w, v: f"/dashboard/peo
 drives("GET", "/dashboard/people/export")(
     _dashboard_page(lambda w, v: f"/dashboard/people/export?user={v}")
 )
+drives("GET", "/dashboard/whatif")(_dashboard_page(lambda w, v: f"/dashboard/whatif?exam={v}"))
 drives("GET", "/dashboard/fairness")(_dashboard_page(lambda w, v: f"/dashboard/fairness?exam={v}"))
 drives("GET", "/dashboard/fairness.csv")(
     _dashboard_page(lambda w, v: f"/dashboard/fairness.csv?exam={v}")
@@ -560,6 +561,9 @@ drives("POST", "/dashboard/sessions/{session_id}/incidents")(
 )
 drives("POST", "/dashboard/sessions/{session_id}/claim")(
     _dashboard_form(lambda w, v: f"/dashboard/sessions/{w.finished.session_id}/claim", {})
+)
+drives("POST", "/dashboard/whatif/adopt")(
+    _dashboard_form(lambda w, v: "/dashboard/whatif/adopt", {"exam": "CS101-final", "version": "1"})
 )
 drives("POST", "/dashboard/people/erase")(
     _dashboard_form(lambda w, v: "/dashboard/people/erase", {"user": "fuzz-nobody"})
