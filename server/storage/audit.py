@@ -77,7 +77,11 @@ def record(
     """Append one entry, chained to the one before it, inside the caller's transaction."""
     key = _KEYS.get(conn.engine)
     if key is None:
-        raise Misconfigured("audit_key", "the audit log has no key (the services set it)")
+        raise Misconfigured(
+            "audit_key",
+            "this Storage has no audit key: open it through the services, or call "
+            "storage.audit.use_key(storage.engine, keyring.audit_keys()[0]) first",
+        )
     a = schema.audit_log
     entry = {
         "institution_id": institution_id,

@@ -27,6 +27,7 @@ from openproctor.core import parse_policy
 from openproctor.server.security.keys import Keyring, load_master_keys
 from openproctor.server.security.tokens import mint_start_token
 from openproctor.server.storage import Storage
+from openproctor.server.storage.audit import use_key
 from openproctor.server.storage.rows import SessionRow
 
 from ..support import free_port, stop, wait_healthy
@@ -54,7 +55,10 @@ class LiveServer:
     keyring: Keyring
 
     def store(self) -> Storage:
-        return Storage(self.database_url)
+        """The server's database, as the server opens it (its audit log signed with its key)."""
+        store = Storage(self.database_url)
+        use_key(store.engine, self.keyring.audit_keys()[0])
+        return store
 
     def jwt(self, session_id: str, user_id: str = "student-1", **extra: Any) -> str:
         return mint_start_token(

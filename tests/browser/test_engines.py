@@ -200,7 +200,8 @@ def panel_click(adapter, selector: str) -> None:
 
 def test_the_panel_gates_warns_and_excuses_a_declared_break(engine, live_server, exam_host):
     """Consent required, a counted tab switch warned about at once (aria-live), then a declared
-    break whose tab switch is logged but not counted, and a blocked copy: in each engine."""
+    break whose tab switch is logged but not counted, a blocked copy, and the end card: in each
+    engine (the other states, in Chromium and Firefox, are in test_accessibility.py)."""
     from openproctor.core import parse_policy
     from openproctor.server.security.tokens import mint_start_token
 
@@ -227,6 +228,9 @@ def test_the_panel_gates_warns_and_excuses_a_declared_break(engine, live_server,
         ".querySelector('[data-action=agree]')",
     )
     assert engine.js("!!window.flags.started") is False  # waits for "I agree"
+    notice = engine.js(f"{PANEL_JS}.querySelector('[role=dialog]').textContent")
+    assert "What this exam records" in notice and "System check" in notice
+    assert "Your browser is supported." in notice  # the system check, in words
     panel_click(engine, "[data-action=agree]")
     wait_for(engine, "window.s && window.s.state.ready && window.flags.started")
     session_id = engine.js("window.s.id")
@@ -267,6 +271,10 @@ def test_the_panel_gates_warns_and_excuses_a_declared_break(engine, live_server,
         ".indexOf('Copying is turned off') >= 0",
     )
     log = finish(engine, live_server, session_id)
+    wait_for(engine, f"{PANEL_JS}.textContent.indexOf('Your exam is submitted.') >= 0")  # the end
+    assert engine.js(f"{PANEL_JS}.querySelector('[role=status] a').href").startswith(
+        live_server.base + "/record/"
+    )
     assert [e.data["mode"] for e in log if e.type == "consent"] == ["required"]
     assert [e.data["action"] for e in log if e.type == "copy_paste"] == ["copy"]
     types = [e.type for e in log]
