@@ -154,6 +154,7 @@
       return found;
     }
     this.state.checks = checks();
+    this.counted = counted; // the flags that count for this candidate (the panel words them)
     this.examStarted = started.promise; this.examFinished = finished.promise;
     this.logUploaded = uploaded.promise; this.videoUploaded = uploaded.promise; // alias: no video exists
     [started, finished, uploaded, ready].forEach(function (d) { d.promise.catch(function () {}); });

@@ -118,13 +118,6 @@ function clock(ms) {
   return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
 }
 
-// The flags that count for this candidate: enabled and not exempted by an accommodation.
-function counted(session) {
-  const policy = session.policy, mine = (policy.accommodations || {})[session.id] || {};
-  const exempt = new Set(mine.exempt_flags || []);
-  return new Set((policy.flags_enabled || []).filter((f) => !exempt.has(f)));
-}
-
 export function systemCheck(session) {
   const found = session.state.checks || {};
   return Object.keys(found).map((key) => {
@@ -155,7 +148,7 @@ function render(session, options) {
   root.appendChild(frame);
   (document.body || document.documentElement).appendChild(host);
 
-  const flags = counted(session), policy = session.policy;
+  const flags = new Set(session.counted), policy = session.policy; // counted: loader.js
   let dialog = null, returnFocus = null, lastToast = 0;
 
   // ---- the dock: live warnings (announced), the end card, the indicator and its menu

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from .security.validation import spreadsheet_cell
+
 #: z of a two-sided 95 % interval.
 Z95 = 1.959963984540054
 #: Below this many sessions in a group or in the rest, a result is marked as a small sample.
@@ -198,7 +200,7 @@ def csv_text(fairness: Fairness, labels: Mapping[str, str] | None = None) -> str
         writer.writerow(
             [
                 labels.get(g.dimension, g.dimension),
-                _safe(g.value),
+                spreadsheet_cell(g.value),  # a platform string comes from a browser
                 g.sessions,
                 g.flagged,
                 f"{g.rate:.4f}",
@@ -215,11 +217,6 @@ def csv_text(fairness: Fairness, labels: Mapping[str, str] | None = None) -> str
             ]
         )
     return buffer.getvalue()
-
-
-def _safe(value: str) -> str:
-    """A cell a spreadsheet will not run as a formula (a platform string comes from a browser)."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 def rows_of(found: Iterable[Mapping[str, Any]]) -> list[FairnessRow]:

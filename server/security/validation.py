@@ -88,3 +88,9 @@ def displayable(value: object, max_len: int) -> str:
     text = str(value)
     text = text.encode("utf-8", "replace").decode("utf-8")
     return _CONTROL.sub("\ufffd", text)[:max_len]
+
+
+def spreadsheet_cell(value: str) -> str:
+    """A CSV cell a spreadsheet will not run as a formula (text from a browser or a reviewer
+    may start with ``=``, ``+``, ``-`` or ``@``): such a cell gets a leading apostrophe."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

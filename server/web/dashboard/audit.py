@@ -9,6 +9,7 @@ import json
 
 from starlette.responses import Response
 
+from ...security.validation import spreadsheet_cell
 from ..pages import when
 from .guard import View, dashboard
 from .reports import csv_download
@@ -53,13 +54,11 @@ async def audit_csv(view: View) -> Response:
         for r in rows:
             detail = json.dumps(r["detail"], sort_keys=True, ensure_ascii=False)
             cells = [r["id"], when(r["at"]), r["actor"], r["action"], r["target"], detail]
-            writer.writerow([_safe(str(c)) for c in cells] + [r["prev"] or "", r["mac"] or ""])
+            writer.writerow(
+                [spreadsheet_cell(str(c)) for c in cells] + [r["prev"] or "", r["mac"] or ""]
+            )
         if len(rows) < 1000:
             break
         before = int(rows[-1]["id"])
     await view.audit("audit.exported", f"institution:{institution}")
     return csv_download(buffer.getvalue(), f"openproctor-audit-{institution}")
-
-
-def _safe(value: str) -> str:
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
